@@ -1,0 +1,42 @@
+# rl-darts: `make demo` sets up and runs the main job; `make test` sets up and runs the tests.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ROOT_DIR ?= runs/demo
+
+.PHONY: setup system-deps demo test bench
+
+setup: $(STAMP) system-deps
+
+# The pinned stack; dm-acme 0.4.0 goes in with --no-deps (see requirements-nodeps.txt).
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: '$(PYTHON)' not found; rl-darts needs Python 3.11 (make PYTHON=/path/to/python3.11)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: '$(PYTHON)' is not Python 3.11; rl-darts needs 3.11 (make PYTHON=/path/to/python3.11)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the pinned stack into $(VENV) (log: $(VENV)/install.log) ..."
+	@{ $(BIN)/pip install -r requirements.txt \
+	  && $(BIN)/pip install --no-deps -r requirements-nodeps.txt \
+	  && $(BIN)/pip install --no-deps --no-build-isolation -e . ; } > $(VENV)/install.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install.log; echo "error: pip install failed (full log: $(VENV)/install.log)"; exit 1; }
+	@touch $(STAMP)
+
+# Graphviz's `dot` draws the cell diagrams: installed from Debian when missing.
+system-deps:
+	@command -v dot >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing graphviz (for cell diagrams) ..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; } > $(VENV)/apt.log 2>&1 \
+	      || { tail -n 20 $(VENV)/apt.log; echo "error: could not install graphviz with apt-get"; exit 1; }; \
+	  else \
+	    echo "error: Graphviz's 'dot' is missing and cannot be installed here (needs root and apt-get); install the 'graphviz' system package"; exit 1; \
+	  fi; }
+
+demo: setup
+	$(BIN)/python -m launchers.synthetic_search --gin_configs=gin_configs/synthetic_search.gin --root_dir=$(ROOT_DIR)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,0 +1,5 @@
+"""rl-darts: differentiable architecture search in and with reinforcement learning."""
+
+from rl_darts import logs
+
+logs.quiet_by_default()

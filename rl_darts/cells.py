@@ -1,0 +1,180 @@
+"""The DARTS cell: supernet MixedOps or a genotype's discrete edges, one class.
+
+A supernet cell has every op on every edge and sums them weighted by the
+mixing probabilities p = softmax(T * alpha) it is called with; a discrete cell
+has only its genotype's (input, op) pairs and sums them plainly. Both store an
+op's weights under the same key ('{source}_{node}_{op}'), so weights copy from
+a supernet to the discrete network of its genotype (see `networks.copy_weights`).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Optional, Sequence
+
+import tensorflow as tf
+
+from rl_darts import genotypes
+from rl_darts import ops as ops_lib
+
+OUTPUTS = ('concat_conv', 'concat', 'last_node')
+PREPROCESSING = ('match_width', 'relu_conv_bn')
+
+
+class Cell(tf.keras.layers.Layer):
+  """A cell of `num_nodes` intermediate nodes over `num_inputs` input states.
+
+  Args:
+    width: channels of every state (inputs are mapped to it first).
+    edge_ops: {(source state, node index): op names on that edge}.
+    num_inputs: 1 (RL-DARTS) or 2 (DARTS: c_{k-2}, c_{k-1}).
+    num_nodes: intermediate nodes.
+    reduction: edges leaving the inputs have stride 2.
+    mixed: a supernet cell (every edge of `genotypes.cell_edges`, all with the
+      same op list), weighted by the `probs` passed to `call`.
+    output: 'concat_conv' (concat + 1x1 conv to width, RL-DARTS), 'concat'
+      (DARTS) or 'last_node'.
+    concat: the states concatenated (default: all nodes).
+    preprocess: 'match_width' (1x1 conv where an input's channels differ from
+      width, RL-DARTS) or 'relu_conv_bn' (DARTS).
+    reduction_prev: with 'relu_conv_bn', input 0 comes from a reduction cell
+      and is reduced by FactorizedReduce.
+  """
+
+  def __init__(self, width: int, edge_ops: dict[tuple[int, int], Sequence[str]],
+               num_inputs: int, num_nodes: int, reduction: bool = False,
+               mixed: bool = False, output: str = 'concat_conv',
+               concat: Optional[Sequence[int]] = None,
+               preprocess: str = 'match_width', reduction_prev: bool = False,
+               **kwargs):
+    super().__init__(**kwargs)
+    if output not in OUTPUTS:
+      raise ValueError(f'unknown cell output {output!r}; allowed: {OUTPUTS}')
+    if preprocess not in PREPROCESSING:
+      raise ValueError(f'unknown cell preprocessing {preprocess!r}; allowed: '
+                       f'{PREPROCESSING}')
+    self.width, self.num_inputs, self.num_nodes = width, num_inputs, num_nodes
+    self.mixed, self.output_mode, self.preprocess = mixed, output, preprocess
+    self.concat = tuple(concat if concat is not None else
+                        range(num_inputs, num_inputs + num_nodes))
+    self.edge_ops = {edge: tuple(names) for edge, names in edge_ops.items()}
+    rows = {edge: r for r, edge in
+            enumerate(genotypes.cell_edges(num_inputs, num_nodes))}
+    self.op_layers = {}
+    # Per source state: (node, op name, layer key, alpha row, alpha column).
+    outgoing = collections.defaultdict(list)
+    for (source, node), names in self.edge_ops.items():
+      stride = 2 if reduction and source < num_inputs else 1
+      for col, name in enumerate(names):
+        key = f'{source}_{node}_{name}'
+        self.op_layers[key] = ops_lib.make_op(name, width, stride)
+        outgoing[source].append((node, name, key, rows[(source, node)], col))
+    self._outgoing = {source: tuple(v) for source, v in outgoing.items()}
+    if preprocess == 'relu_conv_bn':
+      self.input_layers = [
+          ops_lib.FactorizedReduce(width) if reduction_prev and i == 0 else
+          ops_lib.ReLUConvBN(width) for i in range(num_inputs)]
+    if output == 'concat_conv':
+      self.output_conv = tf.keras.layers.Conv2D(
+          width, 1, kernel_initializer=ops_lib.conv_initializer())
+
+  def build(self, input_shape) -> None:
+    if self.preprocess == 'match_width':
+      # A 1x1 conv maps an input to the cell's width only where they differ.
+      self.input_layers = [
+          tf.keras.layers.Conv2D(self.width, 1,
+                                 kernel_initializer=ops_lib.conv_initializer())
+          if int(shape[-1]) != self.width else None for shape in input_shape]
+    state_shape = tf.TensorShape([None, None, None, self.width])
+    for layer in self.op_layers.values():
+      if isinstance(layer, ops_lib.Conv) and not layer.built:
+        layer.build(state_shape)  # Fused convs read their weights directly.
+    super().build(input_shape)
+
+  def call(self, inputs: Sequence[tf.Tensor], probs: Optional[tf.Tensor] = None,
+           training: Optional[bool] = None) -> tf.Tensor:
+    if self.mixed and probs is None:
+      raise ValueError('a supernet cell needs its mixing probabilities')
+    states = [x if layer is None else layer(x, training=training)
+              for x, layer in zip(inputs, self.input_layers)]
+    pending = [[] for _ in range(self.num_nodes)]
+    for source in range(self.num_inputs + self.num_nodes):
+      if source >= self.num_inputs:
+        states.append(tf.add_n(pending[source - self.num_inputs]))
+      for node, y in self._edges_from(source, states[source], probs, training):
+        pending[node].append(y)
+    if self.output_mode == 'last_node':
+      return states[-1]
+    y = tf.concat([states[i] for i in self.concat], axis=-1)
+    return self.output_conv(y) if self.output_mode == 'concat_conv' else y
+
+  def named_layers(self) -> list[tuple[str, tf.keras.layers.Layer]]:
+    """Sublayers by a name that supernet and discrete cells share."""
+    named = [(f'input{i}', layer) for i, layer in enumerate(self.input_layers)
+             if layer is not None]
+    named += [(f'op:{key}', layer) for key, layer in self.op_layers.items()]
+    if self.output_mode == 'concat_conv':
+      named.append(('output', self.output_conv))
+    return named
+
+  def _edges_from(self, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
+                  training: Optional[bool]) -> list[tuple[int, tf.Tensor]]:
+    """(node, weighted op output) for every op on every edge leaving `source`.
+
+    Stateless ops run once per name; convs of one shape run as one conv.
+    """
+    outputs, shared = {}, {}
+    conv_groups = collections.defaultdict(list)
+    for node, name, key, row, col in self._outgoing.get(source, ()):
+      layer = self.op_layers[key]
+      if self.mixed and isinstance(layer, ops_lib.Zero):
+        continue  # Adds p * 0.
+      if isinstance(layer, ops_lib.Conv):
+        conv_groups[layer.fusion_key].append(key)
+      elif getattr(layer, 'parameter_free', False):
+        if name not in shared:
+          shared[name] = layer(x)
+        outputs[key] = shared[name]
+      else:
+        outputs[key] = layer(x, training=training)
+    for keys in conv_groups.values():
+      outputs.update(self._fused_conv(x, keys))
+    weighted = []
+    for node, _, key, row, col in self._outgoing.get(source, ()):
+      if key in outputs:
+        y = outputs[key]
+        weighted.append((node, y * probs[row, col] if self.mixed else y))
+    return weighted
+
+  def _fused_conv(self, x: tf.Tensor, keys: list[str]) -> dict[str, tf.Tensor]:
+    """Runs Conv ops of one kernel size, dilation and stride as one conv."""
+    layers = [self.op_layers[k] for k in keys]
+    if len(layers) == 1:
+      return {keys[0]: layers[0](x)}
+    first = layers[0]
+    kernel = tf.concat([layer.kernel for layer in layers], axis=-1)
+    bias = tf.concat([layer.bias for layer in layers], axis=-1)
+    y = tf.nn.bias_add(ops_lib.convolve(x, kernel, first.stride,
+                                        first.dilation), bias)
+    parts = tf.split(y, [layer.channels for layer in layers], axis=-1)
+    return {k: layer.activate(part)
+            for k, layer, part in zip(keys, layers, parts)}
+
+
+def supernet_cell(width: int, op_names: Sequence[str], num_inputs: int,
+                  num_nodes: int, **kwargs) -> Cell:
+  """A cell with every op of `op_names` on every edge."""
+  edges = genotypes.cell_edges(num_inputs, num_nodes)
+  return Cell(width, {edge: op_names for edge in edges}, num_inputs, num_nodes,
+              mixed=True, **kwargs)
+
+
+def discrete_cell(width: int, nodes: Sequence[genotypes.Node], num_inputs: int,
+                  **kwargs) -> Cell:
+  """The cell of a genotype: node i sums op(input) over its (op, input) pairs."""
+  edge_ops = collections.defaultdict(list)
+  for node, pairs in enumerate(nodes):
+    for op, source in pairs:
+      edge_ops[(source, node)].append(op)
+  return Cell(width, dict(edge_ops), num_inputs, len(nodes), mixed=False,
+              **kwargs)

@@ -1,0 +1,306 @@
+"""Image encoders: the DARTS supernet, a genotype's discrete network, IMPALA-CNN.
+
+All three map [B, 64, 64, 3] images (uint8, scaled inside, or float) to 256
+features through the same head (flatten, ReLU, Dense 256, ReLU) and are chosen
+by gin (`make_encoder.network = @Supernet` / `@DiscreteNetwork` / `@ImpalaCNN`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from rl_darts import cells
+from rl_darts import genotypes
+from rl_darts import ops as ops_lib
+
+
+@gin.configurable
+def make_encoder(network: Callable[[], tf.keras.Model] = gin.REQUIRED
+                 ) -> tf.keras.Model:
+  """The encoder gin names: `make_encoder.network = @Supernet` and the like."""
+  return network()
+
+
+def scale_images(images: tf.Tensor) -> tf.Tensor:
+  """uint8 pixels to [0, 1] floats; float input passes through as float32."""
+  if images.dtype == tf.uint8:
+    return tf.cast(images, tf.float32) / 255.0
+  return tf.cast(images, tf.float32)
+
+
+def _conv(width: int, kernel_size: int = 3) -> tf.keras.layers.Conv2D:
+  return tf.keras.layers.Conv2D(width, kernel_size, padding='same',
+                                kernel_initializer=ops_lib.conv_initializer())
+
+
+def _max_pool() -> tf.keras.layers.MaxPool2D:
+  return tf.keras.layers.MaxPool2D(3, 2, padding='same')
+
+
+class FeatureHead(tf.keras.layers.Layer):
+  """Flatten, ReLU, Dense 256, ReLU: the head of IMPALA-CNN and RL-DARTS."""
+
+  def __init__(self, units: int = 256, **kwargs):
+    super().__init__(**kwargs)
+    self.dense = tf.keras.layers.Dense(
+        units, kernel_initializer=ops_lib.conv_initializer())
+
+  def call(self, x: tf.Tensor) -> tf.Tensor:
+    x = tf.reshape(x, [tf.shape(x)[0], int(np.prod(x.shape[1:]))])
+    return tf.nn.relu(self.dense(tf.nn.relu(x)))
+
+
+class ResidualBlock(tf.keras.layers.Layer):
+  """IMPALA-CNN's [ReLU, Conv3x3, ReLU, Conv3x3] + input."""
+
+  def __init__(self, width: int, **kwargs):
+    super().__init__(**kwargs)
+    self.conv_a, self.conv_b = _conv(width), _conv(width)
+
+  def call(self, x: tf.Tensor) -> tf.Tensor:
+    return x + self.conv_b(tf.nn.relu(self.conv_a(tf.nn.relu(x))))
+
+
+class Encoder(tf.keras.Model):
+  """Blocks of layers, then the feature head. Subclasses fill `blocks`.
+
+  `blocks[b]` is a list of (kind, layer): kind 'normal'/'reduce' marks a cell
+  (called with that cell type's mixing probabilities), anything else a plain
+  layer.
+  """
+
+  def __init__(self, name: str):
+    super().__init__(name=name)
+    self.stem: Optional[tf.keras.layers.Layer] = None
+    self.blocks: list[list[tuple[str, tf.keras.layers.Layer]]] = []
+    self.head = FeatureHead()
+
+  def mixing_probs(self) -> dict[str, tf.Tensor]:
+    return {}
+
+  def call(self, images: tf.Tensor, training: Optional[bool] = None
+           ) -> tf.Tensor:
+    x = scale_images(images)
+    probs = self.mixing_probs()
+    if self.stem is not None:
+      x = self.stem(x)
+    for block in self.blocks:
+      for kind, layer in block:
+        if kind in ops_lib.CELL_TYPES:
+          x = layer([x], probs=probs.get(kind), training=training)
+        else:
+          x = layer(x)
+    return self.head(x)
+
+  def components(self) -> list[tuple[str, list[tf.Variable]]]:
+    """(name, weights) per component (stem, each block layer, head)."""
+    parts = [('stem', self.stem.weights)] if self.stem is not None else []
+    for b, block in enumerate(self.blocks):
+      for i, (kind, layer) in enumerate(block):
+        parts.append((f'block{b}/{i}:{kind}', layer.weights))
+    parts.append(('head', self.head.weights))
+    return parts
+
+  def named_layers(self) -> list[tuple[str, tf.keras.layers.Layer]]:
+    """Leaf layers by structural name (cells expand to their ops)."""
+    named = [('stem', self.stem)] if self.stem is not None else []
+    for b, block in enumerate(self.blocks):
+      for i, (kind, layer) in enumerate(block):
+        prefix = f'block{b}/{i}'
+        if isinstance(layer, cells.Cell):
+          named += [(f'{prefix}/{n}', sub) for n, sub in layer.named_layers()]
+        else:
+          named.append((prefix, layer))
+    named.append(('head', self.head))
+    return named
+
+
+@gin.configurable
+class ImpalaCNN(Encoder):
+  """IMPALA-CNN (Espeholt et al. 2018): per depth Conv3x3, MaxPool3x3/2 and
+  two residual blocks. [16, 32, 32] is the Procgen PPO standard."""
+
+  def __init__(self, depths: Sequence[int] = (16, 32, 32),
+               name: str = 'impala_cnn'):
+    super().__init__(name)
+    for width in depths:
+      self.blocks.append([('conv', _conv(width)), ('pool', _max_pool()),
+                          ('residual', ResidualBlock(width)),
+                          ('residual', ResidualBlock(width))])
+
+
+def _per_block(value: int | Sequence[int], num_blocks: int,
+               what: str) -> list[int]:
+  counts = [value] * num_blocks if isinstance(value, int) else list(value)
+  if len(counts) != num_blocks or any(c < 0 for c in counts):
+    raise ValueError(f'{what} must be a count >= 0 or one per block '
+                     f'({num_blocks} blocks), got {value!r}')
+  return counts
+
+
+class CellNetwork(Encoder):
+  """Blocks of cells (shared by the supernet and the discrete network).
+
+  Cell-style (searched reduction): a Conv3x3 stem to depths[0], then per block
+  R reduction cells and N normal cells. IMPALA-style (reduction not searched,
+  Micro): per block Conv3x3 + MaxPool3x3/2, then N normal cells.
+  """
+
+  def __init__(self, make_cell: Callable[[str, int], cells.Cell],
+               depths: Sequence[int], normal_cells: int | Sequence[int],
+               reduction_cells: int | Sequence[int], impala_reduction: bool,
+               name: str):
+    super().__init__(name)
+    if not depths or any(int(d) < 1 for d in depths):
+      raise ValueError(f'depths must be positive widths, got {depths!r}')
+    self.depths = tuple(int(d) for d in depths)
+    normal = _per_block(normal_cells, len(self.depths), 'normal_cells')
+    reduce = _per_block(reduction_cells, len(self.depths), 'reduction_cells')
+    if impala_reduction and any(reduce):
+      raise ValueError('this network does not search reduction cells (each '
+                       'block reduces like IMPALA-CNN); set reduction_cells=0')
+    if not impala_reduction:
+      self.stem = _conv(self.depths[0])
+    for width, n, r in zip(self.depths, normal, reduce):
+      block = ([('conv', _conv(width)), ('pool', _max_pool())]
+               if impala_reduction else [])
+      block += [('reduce', make_cell('reduce', width)) for _ in range(r)]
+      block += [('normal', make_cell('normal', width)) for _ in range(n)]
+      self.blocks.append(block)
+
+
+@gin.configurable
+class Supernet(CellNetwork):
+  """The DARTS supernet: every cell mixes all ops by p = softmax(T * alpha).
+
+  One alpha variable per cell type, shared by every cell of that type; it is
+  reachable apart from the weights (`alpha`, `weight_variables`). Alpha starts
+  at zeros (RL-DARTS; `alpha_init_stddev=1e-3` for DARTS's init). With
+  `freeze_alpha` it is not trainable (uniform mixing if initialised to zeros:
+  the paper's App. B.1 ablation).
+  """
+
+  def __init__(self, space: str | ops_lib.SearchSpace = 'classic',
+               depths: Sequence[int] = (16, 16, 16),
+               normal_cells: int | Sequence[int] = 1,
+               reduction_cells: Optional[int | Sequence[int]] = None,
+               num_nodes: int = 4, cell_output: str = 'concat_conv',
+               temperature: float = 5.0, alpha_init_stddev: float = 0.0,
+               freeze_alpha: bool = False, edges_per_node: int = 2,
+               name: str = 'supernet'):
+    space = ops_lib.get_space(space)
+    searched_reduction = space.reduction_ops is not None
+    if reduction_cells is None:
+      reduction_cells = 1 if searched_reduction else 0
+
+    def make_cell(cell_type: str, width: int) -> cells.Cell:
+      return cells.supernet_cell(
+          width, space.ops(cell_type), num_inputs=1, num_nodes=num_nodes,
+          reduction=cell_type == 'reduce', output=cell_output)
+
+    super().__init__(make_cell, depths, normal_cells, reduction_cells,
+                     not searched_reduction, name)
+    self.space, self.num_nodes = space, num_nodes
+    self.temperature = float(temperature)
+    self.edges_per_node = edges_per_node
+    used = {kind for block in self.blocks for kind, _ in block}
+    num_edges = len(genotypes.cell_edges(1, num_nodes))
+    rng = np.random.default_rng()
+    self.alpha = {}
+    for cell_type in self.space.cell_types:
+      if cell_type in used:
+        shape = [num_edges, len(self.space.ops(cell_type))]
+        self.alpha[cell_type] = tf.Variable(
+            (alpha_init_stddev * rng.standard_normal(shape)).astype(np.float32),
+            trainable=not freeze_alpha, name=f'alpha_{cell_type}')
+
+  def mixing_probs(self) -> dict[str, tf.Tensor]:
+    return {t: tf.nn.softmax(self.temperature * a, axis=-1)
+            for t, a in self.alpha.items()}
+
+  @property
+  def alpha_variables(self) -> list[tf.Variable]:
+    return list(self.alpha.values())
+
+  @property
+  def weight_variables(self) -> list[tf.Variable]:
+    """Trainable variables other than alpha."""
+    alpha_refs = {a.ref() for a in self.alpha_variables}
+    return [v for v in self.trainable_variables if v.ref() not in alpha_refs]
+
+  def probabilities(self) -> dict[str, np.ndarray]:
+    return {t: p.numpy() for t, p in self.mixing_probs().items()}
+
+  def genotype(self) -> genotypes.Genotype:
+    """The discretized cells, keeping `edges_per_node` inputs (Algorithm 4)."""
+    return genotypes.discretize(self.probabilities(), self.space, 1,
+                                self.edges_per_node)
+
+  def space_size(self) -> dict[str, int]:
+    """Discrete cells this supernet can yield (paper App. G.1)."""
+    return genotypes.space_size(self.space, 1, self.num_nodes,
+                                self.edges_per_node)
+
+  def components(self) -> list[tuple[str, list[tf.Variable]]]:
+    return super().components() + [('alpha', self.alpha_variables)]
+
+
+@gin.configurable
+class DiscreteNetwork(CellNetwork):
+  """A genotype's cells stacked like the supernet, trained from scratch."""
+
+  def __init__(self, genotype: str | genotypes.Genotype = gin.REQUIRED,
+               depths: Sequence[int] = (64, 64, 64),
+               normal_cells: int | Sequence[int] = 1,
+               reduction_cells: Optional[int | Sequence[int]] = None,
+               cell_output: str = 'concat_conv',
+               name: str = 'discrete_network'):
+    if isinstance(genotype, str):
+      genotype = genotypes.Genotype.load(genotype)
+    if genotype.num_inputs != 1:
+      raise genotypes.GenotypeError(
+          'this network stacks single-input RL-DARTS cells; the genotype has '
+          f'{genotype.num_inputs}-input cells')
+    unknown = sorted(genotype.ops_used() - set(ops_lib.known_ops()))
+    if unknown:
+      raise genotypes.GenotypeError(
+          f'genotype uses unknown ops {unknown}; known ops: '
+          f'{", ".join(ops_lib.known_ops())}')
+    searched_reduction = genotype.reduce is not None
+    if reduction_cells is None:
+      reduction_cells = 1 if searched_reduction else 0
+
+    def make_cell(cell_type: str, width: int) -> cells.Cell:
+      return cells.discrete_cell(
+          width, genotype.nodes(cell_type), num_inputs=1,
+          reduction=cell_type == 'reduce', output=cell_output,
+          concat=getattr(genotype, f'{cell_type}_concat'))
+
+    super().__init__(make_cell, depths, normal_cells, reduction_cells,
+                     not searched_reduction, name)
+    self.genotype = genotype
+
+
+def copy_weights(source: Encoder, target: Encoder) -> int:
+  """Copies every weight of `target` from the same place in `source`.
+
+  Places are structural names (block, cell, op key), so a supernet's weights
+  fill the discrete network of one of its genotypes at the same depths. Both
+  must be built. Returns the number of variables copied.
+  """
+  sources = dict(source.named_layers())
+  copied = 0
+  for name, layer in target.named_layers():
+    match = sources.get(name)
+    shapes = [w.shape for w in layer.weights]
+    if match is None or [w.shape for w in match.weights] != shapes:
+      raise ValueError(f'{source.name} has no weights at {name} shaped '
+                       f'{[s.as_list() for s in shapes]}')
+    for w, value in zip(layer.weights, match.weights):
+      w.assign(value)
+      copied += 1
+  return copied

@@ -1,0 +1,180 @@
+"""What a search writes: CSV metrics, TensorBoard, alpha over time, the distinct
+discretized genotypes met along the way, cell diagrams and a progress line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import time
+from typing import Mapping, Optional, TextIO
+
+import numpy as np
+import tensorflow as tf
+
+from rl_darts import diagrams
+from rl_darts import genotypes
+from rl_darts import io_utils
+from rl_darts import networks
+
+
+class CsvLog:
+  """A CSV file of rows keyed by a 'step' column, one flush per row.
+
+  On resume from `resume_step` it keeps the rows up to that step (those after
+  it belong to the work a crash lost) and continues the file.
+  """
+
+  def __init__(self, path: str, columns: list[str], resume_step: int = 0):
+    self.path, self.columns = path, list(columns)
+    kept = []
+    if os.path.exists(path) and os.path.getsize(path):
+      with open(path, newline='') as f:
+        rows = list(csv.reader(f))
+      if rows[0] != self.columns:
+        raise ValueError(f'{path} has columns {rows[0]}, expected '
+                         f'{self.columns}: use a new --root_dir')
+      kept = [r for r in rows[1:] if r and int(r[0]) <= resume_step]
+    lines = io.StringIO()
+    csv.writer(lines).writerows([self.columns] + kept)
+    io_utils.atomic_write_text(path, lines.getvalue())
+    self._file = open(path, 'a', newline='')  # pylint: disable=consider-using-with
+    self._writer = csv.writer(self._file)
+
+  def write(self, row: Mapping[str, object]) -> None:
+    self._writer.writerow([row.get(c, '') for c in self.columns])
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
+def alpha_columns(supernet: networks.Supernet) -> list[str]:
+  """'cell type:source->node:op' per alpha entry; nodes numbered as states."""
+  columns = []
+  for cell_type, alpha in supernet.alpha.items():
+    op_names = supernet.space.ops(cell_type)
+    for source, node in genotypes.cell_edges(1, supernet.num_nodes):
+      columns += [f'{cell_type}:{source}->{node + 1}:{op}' for op in op_names]
+  assert len(columns) == sum(int(np.prod(a.shape))
+                             for a in supernet.alpha.values())
+  return columns
+
+
+class AlphaRecorder:
+  """Records a supernet's softmax(T * alpha) and its discretizations.
+
+  Writes under `root_dir`: alpha.csv (a row per record), TensorBoard scalars
+  'alpha/<column>', genotypes/step_<step>.json for every distinct genotype met
+  (paper Fig. 5, 6: the cell evolution) and, on `finish`, genotype.json, the
+  cell diagrams and alpha.png.
+  """
+
+  def __init__(self, root_dir: str, supernet: networks.Supernet,
+               summary_writer: Optional[tf.summary.SummaryWriter] = None,
+               resume_step: int = 0):
+    self.root_dir, self.supernet = root_dir, supernet
+    self.summary_writer = summary_writer
+    self.columns = alpha_columns(supernet)
+    self.log = CsvLog(os.path.join(root_dir, 'alpha.csv'),
+                      ['step'] + self.columns, resume_step)
+    self.genotype_dir = os.path.join(root_dir, 'genotypes')
+    os.makedirs(self.genotype_dir, exist_ok=True)
+    self.seen = set()
+    for name in sorted(os.listdir(self.genotype_dir)):
+      if not (name.startswith('step_') and name.endswith('.json')):
+        continue
+      path = os.path.join(self.genotype_dir, name)
+      if int(name[len('step_'):-len('.json')]) > resume_step:
+        os.remove(path)  # Met after the checkpoint: met again, or not.
+      else:
+        self.seen.add(genotypes.Genotype.load(path))
+
+  def record(self, step: int) -> Optional[genotypes.Genotype]:
+    """Logs alpha at `step`; returns the genotype if it was not seen before."""
+    values = np.concatenate([p.ravel() for p in
+                             self.supernet.probabilities().values()])
+    self.log.write({'step': step, **dict(zip(self.columns, values))})
+    if self.summary_writer is not None:
+      with self.summary_writer.as_default(step=step):
+        for column, value in zip(self.columns, values):
+          tf.summary.scalar(f'alpha/{column}', value)
+    genotype = self.supernet.genotype()
+    if genotype in self.seen:
+      return None
+    self.seen.add(genotype)
+    genotype.save(os.path.join(self.genotype_dir, f'step_{step:012d}.json'))
+    return genotype
+
+  def finish(self) -> genotypes.Genotype:
+    """Writes the final genotype, diagrams and the alpha plot; returns it."""
+    self.log.close()
+    genotype = self.supernet.genotype()
+    genotype.save(os.path.join(self.root_dir, 'genotype.json'))
+    diagrams.draw_genotype(genotype, self.root_dir)
+    diagrams.draw_supernet(self.supernet.probabilities(), self.supernet.space,
+                           self.root_dir)
+    plot_alpha(self.log.path, os.path.join(self.root_dir, 'alpha.png'))
+    return genotype
+
+
+def plot_alpha(csv_path: str, png_path: str) -> None:
+  """One panel per (cell type, edge), a line per op: p over training steps."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  with open(csv_path, newline='') as f:
+    rows = list(csv.reader(f))
+  header, data = rows[0], np.array(rows[1:], dtype=np.float64).reshape(
+      -1, len(rows[0]))
+  panels: dict[str, list[int]] = {}
+  for i, column in enumerate(header[1:], start=1):
+    panels.setdefault(column.rsplit(':', 1)[0], []).append(i)
+  cols = 4
+  rows_n = -(-len(panels) // cols)
+  fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 2.6 * rows_n),
+                           squeeze=False, sharex=True)
+  legend_done = set()
+  for ax, (panel, indices) in zip(axes.ravel(), panels.items()):
+    for i in indices:
+      ax.plot(data[:, 0], data[:, i], label=header[i].rsplit(':', 1)[1])
+    ax.set_title(panel, fontsize=9)
+    ax.set_ylim(0, 1)
+    cell_type = panel.split(':')[0]
+    if cell_type not in legend_done:  # One legend per cell type's op list.
+      ax.legend(fontsize=7, loc='upper left')
+      legend_done.add(cell_type)
+  for ax in axes.ravel()[len(panels):]:
+    ax.axis('off')
+  fig.suptitle('softmax(T * alpha) per edge over training steps')
+  fig.tight_layout(rect=(0, 0, 1, 0.97))
+  tmp = png_path + '.tmp.png'
+  fig.savefig(tmp, dpi=80)
+  plt.close(fig)
+  os.replace(tmp, png_path)
+
+
+class Progress:
+  """A progress line: step, steps/s and recent metrics, at most every
+  `interval` seconds (and always at the last step)."""
+
+  def __init__(self, total_steps: int, unit: str = 'steps',
+               interval: float = 2.0, stream: TextIO = sys.stdout):
+    self.total, self.unit, self.interval = total_steps, unit, interval
+    self.stream = stream
+    self._last_time = self._start_time = time.monotonic()
+    self._last_step: Optional[int] = None
+
+  def update(self, step: int, **metrics: float) -> None:
+    now = time.monotonic()
+    if self._last_step is None:
+      self._last_step = step
+    if now - self._last_time < self.interval and step < self.total:
+      return
+    rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
+    shown = ' '.join(f'{k} {v:.4g}' for k, v in metrics.items())
+    print(f'[{step}/{self.total} {self.unit}] {rate:.1f} {self.unit}/s '
+          f'{shown}', file=self.stream, flush=True)
+    self._last_time, self._last_step = now, step

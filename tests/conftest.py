@@ -1,0 +1,3 @@
+"""Test setup: rl_darts first (it quiets TF before TF loads)."""
+
+import rl_darts  # pylint: disable=unused-import

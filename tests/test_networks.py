@@ -1,0 +1,200 @@
+"""Supernet, discrete network and IMPALA-CNN: shapes, gradients, equivalence."""
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_darts import cells
+from rl_darts import genotypes
+from rl_darts import networks
+from rl_darts import ops
+
+
+def _images(batch=2, dtype=np.uint8, seed=0):
+  rng = np.random.default_rng(seed)
+  if dtype == np.uint8:
+    return rng.integers(0, 256, (batch, 64, 64, 3), dtype=np.uint8)
+  return rng.random((batch, 64, 64, 3), dtype=np.float32)
+
+
+def _block_outputs(net, images):
+  """Spatial shape after every block."""
+  x = networks.scale_images(images)
+  probs = net.mixing_probs()
+  if net.stem is not None:
+    x = net.stem(x)
+  shapes = []
+  for block in net.blocks:
+    for kind, layer in block:
+      x = (layer([x], probs=probs.get(kind)) if kind in ops.CELL_TYPES
+           else layer(x))
+    shapes.append(tuple(x.shape[1:]))
+  return shapes
+
+
+@pytest.mark.parametrize('make', [
+    lambda: networks.Supernet('classic', depths=(4, 4, 4)),
+    lambda: networks.Supernet('micro', depths=(4, 4, 4), normal_cells=2),
+    lambda: networks.ImpalaCNN(depths=(4, 8, 8)),
+])
+def test_64x64_becomes_8x8_after_three_blocks(make):
+  net = make()
+  shapes = _block_outputs(net, _images())
+  assert [s[:2] for s in shapes] == [(32, 32), (16, 16), (8, 8)]
+  assert net(_images()).shape == (2, 256)
+
+
+def test_five_blocks_reach_2x2_and_per_block_depths():
+  net = networks.Supernet('classic', depths=(4, 4, 8, 8, 8),
+                          normal_cells=[1, 0, 1, 0, 2], num_nodes=2)
+  shapes = _block_outputs(net, _images(1))
+  assert shapes[-1] == (2, 2, 8)
+  assert [sum(k == 'normal' for k, _ in b) for b in net.blocks] == [1, 0, 1, 0, 2]
+
+
+def test_uint8_input_is_scaled_like_float_input():
+  net = networks.Supernet('micro', depths=(4,), normal_cells=1)
+  images = _images()
+  np.testing.assert_allclose(net(images), net(images.astype(np.float32) / 255),
+                             atol=1e-6)
+
+
+def test_reduction_cells_stride_only_edges_from_the_input():
+  cell = cells.supernet_cell(4, ops.get_space('classic').ops('reduce'), 1, 3,
+                             reduction=True)
+  probs = tf.fill([6, 5], 0.2)
+  assert cell([tf.zeros([1, 16, 16, 4])], probs=probs).shape == (1, 8, 8, 4)
+  strides = {key: layer.stride for key, layer in cell.op_layers.items()}
+  assert strides['0_2_Conv3x3'] == 2 and strides['1_2_Conv3x3'] == 1
+
+
+def test_two_input_darts_cell():
+  space = ops.get_space('darts')
+  cell = cells.supernet_cell(8, space.ops('reduce'), num_inputs=2, num_nodes=4,
+                             reduction=True, output='concat',
+                             preprocess='relu_conv_bn', reduction_prev=True)
+  probs = tf.nn.softmax(tf.random.normal([14, 8]))
+  s0, s1 = tf.random.normal([2, 16, 16, 6]), tf.random.normal([2, 8, 8, 5])
+  assert cell([s0, s1], probs=probs, training=True).shape == (2, 4, 4, 32)
+
+
+def test_gradients_reach_alpha_and_weights():
+  net = networks.Supernet('classic', depths=(4, 4))
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(net(_images()) ** 2)
+  grads = tape.gradient(loss, net.alpha_variables + net.weight_variables)
+  assert len(net.alpha_variables) == 2
+  assert all(g is not None for g in grads)
+  assert all(np.any(g.numpy() != 0) for g in grads[:2])
+  assert len(net.trainable_variables) == len(grads)
+
+
+def test_frozen_alpha_gets_no_gradient_and_stays_uniform():
+  net = networks.Supernet('micro', depths=(4,), normal_cells=2,
+                          freeze_alpha=True)
+  images = _images()
+  net(images)
+  assert net.alpha_variables and not any(a.trainable for a in net.alpha_variables)
+  assert not any(a.ref() in {v.ref() for v in net.trainable_variables}
+                 for a in net.alpha_variables)
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(net(images))
+  assert tape.gradient(loss, net.alpha_variables[0]) is None
+  np.testing.assert_allclose(net.probabilities()['normal'], 1 / 5)
+
+
+def test_temperature_multiplies_the_logits():
+  net = networks.Supernet('micro', depths=(4,), temperature=10.0)
+  net.alpha['normal'].assign(tf.one_hot([0] * 10, 5) * 0.1)
+  p = net.probabilities()['normal'][0]
+  np.testing.assert_allclose(p[0] / p[1], np.exp(1.0), rtol=1e-5)
+
+
+def _random_genotype(space, rng):
+  probs = {t: rng.dirichlet(np.ones(len(space.ops(t))), size=10)
+           for t in space.cell_types}
+  return genotypes.discretize(probs, space)
+
+
+@pytest.mark.parametrize('space_name, normal_cells', [('classic', 1),
+                                                      ('micro', 2)])
+def test_one_hot_supernet_equals_discrete_network(space_name, normal_cells):
+  space = ops.get_space(space_name)
+  rng = np.random.default_rng(1)
+  images = _images(3, np.float32)
+  seen = []
+  for _ in range(3):
+    genotype = _random_genotype(space, rng)
+    supernet = networks.Supernet(space, depths=(6, 8), normal_cells=normal_cells)
+    discrete = networks.DiscreteNetwork(genotype, depths=(6, 8),
+                                        normal_cells=normal_cells)
+    supernet(images)
+    discrete(images)
+    assert networks.copy_weights(supernet, discrete) == len(discrete.weights)
+    for cell_type, alpha in supernet.alpha.items():
+      alpha.assign(genotypes.one_hot_alpha(genotype.nodes(cell_type),
+                                           space.ops(cell_type), 1, 'Zero'))
+    expected = discrete(images).numpy()
+    np.testing.assert_allclose(supernet(images), expected, atol=1e-5)
+    assert np.abs(expected).max() > 1e-3  # Not trivially zero.
+    seen.append(expected)
+  # Different genotypes compute different functions.
+  assert not np.allclose(seen[0], seen[1], atol=1e-3)
+
+
+def test_copy_weights_rejects_a_mismatched_network():
+  space = ops.get_space('micro')
+  genotype = _random_genotype(space, np.random.default_rng(0))
+  supernet = networks.Supernet(space, depths=(4,))
+  discrete = networks.DiscreteNetwork(genotype, depths=(8,))
+  supernet(_images())
+  discrete(_images())
+  with pytest.raises(ValueError, match='has no weights at stem|block0/0'):
+    networks.copy_weights(supernet, discrete)
+
+
+def test_discrete_network_rejects_bad_genotypes(tmp_path):
+  with pytest.raises(genotypes.GenotypeError, match='unknown ops'):
+    networks.DiscreteNetwork(
+        genotypes.Genotype(normal=[[('Conv9x9', 0)]]), depths=(4,))
+  with pytest.raises(genotypes.GenotypeError, match='does not exist'):
+    networks.DiscreteNetwork(str(tmp_path / 'missing.json'))
+
+
+def test_impala_cnn_parameter_count():
+  net = networks.ImpalaCNN(depths=(16, 32, 32))
+  net(_images(1))
+  # Encoder + Dense 256 (policy and value heads excluded).
+  assert net.count_params() == 622_144
+
+
+def test_checkpoint_round_trip(tmp_path):
+  net = networks.Supernet('classic', depths=(4, 4))
+  net(_images())
+  net.alpha['normal'].assign(tf.random.normal(net.alpha['normal'].shape))
+  path = tf.train.Checkpoint(net=net).save(str(tmp_path / 'ckpt'))
+  other = networks.Supernet('classic', depths=(4, 4))
+  other(_images())
+  tf.train.Checkpoint(net=other).restore(path).assert_consumed()
+  np.testing.assert_allclose(other(_images()), net(_images()), atol=1e-6)
+
+
+def test_user_op_and_space_by_gin():
+  gin.clear_config()
+  try:
+    gin.parse_config("""
+        import tests.custom_ops_module
+        mine/SearchSpace.name = 'mine'
+        mine/SearchSpace.normal_ops = ['Conv7x7Elu', 'Skip', 'Zero']
+        Supernet.space = @mine/SearchSpace()
+        Supernet.depths = [4]
+        Supernet.normal_cells = 2
+        make_encoder.network = @Supernet
+    """)
+    net = networks.make_encoder()
+  finally:
+    gin.clear_config()
+  assert net.space.normal_ops == ('Conv7x7Elu', 'Skip', 'Zero')
+  assert net(_images()).shape == (2, 256)
+  assert net.genotype().normal[0][0][0] == 'Conv7x7Elu'
