@@ -1,0 +1,113 @@
+"""Batched TF-Agents environments of auto-resetting games, and a synthetic one.
+
+Time steps follow TF-Agents, batched: a finished game's step is LAST (discount
+0, its last reward) and already carries the next episode's first observation,
+so every action taken is a real one (see `ppo.rollouts` for the trajectories).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tf_agents.environments import py_environment
+from tf_agents.specs import array_spec
+from tf_agents.trajectories import time_step as ts
+
+from rl_darts import synthetic
+
+
+class EpisodeStats:
+  """Running return and length per env; finished episodes on demand."""
+
+  def __init__(self, num_envs: int):
+    self.returns = np.zeros(num_envs, np.float64)
+    self.lengths = np.zeros(num_envs, np.int64)
+    self.finished: list[tuple[float, int]] = []
+
+  def update(self, rewards: np.ndarray, done: np.ndarray) -> None:
+    self.returns += rewards
+    self.lengths += 1
+    for i in np.flatnonzero(done):
+      self.finished.append((float(self.returns[i]), int(self.lengths[i])))
+    self.returns[done] = 0
+    self.lengths[done] = 0
+
+  def pop(self) -> list[tuple[float, int]]:
+    """(return, length) of the episodes finished since the last pop."""
+    finished, self.finished = self.finished, []
+    return finished
+
+
+class BatchedEnvironment(py_environment.PyEnvironment):
+  """A batched env of auto-resetting games with episode statistics.
+
+  Subclasses implement `_observe_reset()` and `_act(actions)`; the latter
+  returns (rewards, observations, done) where observations of finished games
+  are already their next episode's first.
+  """
+
+  def __init__(self, num_envs: int, observation_spec: array_spec.ArraySpec,
+               num_actions: int):
+    super().__init__(handle_auto_reset=False)
+    self._num_envs = num_envs
+    self._observation_spec = observation_spec
+    self._action_spec = array_spec.BoundedArraySpec((), np.int32, 0,
+                                                    num_actions - 1)
+    self.stats = EpisodeStats(num_envs)
+
+  @property
+  def batched(self) -> bool:
+    return True
+
+  @property
+  def batch_size(self) -> int:
+    return self._num_envs
+
+  def observation_spec(self) -> array_spec.ArraySpec:
+    return self._observation_spec
+
+  def action_spec(self) -> array_spec.BoundedArraySpec:
+    return self._action_spec
+
+  def _reset(self) -> ts.TimeStep:
+    self.stats = EpisodeStats(self._num_envs)
+    return ts.restart(self._observe_reset(), batch_size=self._num_envs)
+
+  def _step(self, action: np.ndarray) -> ts.TimeStep:
+    rewards, observations, done = self._act(np.asarray(action, np.int32))
+    rewards = rewards.astype(np.float32)
+    self.stats.update(rewards, done)
+    return ts.TimeStep(
+        step_type=np.where(done, ts.StepType.LAST, ts.StepType.MID).astype(
+            np.int32),
+        reward=rewards,
+        discount=np.where(done, 0.0, 1.0).astype(np.float32),
+        observation=observations)
+
+  def _observe_reset(self) -> np.ndarray:
+    raise NotImplementedError
+
+  def _act(self, actions: np.ndarray):
+    raise NotImplementedError
+
+
+class QuadrantBandit(BatchedEnvironment):
+  """The synthetic quadrant task as one-step episodes: reward 1 for naming the
+  quadrant of the bright square (4 actions; random play earns 0.25)."""
+
+  def __init__(self, num_envs: int, seed: int = 0):
+    super().__init__(num_envs, array_spec.BoundedArraySpec(
+        (synthetic.SIZE, synthetic.SIZE, 3), np.uint8, 0, 255),
+                     synthetic.NUM_CLASSES)
+    self._rng = np.random.default_rng(seed)
+    self._labels = np.zeros(num_envs, np.int32)
+
+  def _draw(self) -> np.ndarray:
+    images, self._labels = synthetic.quadrant_images(self._num_envs, self._rng)
+    return images
+
+  def _observe_reset(self) -> np.ndarray:
+    return self._draw()
+
+  def _act(self, actions: np.ndarray):
+    rewards = (actions == self._labels).astype(np.float32)
+    return rewards, self._draw(), np.ones(self._num_envs, bool)

@@ -1,0 +1,82 @@
+"""PPO's actor and value networks around one shared image encoder.
+
+The encoder (supernet, discrete network or IMPALA-CNN) is one Keras model that
+both heads call, as in the RL-DARTS code: alpha gets gradients from the policy,
+value and entropy losses alike.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+from tf_agents.networks import categorical_projection_network
+from tf_agents.networks import network
+from tf_agents.networks import utils
+from tf_agents.specs import tensor_spec
+from tf_agents.utils import nest_utils
+
+from rl_darts import networks
+
+
+class SharedEncoder(network.Network):
+  """Applies a Keras encoder to observations of any outer rank ([B] or [B, T])."""
+
+  def __init__(self, observation_spec: tensor_spec.TensorSpec,
+               encoder: networks.Encoder, name: str = 'SharedEncoder'):
+    super().__init__(input_tensor_spec=observation_spec, state_spec=(),
+                     name=name)
+    self.encoder = encoder
+
+  def call(self, observation, step_type=None, network_state=(),
+           training=False):
+    del step_type
+    outer_rank = nest_utils.get_outer_rank(observation, self.input_tensor_spec)
+    squash = utils.BatchSquash(outer_rank)
+    features = self.encoder(squash.flatten(observation), training=training)
+    return squash.unflatten(features), network_state
+
+
+class ActorNetwork(network.DistributionNetwork):
+  """Encoder features -> categorical policy over the actions."""
+
+  def __init__(self, shared: SharedEncoder,
+               action_spec: tensor_spec.BoundedTensorSpec,
+               name: str = 'ActorNetwork'):
+    projection = categorical_projection_network.CategoricalProjectionNetwork(
+        action_spec, logits_init_output_factor=0.01)
+    super().__init__(input_tensor_spec=shared.input_tensor_spec, state_spec=(),
+                     output_spec=projection.output_spec, name=name)
+    self.shared, self.projection = shared, projection
+
+  def call(self, observation, step_type=None, network_state=(),
+           training=False, mask=None):
+    features, network_state = self.shared(observation, step_type,
+                                          network_state, training=training)
+    outer_rank = nest_utils.get_outer_rank(observation, self.input_tensor_spec)
+    distribution, _ = self.projection(features, outer_rank, training=training)
+    return distribution, network_state
+
+
+class ValueNetwork(network.Network):
+  """Encoder features -> state value."""
+
+  def __init__(self, shared: SharedEncoder, name: str = 'ValueNetwork'):
+    super().__init__(input_tensor_spec=shared.input_tensor_spec, state_spec=(),
+                     name=name)
+    self.shared = shared
+    self.head = tf.keras.layers.Dense(
+        1, kernel_initializer=tf.keras.initializers.Orthogonal(1.0))
+
+  def call(self, observation, step_type=None, network_state=(),
+           training=False):
+    features, network_state = self.shared(observation, step_type,
+                                          network_state, training=training)
+    return tf.squeeze(self.head(features, training=training), -1), network_state
+
+
+def actor_and_value(observation_spec: tensor_spec.TensorSpec,
+                    action_spec: tensor_spec.BoundedTensorSpec,
+                    encoder: networks.Encoder
+                    ) -> tuple[ActorNetwork, ValueNetwork]:
+  """The two heads over one encoder."""
+  shared = SharedEncoder(observation_spec, encoder)
+  return ActorNetwork(shared, action_spec), ValueNetwork(shared)
