@@ -33,7 +33,7 @@ system-deps:
 	  fi; }
 
 demo: setup
-	$(BIN)/python -m launchers.synthetic_search --gin_configs=gin_configs/synthetic_search.gin --root_dir=$(ROOT_DIR)
+	$(BIN)/python -m launchers.ppo --gin_configs=gin_configs/ppo/demo.gin --root_dir=$(ROOT_DIR)
 
 test: setup
 	$(BIN)/python -m pytest -q

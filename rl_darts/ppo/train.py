@@ -207,7 +207,10 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
       began = time.monotonic()
       rollout = collector.collect()
       rollouts.write_rollout(client, rollout, TABLES)
+      collected = time.monotonic()
       loss = float(learner.run().loss)
+      logging.info('iteration %d: collect %.1fs, learn %.1fs', iteration + 1,
+                   collected - began, time.monotonic() - collected)
       env_steps.assign_add(settings.steps_per_iteration)
       iteration += 1
       step = int(env_steps.numpy())

@@ -1,0 +1,194 @@
+"""PPO: learning with each encoder kind, a real Procgen search through Reverb,
+resume after SIGKILL, and clear errors on bad input."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_darts import genotypes
+from rl_darts import ops
+from rl_darts.ppo import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_SEARCH = [  # A small Classic supernet on real Procgen.
+    '--gin_configs=gin_configs/ppo/classic_search.gin',
+    '--gin_bindings=Supernet.depths = [4]',
+    '--gin_bindings=Supernet.num_nodes = 2',
+    '--gin_bindings=Settings.game = "starpilot"',
+    '--gin_bindings=Settings.num_envs = 4',
+    '--gin_bindings=Settings.rollout_length = 16',
+    '--gin_bindings=Settings.minibatch_size = 34',
+    '--gin_bindings=Settings.eval_steps = 16',
+]
+
+
+def _rows(path):
+  with open(path, newline='') as f:
+    return list(csv.DictReader(f))
+
+
+def _launch(root, *bindings, wait=True):
+  args = [sys.executable, '-m', 'launchers.ppo', f'--root_dir={root}',
+          *TINY_SEARCH, *(f'--gin_bindings={b}' for b in bindings)]
+  if not wait:
+    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+  result = subprocess.run(args, cwd=REPO, capture_output=True, text=True,
+                          timeout=900, check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  return result.stdout
+
+
+QUADRANT = """
+Settings.environment = 'quadrant'
+Settings.num_envs = 8
+Settings.rollout_length = 16
+Settings.minibatch_size = 34
+Settings.num_epochs = 3
+Settings.total_env_steps = 3072
+Settings.eval_every = 0
+Settings.checkpoint_every = 100
+make_agent.learning_rate = 1e-3
+make_agent.entropy_coef = 0.0
+make_agent.discount = 0.9
+"""
+ENCODERS = {
+    'impala_cnn': """
+        make_encoder.network = @ImpalaCNN
+        ImpalaCNN.depths = [8, 8]""",
+    'supernet': """
+        make_encoder.network = @Supernet
+        Supernet.space = 'micro'
+        Supernet.depths = [8, 8]
+        Supernet.normal_cells = 1
+        Supernet.num_nodes = 2
+        Supernet.temperature = 5.0""",
+    'discrete': """
+        make_encoder.network = @DiscreteNetwork
+        DiscreteNetwork.genotype = @genotype/Genotype()
+        genotype/Genotype.normal = [[('Conv3x3', 0)], [('ReLU', 0), ('Conv3x3', 1)]]
+        DiscreteNetwork.depths = [8, 8]""",
+}
+
+
+@pytest.mark.parametrize('encoder', sorted(ENCODERS))
+def test_ppo_learns_the_quadrant_task(encoder, tmp_path):
+  gin.clear_config()
+  try:
+    gin.external_configurable(genotypes.Genotype, module='test')
+  except ValueError:
+    pass  # Registered by an earlier parametrization.
+  gin.parse_config(QUADRANT + ENCODERS[encoder])
+  try:
+    metrics = train.train(str(tmp_path))
+  finally:
+    gin.clear_config()
+  rows = _rows(tmp_path / 'metrics.csv')
+  late = np.mean([float(r['train_return']) for r in rows[-5:]])
+  assert late > 0.7, f'{encoder}: mean return {late} (random play: 0.25)'
+  assert metrics['step'] == 3072
+  assert (tmp_path / 'genotype.json').exists() == (encoder == 'supernet')
+
+
+def test_procgen_search_end_to_end(tmp_path):
+  out = _launch(tmp_path, 'Settings.total_env_steps = 192',
+                'Settings.eval_every = 2', 'Settings.eval_steps = 200')
+  rows = _rows(tmp_path / 'metrics.csv')
+  assert [int(r['step']) for r in rows] == [64, 128, 192]
+  assert rows[1]['test_return'] != '' and rows[1]['test_return_normalized'] != ''
+  alpha = _rows(tmp_path / 'alpha.csv')
+  assert [int(r['step']) for r in alpha] == [0, 64, 128, 192]
+  first = np.array([float(v) for k, v in alpha[0].items() if k != 'step'])
+  last = np.array([float(v) for k, v in alpha[-1].items() if k != 'step'])
+  # Alpha starts at zeros (uniform: 1/6 normal ops, 1/5 reduction ops) and moves.
+  np.testing.assert_allclose(first[:18], 1 / 6, rtol=1e-6)
+  np.testing.assert_allclose(first[18:], 1 / 5, rtol=1e-6)
+  assert np.abs(first - last).max() > 1e-5
+  genotype = genotypes.Genotype.load(str(tmp_path / 'genotype.json'))
+  assert len(genotype.normal) == 2 and genotype.reduce is not None
+  assert (tmp_path / 'alpha.png').exists() and (tmp_path / 'genotype_normal.png').exists()
+  assert 'env steps/s' in out
+
+
+def _checkpoint_alpha(root):
+  path = tf.train.latest_checkpoint(os.path.join(root, 'checkpoints'))
+  reader = tf.train.load_checkpoint(path)
+  alpha = {}
+  for key in reader.get_variable_to_shape_map():
+    if '/alpha/' in key and key.endswith('.ATTRIBUTES/VARIABLE_VALUE') and (
+        'OPTIMIZER' not in key):
+      alpha[key.split('/alpha/')[1].split('/')[0]] = reader.get_tensor(key)
+  return int(path.rsplit('-', 1)[1]), alpha
+
+
+def test_resume_after_sigkill(tmp_path):
+  root = str(tmp_path)
+  process = _launch(root, 'Settings.total_env_steps = 100000',
+                    'Settings.checkpoint_every = 1', 'Settings.eval_every = 0',
+                    wait=False)
+  try:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+      done = [r for r in _rows(os.path.join(root, 'metrics.csv'))] if (
+          os.path.exists(os.path.join(root, 'metrics.csv'))) else []
+      if len(done) >= 3:
+        break
+      assert process.poll() is None, process.stdout.read()
+      time.sleep(1)
+    os.kill(process.pid, signal.SIGKILL)
+  finally:
+    process.kill()
+    process.wait()
+  step, alpha = _checkpoint_alpha(root)
+  assert step >= 128 and set(alpha) == {'normal', 'reduce'}
+  # A rerun with nothing left to train restores alpha and writes its genotype.
+  out = _launch(root, f'Settings.total_env_steps = {step}',
+                'Settings.eval_every = 0')
+  assert f'Resuming at {step} env steps' in out
+  space = ops.get_space('classic')
+  probs = {t: tf.nn.softmax(5.0 * a).numpy() for t, a in alpha.items()}
+  expected = genotypes.discretize(probs, space)
+  assert genotypes.Genotype.load(os.path.join(root, 'genotype.json')) == expected
+  # Continuing: steps go on from the checkpoint, none repeated or lost.
+  _launch(root, f'Settings.total_env_steps = {step + 128}',
+          'Settings.eval_every = 0')
+  steps = [int(r['step']) for r in _rows(os.path.join(root, 'metrics.csv'))]
+  assert steps == list(range(64, step + 129, 64))
+  alpha_rows = _rows(os.path.join(root, 'alpha.csv'))
+  saved = alpha_rows[[int(r['step']) for r in alpha_rows].index(step)]
+  normal = [float(v) for k, v in saved.items() if k.startswith('normal:')]
+  np.testing.assert_allclose(normal, probs['normal'].ravel(), atol=1e-6)
+
+
+@pytest.mark.parametrize('binding, message', [
+    ('Settings.game = "pong"', "unknown Procgen game 'pong'; games: bigfish"),
+    ('Settings.distribution_mode = "medium"',
+     "unknown Procgen distribution mode 'medium'"),
+    ('Settings.minibatch_size = 100000', 'minibatch_size 100000 exceeds'),
+])
+def test_bad_settings_give_clear_errors(binding, message, tmp_path):
+  result = subprocess.run(
+      [sys.executable, '-m', 'launchers.ppo', f'--root_dir={tmp_path}',
+       *TINY_SEARCH, f'--gin_bindings={binding}'],
+      cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode != 0
+  assert message in result.stdout + result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def test_bad_genotype_path_gives_clear_error(tmp_path):
+  result = subprocess.run(
+      [sys.executable, '-m', 'launchers.ppo', f'--root_dir={tmp_path}',
+       '--gin_configs=gin_configs/ppo/discrete_64x3.gin',
+       "--gin_bindings=DiscreteNetwork.genotype = '/no/genotype.json'"],
+      cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode != 0
+  assert "genotype file '/no/genotype.json' does not exist" in result.stderr
