@@ -167,7 +167,9 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   sequence_length = settings.rollout_length + 1
   server = reverb.Server(
       replay_tables(agent.collect_data_spec, sequence_length,
-                    settings.num_envs), port=replay_port)
+                    settings.num_envs), port=replay_port,
+      checkpointer=reverb.checkpointers.DefaultCheckpointer(
+          os.path.join(root_dir, 'replay')))  # Not in $TMPDIR.
   address = f'localhost:{server.port}'
   client = reverb.Client(address)
 
