@@ -192,3 +192,26 @@ def test_bad_genotype_path_gives_clear_error(tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode != 0
   assert "genotype file '/no/genotype.json' does not exist" in result.stderr
+
+
+def test_distributed_local_mode_learns_through_reverb(tmp_path):
+  """1 learner, 2 collectors and an evaluator as processes on localhost; the
+  collectors only improve if the learner's weights reach them via Reverb."""
+  config = tmp_path / 'quadrant.gin'
+  config.write_text(QUADRANT.replace('total_env_steps = 3072',
+                                     'total_env_steps = 2048')
+                    .replace('eval_every = 0', 'eval_every = 1')
+                    + ENCODERS['impala_cnn'] + "\nSettings.eval_steps = 8\n")
+  root = tmp_path / 'run'
+  result = subprocess.run(
+      [sys.executable, '-m', 'launchers.ppo', '--role=local',
+       '--num_collectors=2', f'--gin_configs={config}', f'--root_dir={root}'],
+      cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  steps = [int(r['step']) for r in _rows(root / 'metrics.csv')]
+  assert steps == list(range(256, 2049, 256))  # 2 collectors x 8 envs x 16.
+  for collector in (0, 1):
+    rows = _rows(root / f'collector_{collector}.csv')
+    assert len(rows) == 8 and float(rows[0]['train_return']) < 0.5
+    assert float(rows[-1]['train_return']) > 0.7
+  assert len(_rows(root / 'eval.csv')) >= 1

@@ -17,22 +17,65 @@ from tf_agents.utils import nest_utils
 from rl_darts import networks
 
 
+class _FeatureCache:
+  """Encoder outputs per observation tensor of the graph being traced.
+
+  TF-Agents' PPO runs the actor and the value network on the same observation
+  tensor, both when collecting and in the loss: with one shared encoder that
+  computes the same features twice. Within one traced graph, the second call
+  reuses the first's output (identical math, half the encoder work; gradients
+  flow through both heads). Unless the encoder has layers that behave
+  differently in training (BN, dropout), the training flag does not split
+  entries (PPO asks for values with training=False and for the policy with
+  training=True). This holds as long as no weight update happens
+  between two encodings of one observation tensor in one graph: true for
+  PPO's loss with the agent's own epochs at 1 (`agent.make_agent`). Eager
+  calls are never cached.
+  """
+
+  def __init__(self, training_matters: bool):
+    self.training_matters = training_matters
+    self.graph = None
+    self.entries: dict = {}
+
+  def get(self, observation: tf.Tensor, training, compute):
+    if tf.executing_eagerly():
+      return compute()
+    graph = tf.compat.v1.get_default_graph()
+    if graph is not self.graph:
+      self.graph, self.entries = graph, {}
+    key = observation.ref()
+    if self.training_matters:  # The heads may ask in different modes.
+      key = (key, training if isinstance(training, bool) else id(training))
+    if key not in self.entries:
+      self.entries[key] = compute()
+    return self.entries[key]
+
+
 class SharedEncoder(network.Network):
-  """Applies a Keras encoder to observations of any outer rank ([B] or [B, T])."""
+  """Applies a Keras encoder to observations of any outer rank ([B] or [B, T]),
+  once per observation tensor however many heads ask (see _FeatureCache)."""
 
   def __init__(self, observation_spec: tensor_spec.TensorSpec,
                encoder: networks.Encoder, name: str = 'SharedEncoder'):
     super().__init__(input_tensor_spec=observation_spec, state_spec=(),
                      name=name)
     self.encoder = encoder
+    self._features = _FeatureCache(training_matters=any(
+        isinstance(m, (tf.keras.layers.BatchNormalization,
+                       tf.keras.layers.Dropout)) for m in encoder.submodules))
 
   def call(self, observation, step_type=None, network_state=(),
            training=False):
     del step_type
     outer_rank = nest_utils.get_outer_rank(observation, self.input_tensor_spec)
     squash = utils.BatchSquash(outer_rank)
-    features = self.encoder(squash.flatten(observation), training=training)
-    return squash.unflatten(features), network_state
+
+    def encode():
+      features = self.encoder(squash.flatten(observation), training=training)
+      return squash.unflatten(features)
+
+    return self._features.get(observation, training, encode), network_state
 
 
 class ActorNetwork(network.DistributionNetwork):

@@ -19,6 +19,7 @@ import gin
 import numpy as np
 import reverb
 import tensorflow as tf
+from tf_agents.experimental.distributed import reverb_variable_container
 from tf_agents.specs import tensor_spec
 from tf_agents.train import ppo_learner
 
@@ -94,12 +95,51 @@ class Settings:
                                          episode_return)
 
 
-def replay_tables(data_spec, sequence_length: int, capacity: int
+def build_agent(settings: Settings):
+  """(train env, PPO agent, train-step counter) for these settings."""
+  env = settings.make_env()
+  train_step = tf.Variable(0, dtype=tf.int64, name='train_step')
+  agent = agent_lib.make_agent(tensor_spec.from_spec(env.time_step_spec()),
+                               tensor_spec.from_spec(env.action_spec()),
+                               train_step)
+  return env, agent, train_step
+
+
+def replay_tables(agent, settings: Settings, num_collectors: int = 0
                   ) -> list[reverb.Table]:
-  """FIFO queues of whole rollouts, each item sampled once."""
-  signature = tensor_spec.add_outer_dim(data_spec, sequence_length)
-  return [reverb.Table.queue(name, max_size=capacity, signature=signature)
-          for name in TABLES]
+  """FIFO queues of whole rollouts, each item sampled once; with collectors,
+  also the table through which the learner ships its variables."""
+  signature = tensor_spec.add_outer_dim(agent.collect_data_spec,
+                                        settings.rollout_length + 1)
+  capacity = settings.num_envs * max(num_collectors, 1)
+  tables = [reverb.Table.queue(name, max_size=capacity, signature=signature)
+            for name in TABLES]
+  if num_collectors:
+    variables = shipped_variables(agent, tf.Variable(0, dtype=tf.int64))
+    tables.append(reverb.Table(
+        reverb_variable_container.DEFAULT_TABLE,
+        sampler=reverb.selectors.Uniform(), remover=reverb.selectors.Fifo(),
+        rate_limiter=reverb.rate_limiters.MinSize(1), max_size=1,
+        max_times_sampled=0,
+        signature=tf.nest.map_structure(
+            lambda v: tf.TensorSpec(v.shape, v.dtype), variables)))
+  return tables
+
+
+def shipped_variables(agent, env_steps: tf.Variable) -> dict:
+  """What the learner sends collectors: policy weights (alpha included) and
+  the counters that tell them which policy this is and when to stop."""
+  return {reverb_variable_container.POLICY_KEY: agent.collect_policy.variables(),
+          reverb_variable_container.TRAIN_STEP_KEY: agent.train_step_counter,
+          'env_steps': env_steps}
+
+
+def start_server(tables: list[reverb.Table], root_dir: str,
+                 port: Optional[int]) -> reverb.Server:
+  # Reverb 0.14 listens on all interfaces; clients here use localhost.
+  return reverb.Server(tables, port=port,
+                       checkpointer=reverb.checkpointers.DefaultCheckpointer(
+                           os.path.join(root_dir, 'replay')))  # Not $TMPDIR.
 
 
 def rollout_dataset(address: str, table: str, agent, sequence_length: int,
@@ -123,137 +163,268 @@ def rollout_dataset(address: str, table: str, agent, sequence_length: int,
 
 
 class Evaluator:
-  """Runs the collect policy on test levels; mean raw and normalized return."""
+  """Runs the collect policy on test levels; mean return of finished episodes."""
 
   def __init__(self, settings: Settings, policy):
     self.settings = settings
     self.collector = rollouts.RolloutCollector(
         settings.make_env(test=True), policy, settings.eval_steps)
 
-  def evaluate(self) -> Optional[float]:
+  def evaluate(self) -> dict:
     self.collector.collect()
     returns = [r for r, _ in self.collector.env.stats.pop()]
-    return float(np.mean(returns)) if returns else None
+    if not returns:
+      return {}
+    mean = float(np.mean(returns))
+    return {'test_return': mean,
+            'test_return_normalized': self.settings.normalize(mean)}
 
 
 def _mean(values) -> Optional[float]:
   return float(np.mean(values)) if values else None
 
 
+def episode_metrics(settings: Settings, episodes) -> dict:
+  """Mean raw and normalized return and length of finished episodes."""
+  if not episodes:
+    return {}
+  mean = float(np.mean([r for r, _ in episodes]))
+  return {'train_return': mean,
+          'train_return_normalized': settings.normalize(mean),
+          'train_episode_length': float(np.mean([n for _, n in episodes]))}
+
+
+class Learner:
+  """The learning side of every PPO run: agent, checkpoints, PPOLearner over
+  the Reverb tables at `address`, artifacts and the progress line."""
+
+  COLUMNS = ['step', 'iteration', 'train_return', 'train_return_normalized',
+             'train_episode_length', 'test_return', 'test_return_normalized',
+             'loss', 'env_steps_per_s']
+
+  def __init__(self, root_dir: str, settings: Settings, agent,
+               num_collectors: int = 1, **trackables):
+    self.root_dir, self.settings, self.agent = root_dir, settings, agent
+    self.encoder = agent_lib.encoder_of(agent)
+    self.env_steps = tf.Variable(0, dtype=tf.int64, name='env_steps')
+    self.checkpointer = checkpointing.Checkpointer(
+        os.path.join(root_dir, 'checkpoints'), agent=agent,
+        optimizer=agent._optimizer,  # pylint: disable=protected-access
+        env_steps=self.env_steps, **trackables)
+    self.start = self.checkpointer.restore()
+    if self.start:
+      print(f'Resuming at {self.start} env steps from '
+            f'{self.checkpointer.manager.latest_checkpoint}', flush=True)
+    self.steps_per_iteration = settings.steps_per_iteration * num_collectors
+    self.iteration = self.start // self.steps_per_iteration
+    self.num_items = settings.num_envs * num_collectors
+    self.writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
+    self.recorder = (
+        recording.AlphaRecorder(root_dir, self.encoder, self.writer, self.start)
+        if isinstance(self.encoder, networks.Supernet) else None)
+    if self.recorder is not None and self.start == 0:
+      self.recorder.record(0)
+    self.metrics_log = recording.CsvLog(
+        os.path.join(root_dir, 'metrics.csv'), self.COLUMNS, self.start)
+    self.progress = recording.Progress(settings.total_env_steps,
+                                       unit='env steps')
+    self.recent_returns: list[float] = []
+    self.ppo_learner = None
+
+  def connect(self, address: str) -> None:
+    """Builds TF-Agents' PPOLearner over the Reverb tables at `address`."""
+    sequence_length = self.settings.rollout_length + 1
+
+    def dataset_fn(table: str):
+      return lambda: rollout_dataset(address, table, self.agent,
+                                     sequence_length, self.num_items)
+
+    self.ppo_learner = ppo_learner.PPOLearner(
+        os.path.join(self.root_dir, 'learner'), self.agent.train_step_counter,
+        self.agent, experience_dataset_fn=dataset_fn(TABLES[0]),
+        normalization_dataset_fn=dataset_fn(TABLES[1]), num_samples=1,
+        num_epochs=self.settings.num_epochs,
+        minibatch_size=self.settings.minibatch_size,
+        shuffle_buffer_size=self.num_items * sequence_length,
+        checkpoint_interval=-1, summary_interval=10**9)
+
+  @property
+  def done(self) -> bool:
+    return int(self.env_steps.numpy()) >= self.settings.total_env_steps
+
+  def learn(self, began: float, episodes=(), extra: Optional[dict] = None
+            ) -> dict:
+    """Trains on one iteration's rollouts, then logs, records, checkpoints."""
+    loss = float(self.ppo_learner.run().loss)
+    self.env_steps.assign_add(self.steps_per_iteration)
+    self.iteration += 1
+    step = int(self.env_steps.numpy())
+    metrics = {'step': step, 'iteration': self.iteration, 'loss': loss,
+               'env_steps_per_s': self.steps_per_iteration / (
+                   time.monotonic() - began),
+               **episode_metrics(self.settings, episodes), **(extra or {})}
+    self.metrics_log.write(metrics)
+    with self.writer.as_default(step=step):
+      for name, value in metrics.items():
+        if name != 'step':
+          tf.summary.scalar(f'ppo/{name}', value)
+    if (self.recorder is not None and
+        self.iteration % self.settings.record_every == 0):
+      if self.recorder.record(step) is not None:
+        logging.info('new discretized cell at %d env steps', step)
+    if self.iteration % self.settings.checkpoint_every == 0:
+      self.checkpointer.save(step)
+    self.recent_returns = ([r for r, _ in episodes] + self.recent_returns)[:100]
+    shown = {'return_100': _mean(self.recent_returns)} if (
+        self.recent_returns) else {}  # Distributed: returns are collectors'.
+    self.progress.update(step, **shown, loss=loss)
+    return metrics
+
+  def finish(self) -> None:
+    step = int(self.env_steps.numpy())
+    if step > self.start:
+      self.checkpointer.save(step)
+    self.metrics_log.close()
+    if self.recorder is not None:
+      print(f'Final genotype: {self.recorder.finish()}', flush=True)
+    with open(os.path.join(self.root_dir, 'operative_config.gin'), 'w') as f:
+      f.write(gin.operative_config_str())
+
+
 @gin.configurable
 def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
-  """Runs (or resumes) a PPO run in one process; returns the last metrics."""
+  """A whole PPO run in one process (replay, collect, learn, evaluate in
+  turn); reruns resume. Returns the last iteration's metrics."""
   settings = Settings()
-  env = settings.make_env()
-  time_step_spec = tensor_spec.from_spec(env.time_step_spec())
-  action_spec = tensor_spec.from_spec(env.action_spec())
-  train_step = tf.Variable(0, dtype=tf.int64, name='train_step')
-  agent = agent_lib.make_agent(time_step_spec, action_spec, train_step)
-  encoder = agent_lib.encoder_of(agent)
+  env, agent, _ = build_agent(settings)
   scaler = (rollouts.ReturnScaler(settings.num_envs, agent._discount_factor)  # pylint: disable=protected-access
             if settings.scale_rewards else None)
-  env_steps = tf.Variable(0, dtype=tf.int64, name='env_steps')
-  trackables = dict(agent=agent, optimizer=agent._optimizer,  # pylint: disable=protected-access
-                    env_steps=env_steps)
-  if scaler is not None:
-    trackables['scaler'] = scaler
-  checkpointer = checkpointing.Checkpointer(
-      os.path.join(root_dir, 'checkpoints'), **trackables)
-  start = checkpointer.restore()
-  if start:
-    print(f'Resuming at {start} env steps from '
-          f'{checkpointer.manager.latest_checkpoint}', flush=True)
-
-  sequence_length = settings.rollout_length + 1
-  server = reverb.Server(
-      replay_tables(agent.collect_data_spec, sequence_length,
-                    settings.num_envs), port=replay_port,
-      checkpointer=reverb.checkpointers.DefaultCheckpointer(
-          os.path.join(root_dir, 'replay')))  # Not in $TMPDIR.
+  learner = Learner(root_dir, settings, agent,
+                    **({'scaler': scaler} if scaler else {}))
+  server = start_server(replay_tables(agent, settings), root_dir, replay_port)
   address = f'localhost:{server.port}'
+  learner.connect(address)
   client = reverb.Client(address)
-
-  def dataset_fn(table: str):
-    return lambda: rollout_dataset(address, table, agent, sequence_length,
-                                   settings.num_envs)
-
-  learner = ppo_learner.PPOLearner(
-      os.path.join(root_dir, 'learner'), train_step, agent,
-      experience_dataset_fn=dataset_fn(TABLES[0]),
-      normalization_dataset_fn=dataset_fn(TABLES[1]),
-      num_samples=1, num_epochs=settings.num_epochs,
-      minibatch_size=settings.minibatch_size,
-      shuffle_buffer_size=settings.num_envs * sequence_length,
-      checkpoint_interval=-1, summary_interval=10**9)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
                                         settings.rollout_length, scaler)
   evaluator = (Evaluator(settings, agent.collect_policy)
                if settings.eval_every else None)
-
-  writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
-  recorder = (recording.AlphaRecorder(root_dir, encoder, writer, start)
-              if isinstance(encoder, networks.Supernet) else None)
-  columns = ['step', 'iteration', 'train_return', 'train_return_normalized',
-             'train_episode_length', 'test_return', 'test_return_normalized',
-             'loss', 'env_steps_per_s']
-  metrics_log = recording.CsvLog(os.path.join(root_dir, 'metrics.csv'),
-                                 columns, start)
-  progress = recording.Progress(settings.total_env_steps, unit='env steps')
-  if recorder is not None and start == 0:
-    recorder.record(0)
-  iteration = start // settings.steps_per_iteration
-  recent_returns: list[float] = []
-  metrics: dict = {}
+  metrics = {}
   try:
-    while int(env_steps.numpy()) < settings.total_env_steps:
+    while not learner.done:
       began = time.monotonic()
-      rollout = collector.collect()
-      rollouts.write_rollout(client, rollout, TABLES)
-      collected = time.monotonic()
-      loss = float(learner.run().loss)
-      logging.info('iteration %d: collect %.1fs, learn %.1fs', iteration + 1,
-                   collected - began, time.monotonic() - collected)
-      env_steps.assign_add(settings.steps_per_iteration)
-      iteration += 1
-      step = int(env_steps.numpy())
-      episodes = env.stats.pop()
-      recent_returns = ([r for r, _ in episodes] + recent_returns)[:100]
-      metrics = {
-          'step': step, 'iteration': iteration,
-          'train_return': _mean([r for r, _ in episodes]),
-          'train_episode_length': _mean([n for _, n in episodes]),
-          'loss': loss,
-          'env_steps_per_s': settings.steps_per_iteration / (
-              time.monotonic() - began)}
-      if metrics['train_return'] is not None:
-        metrics['train_return_normalized'] = settings.normalize(
-            metrics['train_return'])
-      if evaluator is not None and iteration % settings.eval_every == 0:
-        test_return = evaluator.evaluate()
-        if test_return is not None:
-          metrics['test_return'] = test_return
-          metrics['test_return_normalized'] = settings.normalize(test_return)
-      metrics_log.write(metrics)
-      with writer.as_default(step=step):
-        for name, value in metrics.items():
-          if name not in ('step',) and value is not None:
-            tf.summary.scalar(f'ppo/{name}', value)
-      if recorder is not None and iteration % settings.record_every == 0:
-        if recorder.record(step) is not None:
-          logging.info('new discretized cell at %d env steps', step)
-      if iteration % settings.checkpoint_every == 0:
-        checkpointer.save(step)
-      progress.update(step, return_100=_mean(recent_returns) or 0.0,
-                      loss=loss)
-    step = int(env_steps.numpy())
-    if step > start:
-      checkpointer.save(step)
-    if recorder is not None:
-      genotype = recorder.finish()
-      print(f'Final genotype: {genotype}', flush=True)
+      rollouts.write_rollout(client, collector.collect(), TABLES)
+      extra = (evaluator.evaluate() if evaluator is not None and
+               (learner.iteration + 1) % settings.eval_every == 0 else {})
+      metrics = learner.learn(began, env.stats.pop(), extra)
+    learner.finish()
   finally:
-    metrics_log.close()
     server.stop()
-  with open(os.path.join(root_dir, 'operative_config.gin'), 'w') as f:
-    f.write(gin.operative_config_str())
   return metrics
+
+
+# ----------------------------------------------------------------------------
+# Distributed roles: a replay server, collectors and an evaluator on any hosts,
+# one learner; the learner's variables reach the others through Reverb.
+
+
+def serve_replay(root_dir: str, port: int, num_collectors: int) -> None:
+  """Hosts the rollout and variable tables until terminated."""
+  settings = Settings()
+  _, agent, _ = build_agent(settings)
+  server = start_server(replay_tables(agent, settings, num_collectors),
+                        root_dir, port)
+  print(f'Replay server listening on port {server.port}', flush=True)
+  server.wait()
+
+
+def wait_for_server(address: str, timeout: float = 300.0) -> None:
+  """Blocks until the Reverb server at `address` answers."""
+  deadline = time.monotonic() + timeout
+  while True:
+    try:
+      reverb.Client(address).server_info(timeout=5)
+      return
+    except (reverb.errors.DeadlineExceededError, RuntimeError, ValueError):
+      if time.monotonic() > deadline:
+        raise ValueError(f'no Reverb server answers at {address!r} (waited '
+                         f'{timeout:.0f}s): start one with --role=replay')
+      time.sleep(1.0)
+
+
+def learn(root_dir: str, replay_address: str, num_collectors: int) -> None:
+  """The learner: trains on every collector's rollouts, ships variables."""
+  wait_for_server(replay_address)
+  settings = Settings()
+  _, agent, _ = build_agent(settings)
+  learner = Learner(root_dir, settings, agent, num_collectors)
+  learner.connect(replay_address)
+  container = reverb_variable_container.ReverbVariableContainer(replay_address)
+  variables = shipped_variables(agent, learner.env_steps)
+  container.push(variables)
+  while not learner.done:
+    began = time.monotonic()
+    learner.learn(began)
+    container.push(variables)
+  learner.finish()
+
+
+def _follow_learner(settings: Settings, replay_address: str, agent, act
+                    ) -> None:
+  """Calls `act(env_steps)` once per new learner policy until the end."""
+  wait_for_server(replay_address)
+  container = reverb_variable_container.ReverbVariableContainer(replay_address)
+  env_steps = tf.Variable(0, dtype=tf.int64)
+  variables = shipped_variables(agent, env_steps)
+  last = None
+  while True:
+    container.update(variables)
+    if int(env_steps.numpy()) >= settings.total_env_steps:
+      return
+    version = int(agent.train_step_counter.numpy())
+    if version == last:
+      time.sleep(0.05)
+      continue
+    last = version
+    act(int(env_steps.numpy()))
+
+
+def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
+  """A collector: one rollout per learner policy, episode returns to a CSV."""
+  settings = Settings()
+  env = settings.make_env(seed_offset=7919 * collector_id)
+  _, agent, _ = build_agent(settings)
+  scaler = (rollouts.ReturnScaler(settings.num_envs, agent._discount_factor)  # pylint: disable=protected-access
+            if settings.scale_rewards else None)
+  collector = rollouts.RolloutCollector(env, agent.collect_policy,
+                                        settings.rollout_length, scaler)
+  client = reverb.Client(replay_address)
+  log = recording.CsvLog(
+      os.path.join(root_dir, f'collector_{collector_id}.csv'),
+      ['step', 'train_return', 'train_return_normalized',
+       'train_episode_length', 'episodes'])
+
+  def act(env_steps: int) -> None:
+    rollouts.write_rollout(client, collector.collect(), TABLES)
+    episodes = env.stats.pop()
+    log.write({'step': env_steps, 'episodes': len(episodes),
+               **episode_metrics(settings, episodes)})
+
+  _follow_learner(settings, replay_address, agent, act)
+  log.close()
+
+
+def evaluate(root_dir: str, replay_address: str) -> None:
+  """The evaluator: test levels with the newest policy, continuously."""
+  settings = Settings()
+  _, agent, _ = build_agent(settings)
+  evaluator = Evaluator(settings, agent.collect_policy)
+  log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'),
+                         ['step', 'test_return', 'test_return_normalized'])
+
+  def act(env_steps: int) -> None:
+    if env_steps:  # Evaluates each newest policy once it is free again.
+      log.write({'step': env_steps, **evaluator.evaluate()})
+
+  _follow_learner(settings, replay_address, agent, act)
+  log.close()
