@@ -67,7 +67,6 @@ def measure(name: str) -> dict:
   import gin  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tf_agents.specs import tensor_spec  # pylint: disable=g-import-not-at-top
   from rl_darts import genotypes  # pylint: disable=g-import-not-at-top
   from rl_darts.ppo import agent as agent_lib  # pylint: disable=g-import-not-at-top
   from rl_darts.ppo import rollouts  # pylint: disable=g-import-not-at-top
@@ -88,9 +87,7 @@ def measure(name: str) -> dict:
   """)
   settings = train.Settings()
   env = settings.make_env()
-  agent = agent_lib.make_agent(tensor_spec.from_spec(env.time_step_spec()),
-                               tensor_spec.from_spec(env.action_spec()),
-                               tf.Variable(0, dtype=tf.int64))
+  agent = train.build_agent(env)
   encoder = agent_lib.encoder_of(agent)
   flops = forward_flops(encoder)
 

@@ -121,44 +121,54 @@ class Cell(tf.keras.layers.Layer):
                   training: Optional[bool]) -> list[tuple[int, tf.Tensor]]:
     """(node, weighted op output) for every op on every edge leaving `source`.
 
-    Stateless ops run once per name; convs of one shape run as one conv.
+    Stateless ops run once per name; convs of one shape run as one conv whose
+    output is weighted in one multiply.
     """
-    outputs, shared = {}, {}
+    outputs, weighted, shared = {}, {}, {}
     conv_groups = collections.defaultdict(list)
-    for node, name, key, row, col in self._outgoing.get(source, ()):
+    for _, name, key, row, col in self._outgoing.get(source, ()):
       layer = self.op_layers[key]
       if self.mixed and isinstance(layer, ops_lib.Zero):
         continue  # Adds p * 0.
       if isinstance(layer, ops_lib.Conv):
-        conv_groups[layer.fusion_key].append(key)
+        conv_groups[layer.fusion_key].append((key, row, col))
       elif getattr(layer, 'parameter_free', False):
         if name not in shared:
           shared[name] = layer(x)
         outputs[key] = shared[name]
       else:
         outputs[key] = layer(x, training=training)
-    for keys in conv_groups.values():
-      outputs.update(self._fused_conv(x, keys))
-    weighted = []
+    for members in conv_groups.values():
+      weights = (tf.gather_nd(probs, [[row, col] for _, row, col in members])
+                 if self.mixed else None)
+      weighted.update(self._fused_conv(x, [k for k, _, _ in members], weights))
+    result = []
     for node, _, key, row, col in self._outgoing.get(source, ()):
-      if key in outputs:
+      if key in weighted:
+        result.append((node, weighted[key]))
+      elif key in outputs:
         y = outputs[key]
-        weighted.append((node, y * probs[row, col] if self.mixed else y))
-    return weighted
+        result.append((node, y * probs[row, col] if self.mixed else y))
+    return result
 
-  def _fused_conv(self, x: tf.Tensor, keys: list[str]) -> dict[str, tf.Tensor]:
-    """Runs Conv ops of one kernel size, dilation and stride as one conv."""
+  def _fused_conv(self, x: tf.Tensor, keys: list[str],
+                  weights: Optional[tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Runs Conv ops of one kernel size, dilation, stride and activation as
+    one conv; with mixing `weights` ([len(keys)]), scales each op's channels
+    in one multiply."""
     layers = [self.op_layers[k] for k in keys]
+    channels = [layer.channels for layer in layers]
     if len(layers) == 1:
-      return {keys[0]: layers[0](x)}
-    first = layers[0]
-    kernel = tf.concat([layer.kernel for layer in layers], axis=-1)
-    bias = tf.concat([layer.bias for layer in layers], axis=-1)
-    y = tf.nn.bias_add(ops_lib.convolve(x, kernel, first.stride,
-                                        first.dilation), bias)
-    parts = tf.split(y, [layer.channels for layer in layers], axis=-1)
-    return {k: layer.activate(part)
-            for k, layer, part in zip(keys, layers, parts)}
+      y = layers[0](x)
+    else:
+      first = layers[0]
+      kernel = tf.concat([layer.kernel for layer in layers], axis=-1)
+      bias = tf.concat([layer.bias for layer in layers], axis=-1)
+      y = first.activate(tf.nn.bias_add(
+          ops_lib.convolve(x, kernel, first.stride, first.dilation), bias))
+    if weights is not None:
+      y = y * tf.repeat(weights, channels)
+    return dict(zip(keys, tf.split(y, channels, axis=-1)))
 
 
 def supernet_cell(width: int, op_names: Sequence[str], num_inputs: int,

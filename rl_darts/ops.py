@@ -68,7 +68,7 @@ class Conv(tf.keras.layers.Layer):
   """RL-DARTS conv op: conv with bias, SAME padding, optional ReLU after it.
 
   A cell runs every Conv with the same `fusion_key` reading the same tensor as
-  one wider convolution (same math, one GEMM).
+  one wider convolution (same math, one GEMM), and activates it once.
   """
 
   def __init__(self, channels: int, stride: int, kernel_size: int,
@@ -86,8 +86,8 @@ class Conv(tf.keras.layers.Layer):
     super().build(input_shape)
 
   @property
-  def fusion_key(self) -> tuple[int, int, int]:
-    return (self.kernel_size, self.dilation, self.stride)
+  def fusion_key(self) -> tuple[int, int, int, bool]:
+    return (self.kernel_size, self.dilation, self.stride, self.relu)
 
   def activate(self, y: tf.Tensor) -> tf.Tensor:
     return tf.nn.relu(y) if self.relu else y

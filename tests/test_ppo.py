@@ -173,6 +173,9 @@ def test_resume_after_sigkill(tmp_path):
     ('Settings.distribution_mode = "medium"',
      "unknown Procgen distribution mode 'medium'"),
     ('Settings.minibatch_size = 100000', 'minibatch_size 100000 exceeds'),
+    ('Settings.gmae = "coinrun"',
+     "bad gin binding 'Settings.gmae = \"coinrun\"'"),
+    ('Settings.environment = "atari"', "unknown environment 'atari'"),
 ])
 def test_bad_settings_give_clear_errors(binding, message, tmp_path):
   result = subprocess.run(

@@ -95,14 +95,12 @@ class Settings:
                                          episode_return)
 
 
-def build_agent(settings: Settings):
-  """(train env, PPO agent, train-step counter) for these settings."""
-  env = settings.make_env()
-  train_step = tf.Variable(0, dtype=tf.int64, name='train_step')
-  agent = agent_lib.make_agent(tensor_spec.from_spec(env.time_step_spec()),
-                               tensor_spec.from_spec(env.action_spec()),
-                               train_step)
-  return env, agent, train_step
+def build_agent(env: environments.BatchedEnvironment):
+  """The gin-configured PPO agent for this env's specs."""
+  return agent_lib.make_agent(
+      tensor_spec.from_spec(env.time_step_spec()),
+      tensor_spec.from_spec(env.action_spec()),
+      tf.Variable(0, dtype=tf.int64, name='train_step'))
 
 
 def replay_tables(agent, settings: Settings, num_collectors: int = 0
@@ -296,7 +294,8 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   """A whole PPO run in one process (replay, collect, learn, evaluate in
   turn); reruns resume. Returns the last iteration's metrics."""
   settings = Settings()
-  env, agent, _ = build_agent(settings)
+  env = settings.make_env()
+  agent = build_agent(env)
   scaler = (rollouts.ReturnScaler(settings.num_envs, agent._discount_factor)  # pylint: disable=protected-access
             if settings.scale_rewards else None)
   learner = Learner(root_dir, settings, agent,
@@ -331,7 +330,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
 def serve_replay(root_dir: str, port: int, num_collectors: int) -> None:
   """Hosts the rollout and variable tables until terminated."""
   settings = Settings()
-  _, agent, _ = build_agent(settings)
+  agent = build_agent(settings.make_env())
   server = start_server(replay_tables(agent, settings, num_collectors),
                         root_dir, port)
   print(f'Replay server listening on port {server.port}', flush=True)
@@ -356,7 +355,7 @@ def learn(root_dir: str, replay_address: str, num_collectors: int) -> None:
   """The learner: trains on every collector's rollouts, ships variables."""
   wait_for_server(replay_address)
   settings = Settings()
-  _, agent, _ = build_agent(settings)
+  agent = build_agent(settings.make_env())
   learner = Learner(root_dir, settings, agent, num_collectors)
   learner.connect(replay_address)
   container = reverb_variable_container.ReverbVariableContainer(replay_address)
@@ -393,7 +392,7 @@ def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
   """A collector: one rollout per learner policy, episode returns to a CSV."""
   settings = Settings()
   env = settings.make_env(seed_offset=7919 * collector_id)
-  _, agent, _ = build_agent(settings)
+  agent = build_agent(env)
   scaler = (rollouts.ReturnScaler(settings.num_envs, agent._discount_factor)  # pylint: disable=protected-access
             if settings.scale_rewards else None)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
@@ -417,7 +416,7 @@ def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
 def evaluate(root_dir: str, replay_address: str) -> None:
   """The evaluator: test levels with the newest policy, continuously."""
   settings = Settings()
-  _, agent, _ = build_agent(settings)
+  agent = build_agent(settings.make_env(test=True))
   evaluator = Evaluator(settings, agent.collect_policy)
   log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'),
                          ['step', 'test_return', 'test_return_normalized'])
