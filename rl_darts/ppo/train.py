@@ -103,6 +103,14 @@ def build_agent(env: environments.BatchedEnvironment):
       tf.Variable(0, dtype=tf.int64, name='train_step'))
 
 
+def reward_scaler(settings: Settings, agent
+                  ) -> Optional[rollouts.ReturnScaler]:
+  """The return-std reward scaler at the agent's discount (None if off)."""
+  if not settings.scale_rewards:
+    return None
+  return rollouts.ReturnScaler(settings.num_envs, agent._discount_factor)  # pylint: disable=protected-access
+
+
 def replay_tables(agent, settings: Settings, num_collectors: int = 0
                   ) -> list[reverb.Table]:
   """FIFO queues of whole rollouts, each item sampled once; with collectors,
@@ -163,10 +171,11 @@ def rollout_dataset(address: str, table: str, agent, sequence_length: int,
 class Evaluator:
   """Runs the collect policy on test levels; mean return of finished episodes."""
 
-  def __init__(self, settings: Settings, policy):
+  def __init__(self, settings: Settings, env: environments.BatchedEnvironment,
+               policy):
     self.settings = settings
-    self.collector = rollouts.RolloutCollector(
-        settings.make_env(test=True), policy, settings.eval_steps)
+    self.collector = rollouts.RolloutCollector(env, policy,
+                                               settings.eval_steps)
 
   def evaluate(self) -> dict:
     self.collector.collect()
@@ -296,8 +305,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   settings = Settings()
   env = settings.make_env()
   agent = build_agent(env)
-  scaler = (rollouts.ReturnScaler(settings.num_envs, agent._discount_factor)  # pylint: disable=protected-access
-            if settings.scale_rewards else None)
+  scaler = reward_scaler(settings, agent)
   learner = Learner(root_dir, settings, agent,
                     **({'scaler': scaler} if scaler else {}))
   server = start_server(replay_tables(agent, settings), root_dir, replay_port)
@@ -306,7 +314,8 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   client = reverb.Client(address)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
                                         settings.rollout_length, scaler)
-  evaluator = (Evaluator(settings, agent.collect_policy)
+  evaluator = (Evaluator(settings, settings.make_env(test=True),
+                         agent.collect_policy)
                if settings.eval_every else None)
   metrics = {}
   try:
@@ -393,8 +402,7 @@ def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
   settings = Settings()
   env = settings.make_env(seed_offset=7919 * collector_id)
   agent = build_agent(env)
-  scaler = (rollouts.ReturnScaler(settings.num_envs, agent._discount_factor)  # pylint: disable=protected-access
-            if settings.scale_rewards else None)
+  scaler = reward_scaler(settings, agent)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
                                         settings.rollout_length, scaler)
   client = reverb.Client(replay_address)
@@ -416,8 +424,9 @@ def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
 def evaluate(root_dir: str, replay_address: str) -> None:
   """The evaluator: test levels with the newest policy, continuously."""
   settings = Settings()
-  agent = build_agent(settings.make_env(test=True))
-  evaluator = Evaluator(settings, agent.collect_policy)
+  env = settings.make_env(test=True)
+  agent = build_agent(env)
+  evaluator = Evaluator(settings, env, agent.collect_policy)
   log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'),
                          ['step', 'test_return', 'test_return_normalized'])
 
