@@ -39,4 +39,4 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*_throughput.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

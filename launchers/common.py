@@ -51,3 +51,4 @@ def user_errors() -> Iterator[None]:
     if FLAGS.verbose:
       raise
     raise app.UsageError(str(e)) from None
+

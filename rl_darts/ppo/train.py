@@ -14,7 +14,6 @@ import os
 import time
 from typing import Optional
 
-from absl import logging
 import gin
 import numpy as np
 import reverb
@@ -23,34 +22,25 @@ from tf_agents.experimental.distributed import reverb_variable_container
 from tf_agents.specs import tensor_spec
 from tf_agents.train import ppo_learner
 
-from rl_darts import checkpointing
 from rl_darts import environments
-from rl_darts import networks
-from rl_darts import procgen_env
 from rl_darts import recording
+from rl_darts import runs
 from rl_darts.ppo import agent as agent_lib
 from rl_darts.ppo import rollouts
 
 TABLES = ('training', 'normalization')
-ENVIRONMENTS = ('procgen', 'quadrant')
 
 
 @gin.configurable
 @dataclasses.dataclass
-class Settings:
-  """A PPO run's settings; gin binds them (`Settings.game = 'dodgeball'`).
+class PPOSettings:
+  """A PPO run's settings; gin binds them (`PPOSettings.rollout_length = 256`)
+  and the game's (`Environment.game = 'dodgeball'`).
 
   Defaults are the Procgen PPO standard (Cobbe et al. 2020): 64 envs x 256
-  steps, 8 minibatches of 2048, 3 epochs, easy mode, 200 training levels.
+  steps, 8 minibatches of 2048, 3 epochs.
   """
 
-  environment: str = 'procgen'  # Or 'quadrant': the synthetic task (tests).
-  game: str = 'coinrun'
-  distribution_mode: str = 'easy'
-  num_levels: int = 200
-  start_level: int = 0
-  test_start_level: int = 100_000  # Test levels: unlimited, from here.
-  num_envs: int = 64
   rollout_length: int = 256
   num_epochs: int = 3
   minibatch_size: int = 2048
@@ -60,39 +50,22 @@ class Settings:
   eval_steps: int = 256  # Env steps per eval env per evaluation.
   record_every: int = 1  # Iterations between alpha records.
   checkpoint_every: int = 10  # Iterations between checkpoints.
-  seed: int = 0
+  environment: runs.Environment = dataclasses.field(
+      default_factory=runs.Environment)
 
   def __post_init__(self):
-    if self.environment not in ENVIRONMENTS:
-      raise ValueError(f'unknown environment {self.environment!r}; allowed: '
-                       f'{", ".join(ENVIRONMENTS)}')
-    if self.environment == 'procgen':
-      procgen_env.check_game(self.game, self.distribution_mode)
-    frames = self.num_envs * (self.rollout_length + 1)
+    frames = self.environment.num_envs * (self.rollout_length + 1)
     if self.minibatch_size > frames:
       raise ValueError(f'minibatch_size {self.minibatch_size} exceeds the '
                        f'{frames} steps of one rollout')
 
   @property
+  def num_envs(self) -> int:
+    return self.environment.num_envs
+
+  @property
   def steps_per_iteration(self) -> int:
     return self.num_envs * self.rollout_length
-
-  def make_env(self, test: bool = False, seed_offset: int = 0
-               ) -> environments.BatchedEnvironment:
-    seed = self.seed + seed_offset + (1000 if test else 0)
-    if self.environment == 'quadrant':
-      return environments.QuadrantBandit(self.num_envs, seed)
-    return procgen_env.ProcgenEnvironment(
-        self.game, self.num_envs, self.distribution_mode,
-        num_levels=0 if test else self.num_levels,
-        start_level=self.test_start_level if test else self.start_level,
-        seed=seed)
-
-  def normalize(self, episode_return: float) -> float:
-    if self.environment != 'procgen':
-      return episode_return
-    return procgen_env.normalized_return(self.game, self.distribution_mode,
-                                         episode_return)
 
 
 def build_agent(env: environments.BatchedEnvironment):
@@ -103,7 +76,7 @@ def build_agent(env: environments.BatchedEnvironment):
       tf.Variable(0, dtype=tf.int64, name='train_step'))
 
 
-def reward_scaler(settings: Settings, agent
+def reward_scaler(settings: PPOSettings, agent
                   ) -> Optional[rollouts.ReturnScaler]:
   """The return-std reward scaler at the agent's discount (None if off)."""
   if not settings.scale_rewards:
@@ -111,7 +84,7 @@ def reward_scaler(settings: Settings, agent
   return rollouts.ReturnScaler(settings.num_envs, agent._discount_factor)  # pylint: disable=protected-access
 
 
-def replay_tables(agent, settings: Settings, num_collectors: int = 0
+def replay_tables(agent, settings: PPOSettings, num_collectors: int = 0
                   ) -> list[reverb.Table]:
   """FIFO queues of whole rollouts, each item sampled once; with collectors,
   also the table through which the learner ships its variables."""
@@ -140,14 +113,6 @@ def shipped_variables(agent, env_steps: tf.Variable) -> dict:
           'env_steps': env_steps}
 
 
-def start_server(tables: list[reverb.Table], root_dir: str,
-                 port: Optional[int]) -> reverb.Server:
-  # Reverb 0.14 listens on all interfaces; clients here use localhost.
-  return reverb.Server(tables, port=port,
-                       checkpointer=reverb.checkpointers.DefaultCheckpointer(
-                           os.path.join(root_dir, 'replay')))  # Not $TMPDIR.
-
-
 def rollout_dataset(address: str, table: str, agent, sequence_length: int,
                     num_items: int) -> tf.data.Dataset:
   """Exactly `num_items` rollouts from a queue table, as one preprocessed batch.
@@ -171,7 +136,7 @@ def rollout_dataset(address: str, table: str, agent, sequence_length: int,
 class Evaluator:
   """Runs the collect policy on test levels; mean return of finished episodes."""
 
-  def __init__(self, settings: Settings, env: environments.BatchedEnvironment,
+  def __init__(self, settings: PPOSettings, env: environments.BatchedEnvironment,
                policy):
     self.settings = settings
     self.collector = rollouts.RolloutCollector(env, policy,
@@ -184,58 +149,29 @@ class Evaluator:
       return {}
     mean = float(np.mean(returns))
     return {'test_return': mean,
-            'test_return_normalized': self.settings.normalize(mean)}
-
-
-def _mean(values) -> Optional[float]:
-  return float(np.mean(values)) if values else None
-
-
-def episode_metrics(settings: Settings, episodes) -> dict:
-  """Mean raw and normalized return and length of finished episodes."""
-  if not episodes:
-    return {}
-  mean = float(np.mean([r for r, _ in episodes]))
-  return {'train_return': mean,
-          'train_return_normalized': settings.normalize(mean),
-          'train_episode_length': float(np.mean([n for _, n in episodes]))}
+            'test_return_normalized': self.settings.environment.normalize(mean)}
 
 
 class Learner:
-  """The learning side of every PPO run: agent, checkpoints, PPOLearner over
-  the Reverb tables at `address`, artifacts and the progress line."""
+  """The learning side of every PPO run: agent, PPOLearner over the Reverb
+  tables at `address`, and the run's bookkeeping (`runs.RunLog`)."""
 
   COLUMNS = ['step', 'iteration', 'train_return', 'train_return_normalized',
              'train_episode_length', 'test_return', 'test_return_normalized',
              'loss', 'env_steps_per_s']
 
-  def __init__(self, root_dir: str, settings: Settings, agent,
+  def __init__(self, root_dir: str, settings: PPOSettings, agent,
                num_collectors: int = 1, **trackables):
     self.root_dir, self.settings, self.agent = root_dir, settings, agent
-    self.encoder = agent_lib.encoder_of(agent)
-    self.env_steps = tf.Variable(0, dtype=tf.int64, name='env_steps')
-    self.checkpointer = checkpointing.Checkpointer(
-        os.path.join(root_dir, 'checkpoints'), agent=agent,
+    self.log = runs.RunLog(
+        root_dir, agent_lib.encoder_of(agent), self.COLUMNS,
+        settings.total_env_steps, 'ppo', agent=agent,
         optimizer=agent._optimizer,  # pylint: disable=protected-access
-        env_steps=self.env_steps, **trackables)
-    self.start = self.checkpointer.restore()
-    if self.start:
-      print(f'Resuming at {self.start} env steps from '
-            f'{self.checkpointer.manager.latest_checkpoint}', flush=True)
+        **trackables)
+    self.env_steps = self.log.env_steps
     self.steps_per_iteration = settings.steps_per_iteration * num_collectors
-    self.iteration = self.start // self.steps_per_iteration
+    self.iteration = self.log.start // self.steps_per_iteration
     self.num_items = settings.num_envs * num_collectors
-    self.writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
-    self.recorder = (
-        recording.AlphaRecorder(root_dir, self.encoder, self.writer, self.start)
-        if isinstance(self.encoder, networks.Supernet) else None)
-    if self.recorder is not None and self.start == 0:
-      self.recorder.record(0)
-    self.metrics_log = recording.CsvLog(
-        os.path.join(root_dir, 'metrics.csv'), self.COLUMNS, self.start)
-    self.progress = recording.Progress(settings.total_env_steps,
-                                       unit='env steps')
-    self.recent_returns: list[float] = []
     self.ppo_learner = None
 
   def connect(self, address: str) -> None:
@@ -257,7 +193,7 @@ class Learner:
 
   @property
   def done(self) -> bool:
-    return int(self.env_steps.numpy()) >= self.settings.total_env_steps
+    return self.log.done
 
   def learn(self, began: float, episodes=(), extra: Optional[dict] = None
             ) -> dict:
@@ -265,56 +201,38 @@ class Learner:
     loss = float(self.ppo_learner.run().loss)
     self.env_steps.assign_add(self.steps_per_iteration)
     self.iteration += 1
-    step = int(self.env_steps.numpy())
-    metrics = {'step': step, 'iteration': self.iteration, 'loss': loss,
+    metrics = {'iteration': self.iteration, 'loss': loss,
                'env_steps_per_s': self.steps_per_iteration / (
                    time.monotonic() - began),
-               **episode_metrics(self.settings, episodes), **(extra or {})}
-    self.metrics_log.write(metrics)
-    with self.writer.as_default(step=step):
-      for name, value in metrics.items():
-        if name != 'step':
-          tf.summary.scalar(f'ppo/{name}', value)
-    if (self.recorder is not None and
-        self.iteration % self.settings.record_every == 0):
-      if self.recorder.record(step) is not None:
-        logging.info('new discretized cell at %d env steps', step)
-    if self.iteration % self.settings.checkpoint_every == 0:
-      self.checkpointer.save(step)
-    self.recent_returns = ([r for r, _ in episodes] + self.recent_returns)[:100]
-    shown = {'return_100': _mean(self.recent_returns)} if (
-        self.recent_returns) else {}  # Distributed: returns are collectors'.
-    self.progress.update(step, **shown, loss=loss)
-    return metrics
+               **runs.episode_metrics(self.settings.environment, episodes),
+               **(extra or {})}
+    self.log.write(
+        metrics, episodes,
+        record_alpha=self.iteration % self.settings.record_every == 0,
+        checkpoint=self.iteration % self.settings.checkpoint_every == 0)
+    return {'step': self.log.step, **metrics}
 
   def finish(self) -> None:
-    step = int(self.env_steps.numpy())
-    if step > self.start:
-      self.checkpointer.save(step)
-    self.metrics_log.close()
-    if self.recorder is not None:
-      print(f'Final genotype: {self.recorder.finish()}', flush=True)
-    with open(os.path.join(self.root_dir, 'operative_config.gin'), 'w') as f:
-      f.write(gin.operative_config_str())
+    self.log.finish()
 
 
 @gin.configurable
 def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   """A whole PPO run in one process (replay, collect, learn, evaluate in
   turn); reruns resume. Returns the last iteration's metrics."""
-  settings = Settings()
-  env = settings.make_env()
+  settings = PPOSettings()
+  env = settings.environment.make()
   agent = build_agent(env)
   scaler = reward_scaler(settings, agent)
   learner = Learner(root_dir, settings, agent,
                     **({'scaler': scaler} if scaler else {}))
-  server = start_server(replay_tables(agent, settings), root_dir, replay_port)
+  server = runs.start_server(replay_tables(agent, settings), root_dir, replay_port)
   address = f'localhost:{server.port}'
   learner.connect(address)
   client = reverb.Client(address)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
                                         settings.rollout_length, scaler)
-  evaluator = (Evaluator(settings, settings.make_env(test=True),
+  evaluator = (Evaluator(settings, settings.environment.make(test=True),
                          agent.collect_policy)
                if settings.eval_every else None)
   metrics = {}
@@ -338,33 +256,19 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
 
 def serve_replay(root_dir: str, port: int, num_collectors: int) -> None:
   """Hosts the rollout and variable tables until terminated."""
-  settings = Settings()
-  agent = build_agent(settings.make_env())
-  server = start_server(replay_tables(agent, settings, num_collectors),
+  settings = PPOSettings()
+  agent = build_agent(settings.environment.make())
+  server = runs.start_server(replay_tables(agent, settings, num_collectors),
                         root_dir, port)
   print(f'Replay server listening on port {server.port}', flush=True)
   server.wait()
 
 
-def wait_for_server(address: str, timeout: float = 300.0) -> None:
-  """Blocks until the Reverb server at `address` answers."""
-  deadline = time.monotonic() + timeout
-  while True:
-    try:
-      reverb.Client(address).server_info(timeout=5)
-      return
-    except (reverb.errors.DeadlineExceededError, RuntimeError, ValueError):
-      if time.monotonic() > deadline:
-        raise ValueError(f'no Reverb server answers at {address!r} (waited '
-                         f'{timeout:.0f}s): start one with --role=replay')
-      time.sleep(1.0)
-
-
 def learn(root_dir: str, replay_address: str, num_collectors: int) -> None:
   """The learner: trains on every collector's rollouts, ships variables."""
-  wait_for_server(replay_address)
-  settings = Settings()
-  agent = build_agent(settings.make_env())
+  runs.wait_for_server(replay_address)
+  settings = PPOSettings()
+  agent = build_agent(settings.environment.make())
   learner = Learner(root_dir, settings, agent, num_collectors)
   learner.connect(replay_address)
   container = reverb_variable_container.ReverbVariableContainer(replay_address)
@@ -377,10 +281,10 @@ def learn(root_dir: str, replay_address: str, num_collectors: int) -> None:
   learner.finish()
 
 
-def _follow_learner(settings: Settings, replay_address: str, agent, act
+def _follow_learner(settings: PPOSettings, replay_address: str, agent, act
                     ) -> None:
   """Calls `act(env_steps)` once per new learner policy until the end."""
-  wait_for_server(replay_address)
+  runs.wait_for_server(replay_address)
   container = reverb_variable_container.ReverbVariableContainer(replay_address)
   env_steps = tf.Variable(0, dtype=tf.int64)
   variables = shipped_variables(agent, env_steps)
@@ -399,8 +303,8 @@ def _follow_learner(settings: Settings, replay_address: str, agent, act
 
 def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
   """A collector: one rollout per learner policy, episode returns to a CSV."""
-  settings = Settings()
-  env = settings.make_env(seed_offset=7919 * collector_id)
+  settings = PPOSettings()
+  env = settings.environment.make(seed_offset=7919 * collector_id)
   agent = build_agent(env)
   scaler = reward_scaler(settings, agent)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
@@ -415,7 +319,7 @@ def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
     rollouts.write_rollout(client, collector.collect(), TABLES)
     episodes = env.stats.pop()
     log.write({'step': env_steps, 'episodes': len(episodes),
-               **episode_metrics(settings, episodes)})
+               **runs.episode_metrics(settings.environment, episodes)})
 
   _follow_learner(settings, replay_address, agent, act)
   log.close()
@@ -423,8 +327,8 @@ def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
 
 def evaluate(root_dir: str, replay_address: str) -> None:
   """The evaluator: test levels with the newest policy, continuously."""
-  settings = Settings()
-  env = settings.make_env(test=True)
+  settings = PPOSettings()
+  env = settings.environment.make(test=True)
   agent = build_agent(env)
   evaluator = Evaluator(settings, env, agent.collect_policy)
   log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'),

@@ -1,0 +1,102 @@
+"""What the throughput scripts share: FLOP counting, one child process per
+encoder (so peak memory is that encoder's), and the supernet/IMPALA ratios."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from typing import Callable, Sequence
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASELINE = 'impala_16x3'
+_DISCRETE_NORMAL = (
+    "[[('Conv3x3Relu', 0)], [('Conv5x5Relu', 0), ('Conv3x3Relu', 1)],"
+    " [('Skip', 1), ('DilConv3x3Relu', 2)], [('Conv3x3Relu', 0), ('Skip', 3)]]")
+# The encoders measured, as gin (the discrete one is a fixed Classic cell).
+ENCODERS = {
+    'impala_16_32_32': ('make_encoder.network = @ImpalaCNN\n'
+                        'ImpalaCNN.depths = [16, 32, 32]'),
+    'impala_16x3': ('make_encoder.network = @ImpalaCNN\n'
+                    'ImpalaCNN.depths = [16, 16, 16]'),
+    'classic_16x3': "include 'gin_configs/networks/classic_supernet.gin'",
+    'micro_16x3': "include 'gin_configs/networks/micro_supernet.gin'",
+    'discrete_64x3': (
+        "include 'gin_configs/networks/discrete_64x3.gin'\n"
+        'DiscreteNetwork.genotype = @bench/Genotype()\n'
+        f'bench/Genotype.normal = {_DISCRETE_NORMAL}\n'
+        "bench/Genotype.reduce = [[('MaxPool3x3', 0)], [('Conv3x3', 0), "
+        "('Skip', 1)], [('Conv3x3', 1), ('AveragePool3x3', 2)], "
+        "[('Skip', 0), ('Conv3x3', 3)]]"),
+}
+
+
+def check_names(names: Sequence[str] | None, known: Sequence[str]
+                ) -> list[str]:
+  """The requested encoders (all known ones by default); unknown: an error."""
+  names = list(names or known)
+  unknown = sorted(set(names) - set(known))
+  if unknown:
+    raise ValueError(f'unknown encoders {unknown}; known: {", ".join(known)}')
+  return names
+
+
+def parse_gin(name: str, extra: str) -> None:
+  """Binds encoder `name` plus `extra` bindings."""
+  import gin  # pylint: disable=g-import-not-at-top
+  from rl_darts import genotypes  # pylint: disable=g-import-not-at-top
+  gin.external_configurable(genotypes.Genotype, module='bench')
+  gin.parse_config(ENCODERS[name] + '\n' + extra)
+
+
+def forward_flops(model, input_shape: Sequence[int] = (1, 64, 64, 3)) -> int:
+  """FLOPs of one sample's forward pass (TF's profiler on the graph)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  graph = tf.function(model).get_concrete_function(
+      tf.TensorSpec(input_shape, tf.uint8)).graph
+  options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+  options['output'] = 'none'
+  return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
+
+
+def peak_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(result: dict) -> None:
+  """A child's result, for `run_children`."""
+  print('RESULT ' + json.dumps(result), flush=True)
+
+
+def run_children(script: str, names: Sequence[str], flags: Sequence[str],
+                 print_row: Callable[[str, dict], None]) -> dict[str, dict]:
+  """Runs `script --child=NAME *flags` per name; prints each row as it comes."""
+  results = {}
+  for name in names:
+    out = subprocess.run([sys.executable, script, f'--child={name}', *flags],
+                         capture_output=True, text=True, check=False, cwd=REPO)
+    lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
+    if not lines:
+      print(f'{name}: failed\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}')
+      continue
+    results[name] = json.loads(lines[-1][len('RESULT '):])
+    print_row(name, results[name])
+  return results
+
+
+def print_ratios(results: dict[str, dict], rate: str) -> None:
+  """Each supernet's FLOP ratio, cost ratio (by samples/s `rate`) and GFLOP/s
+  against IMPALA-CNN 16x3, with the issue's targets."""
+  base = results.get(BASELINE)
+  for name, r in results.items():
+    if base is None or not name.startswith(('classic', 'micro')):
+      continue
+    flop_ratio = r['mflops'] / base['mflops']
+    cost_ratio = base[rate] / r[rate]
+    print(f'{name} vs {BASELINE}: FLOP ratio {flop_ratio:.1f}x, training '
+          f'cost ratio {cost_ratio:.1f}x ({cost_ratio / flop_ratio:.2f} of '
+          f'the FLOP ratio; target <= 1.10), GFLOP/s '
+          f'{100 * r["gflops"] / base["gflops"]:.0f}% of IMPALA-CNN\'s '
+          f'(target >= 90%)')

@@ -1,0 +1,68 @@
+"""Shared by the distributed launchers (PPO, Rainbow): replay flags, starting
+every role as a local process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from typing import Sequence
+
+from absl import app
+from absl import flags
+import portpicker
+
+flags.DEFINE_integer('replay_port', None,
+                     'Port of the Reverb server (single, local, replay; '
+                     'default: a free port).')
+flags.DEFINE_string('replay_address', None,
+                    'HOST:PORT of the replay role (for the other roles).')
+FLAGS = flags.FLAGS
+LOCAL_ROLES = ('single', 'local', 'replay')  # Need no --replay_address.
+
+
+def check_flags(role: str) -> None:
+  """--root_dir is required; a remote role needs --replay_address."""
+  if not FLAGS.root_dir:
+    raise app.UsageError('--root_dir is required: where the run writes')
+  if role not in LOCAL_ROLES and not FLAGS.replay_address:
+    raise app.UsageError(f'--role={role} needs --replay_address=HOST:PORT '
+                         f'of the --role=replay process')
+
+
+def forwarded_flags() -> list[str]:
+  """This process's gin, root and logging flags, for the processes it starts."""
+  return ([f'--gin_configs={c}' for c in FLAGS.gin_configs] +
+          [f'--gin_bindings={b}' for b in FLAGS.gin_bindings] +
+          [f'--root_dir={FLAGS.root_dir}'] +
+          (['--verbose'] if FLAGS.verbose else []))
+
+
+def run_local(module: str, port: int | None, workers: Sequence[list[str]],
+              extra_flags: Sequence[str] = (), grace: float = 600.0) -> None:
+  """Starts `module`'s replay role, one process per worker flag list and the
+  learner, all on this machine; returns when the learner is done and the
+  workers have stopped (they are terminated after `grace` seconds)."""
+  port = port or portpicker.pick_unused_port()
+  address = f'localhost:{port}'
+  base = [sys.executable, '-m', module, *forwarded_flags(), *extra_flags]
+  replay = subprocess.Popen(base + ['--role=replay', f'--replay_port={port}'])
+  others = [subprocess.Popen(base + list(flags_) +
+                             [f'--replay_address={address}'])
+            for flags_ in workers]
+  learner = subprocess.Popen(base + ['--role=learn',
+                                     f'--replay_address={address}'])
+  try:
+    if learner.wait():
+      raise app.UsageError(f'the learner failed (exit {learner.returncode})')
+    for process in others:
+      try:
+        process.wait(timeout=grace)  # They stop once they see the end.
+      except subprocess.TimeoutExpired:
+        pass
+  finally:
+    for process in others + [learner, replay]:
+      if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    for process in others + [learner, replay]:
+      process.wait()

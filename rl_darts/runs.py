@@ -1,0 +1,183 @@
+"""What every training run shares, whatever the algorithm.
+
+`Environment` (gin: `Environment.game = 'starpilot'`) makes the train- and
+test-level envs; `RunLog` owns a run's checkpoints, metrics CSV, TensorBoard
+scalars, alpha records, progress line and final artifacts; the Reverb helpers
+start a server under the run directory and wait for a remote one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Optional
+
+import gin
+import numpy as np
+import reverb
+import tensorflow as tf
+
+from rl_darts import checkpointing
+from rl_darts import environments
+from rl_darts import networks
+from rl_darts import procgen_env
+from rl_darts import recording
+
+KINDS = ('procgen', 'quadrant')
+
+
+@gin.configurable
+@dataclasses.dataclass
+class Environment:
+  """The game a run plays; defaults are the Procgen benchmark's (Cobbe et al.
+  2020): easy mode, 200 training levels, tests on unlimited levels."""
+
+  kind: str = 'procgen'  # Or 'quadrant': the synthetic task (tests).
+  game: str = 'coinrun'
+  distribution_mode: str = 'easy'
+  num_levels: int = 200
+  start_level: int = 0
+  test_start_level: int = 100_000  # Test levels: unlimited, from here.
+  num_envs: int = 64
+  seed: int = 0
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ValueError(f'unknown environment kind {self.kind!r}; allowed: '
+                       f'{", ".join(KINDS)}')
+    if self.kind == 'procgen':
+      procgen_env.check_game(self.game, self.distribution_mode)
+    if self.num_envs < 1:
+      raise ValueError(f'Environment.num_envs must be >= 1, got {self.num_envs}')
+
+  def make(self, test: bool = False, seed_offset: int = 0
+           ) -> environments.BatchedEnvironment:
+    """`num_envs` games on training levels, or on test levels."""
+    seed = self.seed + seed_offset + (1000 if test else 0)
+    if self.kind == 'quadrant':
+      return environments.QuadrantBandit(self.num_envs, seed)
+    return procgen_env.ProcgenEnvironment(
+        self.game, self.num_envs, self.distribution_mode,
+        num_levels=0 if test else self.num_levels,
+        start_level=self.test_start_level if test else self.start_level,
+        seed=seed)
+
+  def normalize(self, episode_return: float) -> float:
+    """Cobbe et al.'s normalized return (Procgen); the raw return otherwise."""
+    if self.kind != 'procgen':
+      return episode_return
+    return procgen_env.normalized_return(self.game, self.distribution_mode,
+                                         episode_return)
+
+  @property
+  def max_return(self) -> float:
+    """The game's maximum return (the synthetic task's is 1)."""
+    if self.kind != 'procgen':
+      return 1.0
+    return procgen_env.RETURN_RANGES[self.game][self.distribution_mode][1]
+
+
+def episode_metrics(environment: Environment, episodes, prefix: str = 'train'
+                    ) -> dict:
+  """Mean raw and normalized return and mean length of finished episodes."""
+  if not episodes:
+    return {}
+  mean = float(np.mean([r for r, _ in episodes]))
+  return {f'{prefix}_return': mean,
+          f'{prefix}_return_normalized': environment.normalize(mean),
+          f'{prefix}_episode_length': float(np.mean([n for _, n in episodes]))}
+
+
+def start_server(tables: list[reverb.Table], root_dir: str,
+                 port: Optional[int]) -> reverb.Server:
+  """A Reverb server whose checkpoints go under the run (not $TMPDIR).
+
+  Reverb 0.14 listens on all interfaces; clients here use localhost.
+  """
+  return reverb.Server(tables, port=port,
+                       checkpointer=reverb.checkpointers.DefaultCheckpointer(
+                           os.path.join(root_dir, 'replay')))
+
+
+def wait_for_server(address: str, timeout: float = 300.0) -> None:
+  """Blocks until the Reverb server at `address` answers."""
+  deadline = time.monotonic() + timeout
+  while True:
+    try:
+      reverb.Client(address).server_info(timeout=5)
+      return
+    except (reverb.errors.DeadlineExceededError, RuntimeError, ValueError):
+      if time.monotonic() > deadline:
+        raise ValueError(f'no Reverb server answers at {address!r} (waited '
+                         f'{timeout:.0f}s): start one with --role=replay')
+      time.sleep(1.0)
+
+
+class RunLog:
+  """A learner's bookkeeping: checkpoints (a rerun resumes), metrics.csv and
+  TensorBoard, alpha records and genotypes for a supernet, a progress line,
+  and on `finish` the final genotype, diagrams, plots and operative config."""
+
+  def __init__(self, root_dir: str, encoder: networks.Encoder,
+               columns: list[str], total_env_steps: int, scope: str,
+               **trackables):
+    self.root_dir, self.scope = root_dir, scope
+    self.env_steps = tf.Variable(0, dtype=tf.int64, name='env_steps')
+    self.checkpointer = checkpointing.Checkpointer(
+        os.path.join(root_dir, 'checkpoints'), env_steps=self.env_steps,
+        **trackables)
+    self.start = self.checkpointer.restore()
+    if self.start:
+      print(f'Resuming at {self.start} env steps from '
+            f'{self.checkpointer.manager.latest_checkpoint}', flush=True)
+    self.writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
+    self.recorder = (
+        recording.AlphaRecorder(root_dir, encoder, self.writer, self.start)
+        if isinstance(encoder, networks.Supernet) else None)
+    if self.recorder is not None and self.start == 0:
+      self.recorder.record(0)
+    self.metrics_log = recording.CsvLog(
+        os.path.join(root_dir, 'metrics.csv'), columns, self.start)
+    self.progress = recording.Progress(total_env_steps, unit='env steps')
+    self.total_env_steps = total_env_steps
+    self.recent_returns: list[float] = []
+
+  @property
+  def step(self) -> int:
+    return int(self.env_steps.numpy())
+
+  @property
+  def done(self) -> bool:
+    return self.step >= self.total_env_steps
+
+  def write(self, metrics: dict, episodes=(), record_alpha: bool = True,
+            checkpoint: bool = False) -> None:
+    """Logs `metrics` at the current env step (CSV, TensorBoard, progress)."""
+    step = self.step
+    metrics = {'step': step, **metrics}
+    self.metrics_log.write(metrics)
+    with self.writer.as_default(step=step):
+      for name, value in metrics.items():
+        if name != 'step':
+          tf.summary.scalar(f'{self.scope}/{name}', value)
+    if self.recorder is not None and record_alpha:
+      if self.recorder.record(step) is not None:
+        print(f'New discretized cell at {step} env steps', flush=True)
+    if checkpoint:
+      self.checkpointer.save(step)
+    self.recent_returns = ([r for r, _ in episodes] + self.recent_returns)[:100]
+    shown = {'return_100': float(np.mean(self.recent_returns))} if (
+        self.recent_returns) else {}  # Distributed: returns are the actors'.
+    self.progress.update(step, **shown, **{
+        k: v for k, v in metrics.items() if k == 'loss'})
+
+  def finish(self) -> None:
+    """Saves the last checkpoint and writes the run's final artifacts."""
+    if self.step > self.start:
+      self.checkpointer.save(self.step)
+    self.metrics_log.close()
+    if self.recorder is not None:
+      print(f'Final genotype: {self.recorder.finish()}', flush=True)
+    with open(os.path.join(self.root_dir, 'operative_config.gin'), 'w') as f:
+      f.write(gin.operative_config_str())
