@@ -1,0 +1,105 @@
+"""Rainbow's learner: categorical double Q-learning on prioritized n-step
+transitions sampled from Reverb, alpha and weights trained on the same loss.
+
+The loss is trfl's categorical distributional double Q-learning (Hessel et al.
+2018): the online network picks the next action, the target network gives its
+distribution. Each sample's loss is weighted by its importance weight
+(1 / p)^beta divided by the batch maximum, and |loss| becomes its new priority
+(the authors' code). The target network, which holds its own copy of alpha, is
+copied from the online one every `target_update_period` learner steps.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import reverb
+import sonnet as snt
+import tensorflow as tf
+import trfl
+
+from rl_darts import acme_compat  # pylint: disable=unused-import
+import acme  # pylint: disable=g-bad-import-order
+from acme import datasets as acme_datasets
+
+from rl_darts.rainbow import networks as rainbow_networks
+
+
+def replay_dataset(address: str, table: str, batch_size: int
+                   ) -> tf.data.Dataset:
+  """Acme's Reverb dataset of prioritized transitions, sized for few cores
+  (Acme's default of 12 parallel calls only adds contention here)."""
+  return acme_datasets.make_reverb_dataset(
+      address, batch_size=batch_size, prefetch_size=1, table=table,
+      num_parallel_calls=1)
+
+
+class RainbowLearner(acme.Learner):
+  """One SGD step per `step()`: loss, priorities back to Reverb, target copy."""
+
+  def __init__(self, network: rainbow_networks.DuelingC51,
+               target_network: rainbow_networks.DuelingC51,
+               dataset: tf.data.Dataset, client: reverb.Client, table: str,
+               discount: float, learning_rate: float,
+               importance_sampling_exponent: float,
+               target_update_period: int, adam_epsilon: float = 1e-8,
+               max_gradient_norm: Optional[float] = None):
+    self.network, self.target_network = network, target_network
+    self.client, self.table = client, table
+    self.discount = discount
+    self.importance_sampling_exponent = importance_sampling_exponent
+    self.target_update_period = target_update_period
+    self.max_gradient_norm = max_gradient_norm
+    self.optimizer = snt.optimizers.Adam(learning_rate, epsilon=adam_epsilon)
+    # Slots exist before a checkpoint restore (as Acme's DQN learner does).
+    self.optimizer._initialize(network.trainable_variables)  # pylint: disable=protected-access
+    self.num_steps = tf.Variable(0, dtype=tf.int64, name='learner_steps')
+    self._iterator = iter(dataset)
+    self.update_target()
+
+  @tf.function
+  def _step(self) -> dict[str, tf.Tensor]:
+    sample = next(self._iterator)
+    transitions = sample.data
+    keys, probabilities = sample.info.key, sample.info.probability
+    atoms = self.network.atoms
+    # Bootstrap targets need no gradient: computed outside the tape.
+    logits_t = self.target_network(transitions.next_observation)
+    q_t_selector = self.network.q_values(
+        self.network(transitions.next_observation))
+    rewards = tf.clip_by_value(transitions.reward, -1.0, 1.0)
+    pcontinues = transitions.discount * self.discount  # Adder: one gamma short.
+    weights = tf.cast(1.0 / probabilities, tf.float32) ** (
+        self.importance_sampling_exponent)
+    weights /= tf.reduce_max(weights)
+    with tf.GradientTape() as tape:
+      logits_tm1 = self.network(transitions.observation, training=True)
+      losses, _ = trfl.categorical_dist_double_qlearning(
+          atoms, logits_tm1, transitions.action, rewards, pcontinues, atoms,
+          logits_t, q_t_selector)
+      loss = tf.reduce_mean(losses * weights)
+    variables = self.network.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    if self.max_gradient_norm is not None:
+      gradients, _ = tf.clip_by_global_norm(gradients, self.max_gradient_norm)
+    self.optimizer.apply(gradients, variables)
+    self.num_steps.assign_add(1)
+    if self.num_steps % self.target_update_period == 0:
+      self.update_target()
+    return {'loss': loss, 'keys': keys,
+            'priorities': tf.cast(tf.abs(losses), tf.float64)}
+
+  def update_target(self) -> None:
+    rainbow_networks.copy_variables(self.network, self.target_network)
+
+  def step(self) -> float:
+    """One learner step; returns its loss."""
+    result = self._step()
+    self.client.mutate_priorities(self.table, updates=dict(zip(
+        result['keys'].numpy(), result['priorities'].numpy())))
+    return float(result['loss'].numpy())
+
+  def get_variables(self, names: list[str]) -> list[list[np.ndarray]]:
+    del names
+    return [[v.numpy() for v in self.network.variables]]

@@ -1,0 +1,73 @@
+"""Rainbow's Q-network: a gin-chosen encoder under dueling C51 heads.
+
+The encoder (supernet, discrete network or IMPALA-CNN, `networks.make_encoder`)
+maps images to 256 features; a value MLP and an advantage MLP (512 hidden
+units each, as in the authors' code) give per-atom logits, combined as
+V + A - mean_a A (Wang et al. 2016; Hessel et al. 2018 combine in logit space).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from rl_darts import networks
+
+
+def _mlp(hidden: int, outputs: int) -> tf.keras.Sequential:
+  return tf.keras.Sequential([tf.keras.layers.Dense(hidden, activation='relu'),
+                              tf.keras.layers.Dense(outputs)])
+
+
+@gin.configurable
+class DuelingC51(tf.keras.Model):
+  """Q-value distributions over `num_atoms` atoms on [v_min, v_max].
+
+  Paper App. F.2: 51 atoms on [0, 1] (rewards are divided by the game's
+  maximum return).
+  """
+
+  def __init__(self, num_actions: int, num_atoms: int = 51,
+               v_min: float = 0.0, v_max: float = 1.0, hidden_units: int = 512):
+    super().__init__(name='dueling_c51')
+    if num_atoms < 2 or v_max <= v_min:
+      raise ValueError(f'DuelingC51 needs num_atoms >= 2 and v_max > v_min; '
+                       f'got {num_atoms} atoms on [{v_min}, {v_max}]')
+    self.num_actions, self.num_atoms = num_actions, num_atoms
+    self.atoms = tf.constant(np.linspace(v_min, v_max, num_atoms), tf.float32)
+    self.encoder = networks.make_encoder()
+    self.value = _mlp(hidden_units, num_atoms)
+    self.advantage = _mlp(hidden_units, num_actions * num_atoms)
+
+  def call(self, observations: tf.Tensor, training: Optional[bool] = None
+           ) -> tf.Tensor:
+    """Logits [B, num_actions, num_atoms]."""
+    features = self.encoder(observations, training=training)
+    value = self.value(features)[:, None, :]
+    advantage = tf.reshape(self.advantage(features),
+                           [-1, self.num_actions, self.num_atoms])
+    return value + advantage - tf.reduce_mean(advantage, axis=1, keepdims=True)
+
+  def q_values(self, logits: tf.Tensor) -> tf.Tensor:
+    """Expected return per action, [B, num_actions]."""
+    return tf.reduce_sum(tf.nn.softmax(logits) * self.atoms, axis=-1)
+
+
+def build(observation_spec, num_actions: int) -> DuelingC51:
+  """A gin-configured DuelingC51 with its variables created."""
+  network = DuelingC51(num_actions)
+  network(tf.zeros((1,) + tuple(observation_spec.shape),
+                   observation_spec.dtype))
+  return network
+
+
+def copy_variables(source: tf.keras.Model, target: tf.keras.Model) -> None:
+  """Target network update: every variable of `source` into `target`."""
+  for s, t in zip(source.variables, target.variables, strict=True):
+    if s.shape != t.shape:
+      raise ValueError(f'target network mismatch: {s.name} {s.shape} vs '
+                       f'{t.name} {t.shape}')
+    t.assign(s)
