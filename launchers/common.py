@@ -33,12 +33,12 @@ def parse_gin() -> None:
                            f'here: {", ".join(known)}')
     try:
       gin.parse_config_file(path)
-    except (ValueError, SyntaxError, ImportError) as e:
+    except (ValueError, SyntaxError, ImportError, KeyError) as e:
       raise app.UsageError(f'bad gin config {path!r}: {e}') from None
   for binding in FLAGS.gin_bindings:
     try:
       gin.parse_config(binding)
-    except (ValueError, SyntaxError, ImportError) as e:
+    except (ValueError, SyntaxError, ImportError, KeyError) as e:
       raise app.UsageError(f'bad gin binding {binding!r}: {e}') from None
 
 

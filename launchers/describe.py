@@ -4,14 +4,26 @@ size of its search space (paper App. G.1).
   python -m launchers.describe --gin_configs=gin_configs/networks/classic_supernet.gin
   python -m launchers.describe --gin_configs=gin_configs/networks/discrete_64x3.gin \
       --gin_bindings="DiscreteNetwork.genotype = 'runs/demo/genotype.json'"
+  python -m launchers.describe --darts_genotype=runs/disc_nwot/genotype.json
+
+With --darts_genotype (JSON file, DARTS-string file or string): the
+parameters of that genotype's CIFAR evaluation network (`DartsNetwork`, gin-
+configurable: 20 cells, C = 36 by default), without and with the auxiliary
+head (DARTS reports the count without it).
 """
 
 from absl import app
+from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from launchers import common
+from rl_darts import darts_networks
 from rl_darts import networks
+
+flags.DEFINE_string('darts_genotype', None,
+                    'Describe the DARTS evaluation network of this genotype.')
+FLAGS = flags.FLAGS
 
 
 def describe(encoder: networks.Encoder) -> str:
@@ -34,11 +46,24 @@ def describe(encoder: networks.Encoder) -> str:
   return '\n'.join(lines)
 
 
+def describe_darts(genotype: str) -> str:
+  """Parameter counts of a genotype's DARTS evaluation network."""
+  network = darts_networks.DartsNetwork(genotype)
+  network(tf.zeros([2, 32, 32, 3]), training=True, drop_prob=tf.zeros(()))
+  return (f'{network.genotype.to_darts_string()}\n'
+          f'DartsNetwork ({len(network.cells)} cells): '
+          f'{network.count_params():,} parameters without the auxiliary head, '
+          f'{network.count_params(auxiliary=True):,} with it')
+
+
 def main(argv):
   del argv
   common.parse_gin()
   with common.user_errors():
-    print(describe(networks.make_encoder()))
+    if FLAGS.darts_genotype:
+      print(describe_darts(FLAGS.darts_genotype))
+    else:
+      print(describe(networks.make_encoder()))
 
 
 if __name__ == '__main__':

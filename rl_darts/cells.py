@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 from typing import Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from rl_darts import genotypes
@@ -54,6 +55,7 @@ class Cell(tf.keras.layers.Layer):
       raise ValueError(f'unknown cell preprocessing {preprocess!r}; allowed: '
                        f'{PREPROCESSING}')
     self.width, self.num_inputs, self.num_nodes = width, num_inputs, num_nodes
+    self.reduction = reduction
     self.mixed, self.output_mode, self.preprocess = mixed, output, preprocess
     self.concat = tuple(concat if concat is not None else
                         range(num_inputs, num_inputs + num_nodes))
@@ -67,7 +69,7 @@ class Cell(tf.keras.layers.Layer):
       stride = 2 if reduction and source < num_inputs else 1
       for col, name in enumerate(names):
         key = f'{source}_{node}_{name}'
-        self.op_layers[key] = ops_lib.make_op(name, width, stride)
+        self.op_layers[key] = ops_lib.make_op(name, width, stride, mixed)
         outgoing[source].append((node, name, key, rows[(source, node)], col))
     self._outgoing = {source: tuple(v) for source, v in outgoing.items()}
     if preprocess == 'relu_conv_bn':
@@ -92,7 +94,15 @@ class Cell(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs: Sequence[tf.Tensor], probs: Optional[tf.Tensor] = None,
-           training: Optional[bool] = None) -> tf.Tensor:
+           training: Optional[bool] = None,
+           active: Optional[np.ndarray] = None,
+           drop_prob: Optional[tf.Tensor] = None,
+           identity_dropout: float = 0.0) -> tf.Tensor:
+    """`active` (bool, shaped like `probs`): run only these mixed ops (the
+    dartsrl code skips ops weighted <= 1e-3); a node left without inputs is 0.
+    `drop_prob`: DARTS's drop-path on every non-identity op output, per
+    sample; `identity_dropout`: dropout on identity outputs (the dartsrl
+    code's evaluation). Both only in training, in discrete cells."""
     if self.mixed and probs is None:
       raise ValueError('a supernet cell needs its mixing probabilities')
     states = [x if layer is None else layer(x, training=training)
@@ -100,8 +110,13 @@ class Cell(tf.keras.layers.Layer):
     pending = [[] for _ in range(self.num_nodes)]
     for source in range(self.num_inputs + self.num_nodes):
       if source >= self.num_inputs:
-        states.append(tf.add_n(pending[source - self.num_inputs]))
-      for node, y in self._edges_from(source, states[source], probs, training):
+        terms = pending[source - self.num_inputs]
+        states.append(tf.add_n(terms) if terms else self._zeros(states[0]))
+      edges = self._edges_from(source, states[source], probs, training, active)
+      if training and not self.mixed and (drop_prob is not None or
+                                          identity_dropout > 0):
+        edges = self._regularize(edges, drop_prob, identity_dropout)
+      for node, _, y in edges:
         pending[node].append(y)
     if self.output_mode == 'last_node':
       return states[-1]
@@ -117,9 +132,16 @@ class Cell(tf.keras.layers.Layer):
       named.append(('output', self.output_conv))
     return named
 
+  def _zeros(self, x: tf.Tensor) -> tf.Tensor:
+    """A node's zeros: the input's shape, strided in a reduction cell."""
+    stride = 2 if self.reduction else 1
+    return tf.zeros_like(x[:, ::stride, ::stride, :])
+
   def _edges_from(self, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
-                  training: Optional[bool]) -> list[tuple[int, tf.Tensor]]:
-    """(node, weighted op output) for every op on every edge leaving `source`.
+                  training: Optional[bool], active: Optional[np.ndarray] = None
+                  ) -> list[tuple[int, str, tf.Tensor]]:
+    """(node, op key, weighted op output) for every op run on every edge
+    leaving `source`.
 
     Stateless ops run once per name; convs of one shape run as one conv whose
     output is weighted in one multiply.
@@ -128,8 +150,9 @@ class Cell(tf.keras.layers.Layer):
     conv_groups = collections.defaultdict(list)
     for _, name, key, row, col in self._outgoing.get(source, ()):
       layer = self.op_layers[key]
-      if self.mixed and isinstance(layer, ops_lib.Zero):
-        continue  # Adds p * 0.
+      if self.mixed and (isinstance(layer, ops_lib.Zero) or (
+          active is not None and not active[row, col])):
+        continue  # Adds p * 0, or is skipped.
       if isinstance(layer, ops_lib.Conv):
         conv_groups[layer.fusion_key].append((key, row, col))
       elif getattr(layer, 'parameter_free', False):
@@ -145,11 +168,29 @@ class Cell(tf.keras.layers.Layer):
     result = []
     for node, _, key, row, col in self._outgoing.get(source, ()):
       if key in weighted:
-        result.append((node, weighted[key]))
+        result.append((node, key, weighted[key]))
       elif key in outputs:
         y = outputs[key]
-        result.append((node, y * probs[row, col] if self.mixed else y))
+        result.append((node, key, y * probs[row, col] if self.mixed else y))
     return result
+
+  def _regularize(self, outputs: list[tuple[int, str, tf.Tensor]],
+                  drop_prob: Optional[tf.Tensor], identity_dropout: float
+                  ) -> list[tuple[int, str, tf.Tensor]]:
+    """Drop-path (DARTS): zeroes each non-identity op output for a random
+    `drop_prob` of the samples, scaling the rest by 1 / (1 - drop_prob).
+    Identity outputs get plain dropout at `identity_dropout`, if any."""
+    regularized = []
+    for node, key, y in outputs:
+      if getattr(self.op_layers[key], 'identity', False):
+        if identity_dropout > 0:
+          y = tf.nn.dropout(y, identity_dropout)
+      elif drop_prob is not None:
+        keep = 1.0 - drop_prob
+        mask = tf.floor(keep + tf.random.uniform([tf.shape(y)[0], 1, 1, 1]))
+        y = y / keep * mask
+      regularized.append((node, key, y))
+    return regularized
 
   def _fused_conv(self, x: tf.Tensor, keys: list[str],
                   weights: Optional[tf.Tensor]) -> dict[str, tf.Tensor]:

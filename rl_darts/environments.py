@@ -42,17 +42,30 @@ class BatchedEnvironment(py_environment.PyEnvironment):
 
   Subclasses implement `_observe_reset()` and `_act(actions)`; the latter
   returns (rewards, observations, done) where observations of finished games
-  are already their next episode's first.
+  are already their next episode's first. Actions are `num_actions` discrete
+  ones, or as `action_spec` says. Envs with state of their own (weights they
+  train) or artifacts override `trackables`, `record` and `finish`.
   """
 
   def __init__(self, num_envs: int, observation_spec: array_spec.ArraySpec,
-               num_actions: int):
+               num_actions: int = 0,
+               action_spec: array_spec.BoundedArraySpec | None = None):
     super().__init__(handle_auto_reset=False)
     self._num_envs = num_envs
     self._observation_spec = observation_spec
-    self._action_spec = array_spec.BoundedArraySpec((), np.int32, 0,
-                                                    num_actions - 1)
+    self._action_spec = action_spec or array_spec.BoundedArraySpec(
+        (), np.int32, 0, num_actions - 1)
     self.stats = EpisodeStats(num_envs)
+
+  def trackables(self) -> dict:
+    """State a run checkpoints with its agent (none by default)."""
+    return {}
+
+  def record(self, root_dir: str, step: int) -> None:
+    """Called by the training loop as it records alpha; nothing by default."""
+
+  def finish(self, policy, root_dir: str) -> None:
+    """Called with the trained greedy policy at the end; nothing by default."""
 
   @property
   def batched(self) -> bool:
@@ -73,7 +86,8 @@ class BatchedEnvironment(py_environment.PyEnvironment):
     return ts.restart(self._observe_reset(), batch_size=self._num_envs)
 
   def _step(self, action: np.ndarray) -> ts.TimeStep:
-    rewards, observations, done = self._act(np.asarray(action, np.int32))
+    rewards, observations, done = self._act(
+        np.asarray(action, self._action_spec.dtype))
     rewards = rewards.astype(np.float32)
     self.stats.update(rewards, done)
     return ts.TimeStep(

@@ -128,6 +128,21 @@ class Genotype:
     with open(path) as f:
       return cls.from_json(f.read(), source=path)
 
+  @classmethod
+  def load_any(cls, value: str) -> 'Genotype':
+    """A genotype from a JSON file, a file holding a DARTS string, or a
+    DARTS string itself (`Genotype(normal=[...], ...)`)."""
+    if os.path.isfile(value):
+      with open(value) as f:
+        text = f.read()
+      if text.lstrip().startswith('{'):
+        return cls.from_json(text, source=value)
+      return cls.from_darts_string(text)
+    if value.lstrip().startswith('Genotype('):
+      return cls.from_darts_string(value)
+    raise GenotypeError(f'genotype {value!r} is neither a file (JSON or a '
+                        f'DARTS string) nor a DARTS string Genotype(...)')
+
   # The original DARTS format --------------------------------------------------
   def to_darts_string(self) -> str:
     """`Genotype(normal=[(op, input), ...], normal_concat=[...], reduce=...)`."""

@@ -14,34 +14,46 @@ it) and a space with `register_space` or a gin-configured `SearchSpace`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import gin
 import tensorflow as tf
 
+from rl_darts import naswot
+
 OpFactory = Callable[[int, int], tf.keras.layers.Layer]
 _OPS: dict[str, OpFactory] = {}
+_SUPERNET_OPS: dict[str, OpFactory] = {}
 _SPACES: dict[str, 'SearchSpace'] = {}
 CELL_TYPES = ('normal', 'reduce')
 
 
-def register_op(name: str, factory: OpFactory) -> None:
-  """Makes `factory(channels, stride)` available to search spaces as `name`."""
+def register_op(name: str, factory: OpFactory,
+                supernet_factory: Optional[OpFactory] = None) -> None:
+  """Makes `factory(channels, stride)` available to search spaces as `name`;
+  `supernet_factory`, if given, builds it inside supernets instead (DARTS
+  normalises pooling outputs only in the search network)."""
   if name in _OPS and _OPS[name] is not factory:
     raise ValueError(f'op {name!r} is already registered; pick another name')
   _OPS[name] = factory
+  if supernet_factory is not None:
+    _SUPERNET_OPS[name] = supernet_factory
 
 
 def known_ops() -> list[str]:
   return sorted(_OPS)
 
 
-def make_op(name: str, channels: int, stride: int) -> tf.keras.layers.Layer:
-  """Builds the op registered as `name`."""
+def make_op(name: str, channels: int, stride: int, supernet: bool = False
+            ) -> tf.keras.layers.Layer:
+  """Builds the op registered as `name` (its supernet form if `supernet`)."""
   if name not in _OPS:
     raise ValueError(f'unknown op {name!r}; known ops: {", ".join(known_ops())}')
+  if supernet and name in _SUPERNET_OPS:
+    return _SUPERNET_OPS[name](channels, stride)
   return _OPS[name](channels, stride)
 
 
@@ -170,9 +182,26 @@ register_op('Zero', Zero)
 # DARTS ops (Liu et al. 2019; RobustDARTS's noise, Zela et al. 2020).
 
 
+_AFFINE_DEFAULT = [False]
+
+
+@contextlib.contextmanager
+def affine_batch_norm() -> Iterator[None]:
+  """DARTS ops built inside get affine BN (the evaluation network's)."""
+  _AFFINE_DEFAULT.append(True)
+  try:
+    yield
+  finally:
+    _AFFINE_DEFAULT.pop()
+
+
 @gin.configurable
-def batch_norm(affine: bool = False) -> tf.keras.layers.BatchNormalization:
-  """DARTS's BN: non-affine in the search supernet, affine in evaluation."""
+def batch_norm(affine: Optional[bool] = None
+               ) -> tf.keras.layers.BatchNormalization:
+  """DARTS's BN: non-affine in the search supernet, affine in evaluation
+  (`affine_batch_norm`); a gin binding of `affine` overrides both."""
+  if affine is None:
+    affine = _AFFINE_DEFAULT[-1]
   # PyTorch momentum 0.1 is Keras momentum 0.9.
   return tf.keras.layers.BatchNormalization(
       momentum=0.9, epsilon=1e-5, center=affine, scale=affine)
@@ -190,7 +219,7 @@ class ReLUConvBN(tf.keras.layers.Layer):
     self.bn = batch_norm()
 
   def call(self, x: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
-    return self.bn(self.conv(tf.nn.relu(x)), training=training)
+    return self.bn(self.conv(naswot.relu(x)), training=training)
 
 
 class DilConv(tf.keras.layers.Layer):
@@ -210,7 +239,7 @@ class DilConv(tf.keras.layers.Layer):
     self.bn = batch_norm()
 
   def call(self, x: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
-    y = self.depthwise(tf.nn.relu(x))
+    y = self.depthwise(naswot.relu(x))
     if self.subsample:
       y = y[:, ::self.stride, ::self.stride, :]
     return self.bn(self.pointwise(y), training=training)
@@ -244,7 +273,7 @@ class FactorizedReduce(tf.keras.layers.Layer):
     self.bn = batch_norm()
 
   def call(self, x: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
-    x = tf.nn.relu(x)
+    x = naswot.relu(x)
     # Pad after the shift so odd sizes keep ceil(H / 2) like the first branch.
     shifted = tf.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
     y = tf.concat([self.conv_a(x), self.conv_b(shifted)], axis=-1)
@@ -252,7 +281,7 @@ class FactorizedReduce(tf.keras.layers.Layer):
 
 
 class PoolBN(tf.keras.layers.Layer):
-  """DARTS pooling op: 3x3 pool, then BN."""
+  """DARTS's pooling op in the search network: 3x3 pool, then BN."""
 
   def __init__(self, pool: Callable[[tf.Tensor, int], tf.Tensor], stride: int,
                **kwargs):
@@ -269,10 +298,17 @@ def _noise(x: tf.Tensor, stride: int) -> tf.Tensor:
   return tf.random.normal(tf.shape(x[:, ::stride, ::stride, :]))
 
 
+class Identity(Stateless):
+  """DARTS's skip_connect at stride 1 (drop-path spares it)."""
+
+  identity = True
+
+  def __init__(self, **kwargs):
+    super().__init__(lambda x, s: x, 1, **kwargs)
+
+
 def _darts_skip(channels: int, stride: int) -> tf.keras.layers.Layer:
-  if stride == 1:
-    return Stateless(lambda x, s: x, stride)
-  return FactorizedReduce(channels)
+  return Identity() if stride == 1 else FactorizedReduce(channels)
 
 
 class Noise(Stateless):
@@ -287,8 +323,10 @@ class Noise(Stateless):
 
 register_op('none', Zero)
 register_op('skip_connect', _darts_skip)
-register_op('max_pool_3x3', lambda c, s: PoolBN(_max_pool, s))
-register_op('avg_pool_3x3', lambda c, s: PoolBN(_avg_pool, s))
+register_op('max_pool_3x3', _stateless(_max_pool),
+            lambda c, s: PoolBN(_max_pool, s))
+register_op('avg_pool_3x3', _stateless(_avg_pool),
+            lambda c, s: PoolBN(_avg_pool, s))
 for _k in (3, 5):
   register_op(f'sep_conv_{_k}x{_k}', functools.partial(SepConv, kernel_size=_k))
   register_op(f'dil_conv_{_k}x{_k}',

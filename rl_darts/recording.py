@@ -156,6 +156,31 @@ def plot_alpha(csv_path: str, png_path: str) -> None:
   os.replace(tmp, png_path)
 
 
+def plot_columns(csv_path: str, columns: list[str], png_path: str,
+                 title: str) -> None:
+  """Lines of `columns` over the CSV's `step` (empty cells skipped)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  with open(csv_path, newline='') as f:
+    rows = list(csv.DictReader(f))
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  for column in columns:
+    points = [(float(r['step']), float(r[column])) for r in rows
+              if r.get(column) not in (None, '')]
+    if points:
+      ax.plot(*zip(*points), label=column)
+  ax.set_xlabel('step')
+  ax.set_title(title, fontsize=10)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  tmp = png_path + '.tmp.png'
+  fig.savefig(tmp, dpi=80)
+  plt.close(fig)
+  os.replace(tmp, png_path)
+
+
 class Progress:
   """A progress line: step, steps/s and recent metrics, at most every
   `interval` seconds (and always at the last step)."""

@@ -24,7 +24,7 @@ from rl_darts import networks
 from rl_darts import procgen_env
 from rl_darts import recording
 
-KINDS = ('procgen', 'quadrant')
+KINDS = ('procgen', 'quadrant', 'darts_search')
 
 
 @gin.configurable
@@ -33,7 +33,8 @@ class Environment:
   """The game a run plays; defaults are the Procgen benchmark's (Cobbe et al.
   2020): easy mode, 200 training levels, tests on unlimited levels."""
 
-  kind: str = 'procgen'  # Or 'quadrant': the synthetic task (tests).
+  kind: str = 'procgen'  # 'quadrant': the synthetic task (tests);
+  # 'darts_search': the RL-for-DARTS search env (nas_rl.environment).
   game: str = 'coinrun'
   distribution_mode: str = 'easy'
   num_levels: int = 200
@@ -51,12 +52,18 @@ class Environment:
     if self.num_envs < 1:
       raise ValueError(f'Environment.num_envs must be >= 1, got {self.num_envs}')
 
-  def make(self, test: bool = False, seed_offset: int = 0
-           ) -> environments.BatchedEnvironment:
-    """`num_envs` games on training levels, or on test levels."""
+  def make(self, test: bool = False, seed_offset: int = 0,
+           root_dir: Optional[str] = None) -> environments.BatchedEnvironment:
+    """`num_envs` games on training levels, or on test levels (the DARTS
+    search keeps its data split under `root_dir`)."""
     seed = self.seed + seed_offset + (1000 if test else 0)
     if self.kind == 'quadrant':
       return environments.QuadrantBandit(self.num_envs, seed)
+    if self.kind == 'darts_search':
+      from rl_darts.nas_rl import environment  # pylint: disable=g-import-not-at-top
+      if root_dir is None:
+        raise ValueError('the DARTS search env needs a run directory')
+      return environment.DartsSearchEnvironment(self.num_envs, seed, root_dir)
     return procgen_env.ProcgenEnvironment(
         self.game, self.num_envs, self.distribution_mode,
         num_levels=0 if test else self.num_levels,

@@ -7,6 +7,8 @@ agent itself runs one pass per minibatch (the authors' code doubled them).
 
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import gin
 import tensorflow as tf
 from tf_agents.agents.ppo import ppo_clip_agent
@@ -29,12 +31,12 @@ def make_agent(time_step_spec: ts.TimeStep,
                entropy_coef: float = 0.01,
                value_coef: float = 0.5,
                grad_norm_clip: float = 0.5,
-               value_clipping: float | None = 0.2
+               value_clipping: float | None = 0.2,
+               networks_fn: Callable = ppo_networks.shared_encoder
                ) -> ppo_clip_agent.PPOClipAgent:
-  """PPO-clip with GAE over one shared encoder (`networks.make_encoder`)."""
-  encoder = networks.make_encoder()
-  actor, value = ppo_networks.actor_and_value(time_step_spec.observation,
-                                              action_spec, encoder)
+  """PPO-clip with GAE; `networks_fn(observation_spec, action_spec)` makes
+  the actor and value networks (default: one shared gin-chosen encoder)."""
+  actor, value = networks_fn(time_step_spec.observation, action_spec)
   agent = ppo_clip_agent.PPOClipAgent(
       time_step_spec, action_spec,
       optimizer=tf.keras.optimizers.Adam(learning_rate, epsilon=adam_epsilon),
@@ -58,6 +60,8 @@ def make_agent(time_step_spec: ts.TimeStep,
   return agent
 
 
-def encoder_of(agent: ppo_clip_agent.PPOClipAgent) -> networks.Encoder:
-  """The Keras encoder both heads share."""
-  return agent.actor_net.shared.encoder
+def encoder_of(agent: ppo_clip_agent.PPOClipAgent
+               ) -> Optional[networks.Encoder]:
+  """The Keras encoder both heads share (None without one)."""
+  shared = getattr(agent.actor_net, 'shared', None)
+  return shared.encoder if shared is not None else None

@@ -1,15 +1,23 @@
-"""PPO's actor and value networks around one shared image encoder.
+"""PPO's actor and value networks, chosen by gin (`make_agent.networks`).
 
-The encoder (supernet, discrete network or IMPALA-CNN) is one Keras model that
-both heads call, as in the RL-DARTS code: alpha gets gradients from the policy,
-value and entropy losses alike.
+`shared_encoder` (the default): one image encoder (supernet, discrete network
+or IMPALA-CNN) that both heads call, as in the RL-DARTS code: alpha gets
+gradients from the policy, value and entropy losses alike.
+`separate_mlps`: an actor MLP and a critic MLP on vector observations, as the
+PPO meta-agent of the RL-for-DARTS paper (Stable-Baselines3's MlpPolicy).
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
+import gin
 import tensorflow as tf
+from tf_agents.networks import actor_distribution_network
 from tf_agents.networks import categorical_projection_network
 from tf_agents.networks import network
+from tf_agents.networks import normal_projection_network
+from tf_agents.networks import value_network
 from tf_agents.networks import utils
 from tf_agents.specs import tensor_spec
 from tf_agents.utils import nest_utils
@@ -116,10 +124,38 @@ class ValueNetwork(network.Network):
     return tf.squeeze(self.head(features, training=training), -1), network_state
 
 
-def actor_and_value(observation_spec: tensor_spec.TensorSpec,
-                    action_spec: tensor_spec.BoundedTensorSpec,
-                    encoder: networks.Encoder
-                    ) -> tuple[ActorNetwork, ValueNetwork]:
-  """The two heads over one encoder."""
-  shared = SharedEncoder(observation_spec, encoder)
+@gin.configurable
+def shared_encoder(observation_spec: tensor_spec.TensorSpec,
+                   action_spec: tensor_spec.BoundedTensorSpec
+                   ) -> tuple[ActorNetwork, ValueNetwork]:
+  """Policy and value heads over one gin-chosen encoder."""
+  shared = SharedEncoder(observation_spec, networks.make_encoder())
   return ActorNetwork(shared, action_spec), ValueNetwork(shared)
+
+
+def _gaussian_projection(action_spec: tensor_spec.BoundedTensorSpec):
+  """A Normal around the unsquashed mean with a state-independent std that
+  starts at 1 (log-std 0), as Stable-Baselines3; the env clips actions."""
+  return normal_projection_network.NormalProjectionNetwork(
+      action_spec, mean_transform=None, std_transform=tf.exp,
+      state_dependent_std=False, init_means_output_factor=0.01)
+
+
+@gin.configurable
+def separate_mlps(observation_spec: tensor_spec.TensorSpec,
+                  action_spec: tensor_spec.BoundedTensorSpec,
+                  layers: Sequence[int] = (64, 64),
+                  activation=tf.nn.tanh):
+  """An actor and a critic MLP with no shared layers (64-64 tanh: the
+  RL-for-DARTS meta-agent); categorical or Gaussian by the action spec."""
+  actor = actor_distribution_network.ActorDistributionNetwork(
+      observation_spec, action_spec, fc_layer_params=tuple(layers),
+      activation_fn=activation,
+      discrete_projection_net=lambda spec: (
+          categorical_projection_network.CategoricalProjectionNetwork(
+              spec, logits_init_output_factor=0.01)),
+      continuous_projection_net=_gaussian_projection)
+  critic = value_network.ValueNetwork(
+      observation_spec, fc_layer_params=tuple(layers),
+      activation_fn=activation)
+  return actor, critic

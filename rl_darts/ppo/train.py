@@ -221,10 +221,10 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   """A whole PPO run in one process (replay, collect, learn, evaluate in
   turn); reruns resume. Returns the last iteration's metrics."""
   settings = PPOSettings()
-  env = settings.environment.make()
+  env = settings.environment.make(root_dir=root_dir)
   agent = build_agent(env)
   scaler = reward_scaler(settings, agent)
-  learner = Learner(root_dir, settings, agent,
+  learner = Learner(root_dir, settings, agent, **env.trackables(),
                     **({'scaler': scaler} if scaler else {}))
   server = runs.start_server(replay_tables(agent, settings), root_dir, replay_port)
   address = f'localhost:{server.port}'
@@ -232,7 +232,9 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   client = reverb.Client(address)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
                                         settings.rollout_length, scaler)
-  evaluator = (Evaluator(settings, settings.environment.make(test=True),
+  evaluator = (Evaluator(settings,
+                         settings.environment.make(test=True,
+                                                   root_dir=root_dir),
                          agent.collect_policy)
                if settings.eval_every else None)
   metrics = {}
@@ -243,7 +245,10 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
       extra = (evaluator.evaluate() if evaluator is not None and
                (learner.iteration + 1) % settings.eval_every == 0 else {})
       metrics = learner.learn(began, env.stats.pop(), extra)
+      if learner.iteration % settings.record_every == 0:
+        env.record(root_dir, metrics['step'])
     learner.finish()
+    env.finish(agent.policy, root_dir)
   finally:
     server.stop()
   return metrics
@@ -257,7 +262,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
 def serve_replay(root_dir: str, port: int, num_collectors: int) -> None:
   """Hosts the rollout and variable tables until terminated."""
   settings = PPOSettings()
-  agent = build_agent(settings.environment.make())
+  agent = build_agent(settings.environment.make(root_dir=root_dir))
   server = runs.start_server(replay_tables(agent, settings, num_collectors),
                         root_dir, port)
   print(f'Replay server listening on port {server.port}', flush=True)
@@ -268,7 +273,7 @@ def learn(root_dir: str, replay_address: str, num_collectors: int) -> None:
   """The learner: trains on every collector's rollouts, ships variables."""
   runs.wait_for_server(replay_address)
   settings = PPOSettings()
-  agent = build_agent(settings.environment.make())
+  agent = build_agent(settings.environment.make(root_dir=root_dir))
   learner = Learner(root_dir, settings, agent, num_collectors)
   learner.connect(replay_address)
   container = reverb_variable_container.ReverbVariableContainer(replay_address)
@@ -304,7 +309,8 @@ def _follow_learner(settings: PPOSettings, replay_address: str, agent, act
 def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
   """A collector: one rollout per learner policy, episode returns to a CSV."""
   settings = PPOSettings()
-  env = settings.environment.make(seed_offset=7919 * collector_id)
+  env = settings.environment.make(seed_offset=7919 * collector_id,
+                                  root_dir=root_dir)
   agent = build_agent(env)
   scaler = reward_scaler(settings, agent)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
@@ -328,7 +334,7 @@ def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
 def evaluate(root_dir: str, replay_address: str) -> None:
   """The evaluator: test levels with the newest policy, continuously."""
   settings = PPOSettings()
-  env = settings.environment.make(test=True)
+  env = settings.environment.make(test=True, root_dir=root_dir)
   agent = build_agent(env)
   evaluator = Evaluator(settings, env, agent.collect_policy)
   log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'),

@@ -103,6 +103,13 @@ class BatchedActor:
         for _ in range(env.batch_size)]
     self._observations: Optional[np.ndarray] = None
 
+  def close(self) -> None:
+    """Flushes every adder's pending transitions; call while the server runs
+    (an adder flushes on deletion, and waits if the server is gone)."""
+    for adder in self.adders:
+      adder.reset()
+    self.adders = []
+
   def decay(self, env_steps: int, decay_steps: int) -> None:
     self.epsilon = decayed(self.base_epsilon, env_steps, decay_steps)
 

@@ -274,6 +274,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
         metrics = learner.end_iteration(
             env.stats.pop(), {'epsilon_min': float(actor.epsilon.min())})
         boundary = learner.next_boundary()
+    actor.close()
     learner.log.finish()
   finally:
     server.stop()

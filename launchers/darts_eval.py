@@ -1,0 +1,43 @@
+r"""Trains a genotype's DARTS evaluation network from scratch and reports test
+accuracy per epoch (standard DARTS protocol by default).
+
+  python -m launchers.darts_eval --genotype=runs/disc_nwot/genotype.json \
+      --data_dir=/data/cifar-10-batches-py --root_dir=runs/disc_nwot_eval
+  python -m launchers.darts_eval --genotype="Genotype(normal=[...], ...)" ...
+
+--genotype is a JSON file, a file holding a DARTS string, or the string.
+Writes metrics.csv (test_acc per epoch; best_test_acc is the best so far,
+as the dartsrl code reports), tb/, checkpoints/ (a rerun resumes).
+"""
+
+import os
+
+from absl import app
+from absl import flags
+
+from launchers import common
+from launchers import darts_data
+from rl_darts import darts_eval
+
+flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
+flags.DEFINE_string('genotype', None, 'Genotype: JSON file, DARTS-string '
+                    'file or DARTS string.')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  common.parse_gin()
+  darts_data.bind()
+  if not FLAGS.root_dir or not FLAGS.genotype:
+    raise app.UsageError('--root_dir and --genotype are required')
+  with common.user_errors():
+    rows = darts_eval.train(FLAGS.root_dir, FLAGS.genotype)
+  if rows:
+    print(f'Final test accuracy {rows[-1]["test_acc"]:.4f} (best epoch '
+          f'{rows[-1]["best_test_acc"]:.4f})')
+  print(f'Wrote metrics to {os.path.abspath(FLAGS.root_dir)}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,38 @@
+r"""Pretrains the DARTS search supernet's weights (alpha fixed near uniform)
+for the "ckpt" search variants; keeps the best epoch on the reward split.
+
+  python -m launchers.pretrain_supernet --data_dir=/data/cifar-10-batches-py \
+      --root_dir=runs/pretrain_supernet
+
+Then search with `SearchSettings.checkpoint = 'runs/pretrain_supernet'`.
+Writes metrics.csv, tb/, checkpoints/ (a rerun resumes), best/, split.json.
+"""
+
+import os
+
+from absl import app
+from absl import flags
+
+from launchers import common
+from launchers import darts_data
+from rl_darts.nas_rl import pretrain
+
+flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  common.parse_gin()
+  darts_data.bind()
+  if not FLAGS.root_dir:
+    raise app.UsageError('--root_dir is required: where the run writes')
+  with common.user_errors():
+    rows = pretrain.pretrain(FLAGS.root_dir)
+  if rows:
+    print(f'Best reward-split accuracy {rows[-1]["best_valid_acc"]:.4f}')
+  print(f'Wrote the best weights to {os.path.abspath(FLAGS.root_dir)}/best')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,324 @@
+"""The RL-for-DARTS search environment: a PPO meta-agent edits a DARTS
+supernet's alpha one edge at a time and is rewarded by the supernet's score.
+
+Discrete mode: the observation is softmax(alpha) of both cell types; an action
+picks the op of the next edge (its alpha entry is set to the sentinel 1e6, so
+its softmax is one-hot); 28 steps (14 edges x 2 cell types); the reward comes
+at the last step. Continuous mode: the action in [-1, 1]^|O| is added to the
+next edge's alpha scaled by lambda; `passes` passes over the 28 edges; one SGD
+step on the weights every `sgd_every` steps (default: each pass, as the
+authors' code); optional alpha-gradient features and frame stacking.
+Rewards are computed on a batch of the reward split in inference mode:
+accuracy, loss (negative cross-entropy) or NASWOT. Ops weighted <= 1e-3 are
+skipped, as in the authors' code. Reset redraws alpha as 1e-3 * N(0, 1).
+
+The batched env runs `num_envs` searches in lockstep on one shared supernet
+(one SGD step per pass for all of them in continuous mode).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from typing import Optional
+
+import gin
+import numpy as np
+import tensorflow as tf
+from tf_agents.policies import py_tf_eager_policy
+from tf_agents.specs import array_spec
+
+from rl_darts import diagrams
+from rl_darts import darts_networks
+from rl_darts import environments
+from rl_darts import image_data
+from rl_darts import io_utils
+from rl_darts import naswot
+from rl_darts import recording
+from rl_darts import supervised
+
+MODES = ('discrete', 'continuous')
+REWARDS = ('acc', 'loss', 'nwot')
+CELL_ORDER = ('normal', 'reduce')
+
+
+@gin.configurable
+@dataclasses.dataclass
+class SearchSettings:
+  """The search env's settings (gin: `SearchSettings.mode = 'continuous'`);
+  defaults from the paper and the dartsrl code (see gin_configs/nas_rl/)."""
+
+  mode: str = 'discrete'
+  reward: str = 'acc'
+  checkpoint: Optional[str] = None  # A pretrain_supernet run dir ("ckpt").
+  reward_batch: int = 64
+  weight_batch: int = 64
+  passes: int = 10  # Continuous: passes over the 28 edges per episode.
+  step_size: float = 0.01  # Continuous: lambda.
+  sgd_every: int = 28  # Continuous: env steps between SGD steps on weights.
+  weight_learning_rate: float = 1e-3
+  weight_momentum: float = 0.9
+  weight_decay: float = 3e-4
+  gradient_features: bool = False
+  frame_stack: int = 1
+  sentinel: float = 1e6
+  skip_threshold: float = 1e-3
+  alpha_init_stddev: float = 1e-3
+
+  def __post_init__(self):
+    if self.mode not in MODES:
+      raise ValueError(f'unknown search mode {self.mode!r}; allowed: '
+                       f'{", ".join(MODES)}')
+    if self.reward not in REWARDS:
+      raise ValueError(f'unknown reward {self.reward!r}; allowed: '
+                       f'{", ".join(REWARDS)}')
+    if self.frame_stack < 1 or self.passes < 1 or self.sgd_every < 0:
+      raise ValueError(f'frame_stack and passes must be >= 1, sgd_every >= 0; '
+                       f'got {self.frame_stack}, {self.passes}, '
+                       f'{self.sgd_every}')
+    if self.mode == 'discrete' and (self.gradient_features or
+                                    self.frame_stack > 1):
+      raise ValueError('gradient features and frame stacking are continuous-'
+                       'mode options')
+
+
+def _supernet_loss(model, images, labels, probs) -> tf.Tensor:
+  return supervised.cross_entropy(labels, model(images, probs, training=True))
+
+
+class DartsSearchEnvironment(environments.BatchedEnvironment):
+  """`num_envs` RL-for-DARTS searches on one gin-configured `DartsSupernet`."""
+
+  def __init__(self, num_envs: int, seed: int, root_dir: str,
+               settings: Optional[SearchSettings] = None,
+               data: Optional[image_data.ImageData] = None):
+    self.settings = settings or SearchSettings()
+    self.data = data or image_data.load_dataset()
+    self.supernet = darts_networks.DartsSupernet()
+    self.shapes = self.supernet.alpha_shapes()
+    self.num_edges, num_ops = self.shapes['normal']
+    self.episode_steps = len(CELL_ORDER) * self.num_edges * (
+        self.settings.passes if self.settings.mode == 'continuous' else 1)
+    image_shape = self.data.train_images.shape[1:]
+    self.supernet(np.zeros((1,) + image_shape, np.float32),
+                  self._probs(self._draw_alpha(np.random.default_rng(0), 1))
+                  [0])
+    self.optimizer = tf.keras.optimizers.SGD(
+        self.settings.weight_learning_rate,
+        momentum=self.settings.weight_momentum)
+    self._sgd_step = supervised.train_step_fn(
+        self.supernet, self.optimizer, self.settings.weight_decay, None,
+        _supernet_loss)
+    if self.settings.checkpoint:
+      restore_supernet(self.supernet, self.settings.checkpoint)
+    weights, rewards = image_data.weight_reward_split(self.data, root_dir)
+    images, labels = self.data.train_images, self.data.train_labels
+    self.weight_batches = image_data.Batches(
+        self.data, images[weights], labels[weights],
+        self.settings.weight_batch, seed + 1)
+    self.reward_batches = image_data.Batches(
+        self.data, images[rewards], labels[rewards],
+        self.settings.reward_batch, seed + 2, augment=False)
+    self.rng = np.random.default_rng(seed)
+    frame = 2 * self.num_edges * num_ops * (
+        2 if self.settings.gradient_features else 1)
+    if self.settings.mode == 'discrete':
+      action_spec = array_spec.BoundedArraySpec((), np.int32, 0, num_ops - 1)
+    else:
+      action_spec = array_spec.BoundedArraySpec((num_ops,), np.float32, -1, 1)
+    super().__init__(num_envs, array_spec.ArraySpec(
+        (frame * self.settings.frame_stack,), np.float32),
+                     action_spec=action_spec)
+    self.alpha = self._draw_alpha(self.rng, num_envs)
+    self.t = 0
+    self.frames: Optional[np.ndarray] = None
+    self.last_alpha: Optional[dict[str, np.ndarray]] = None
+
+  # Alpha, probabilities and scores --------------------------------------------
+  def _draw_alpha(self, rng: np.random.Generator, n: int
+                  ) -> dict[str, np.ndarray]:
+    return {t: (self.settings.alpha_init_stddev *
+                rng.standard_normal((n,) + self.shapes[t])).astype(np.float32)
+            for t in CELL_ORDER}
+
+  @staticmethod
+  def _probs(alpha: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """softmax(alpha) per env and cell type."""
+    probs = {t: tf.nn.softmax(a.astype(np.float64), axis=-1).numpy()
+             for t, a in alpha.items()}
+    return [{t: p[i].astype(np.float32) for t, p in probs.items()}
+            for i in range(len(probs['normal']))]
+
+  def _forward(self, images: np.ndarray, probs: dict[str, np.ndarray]
+               ) -> tf.Tensor:
+    """Inference logits, skipping ops weighted <= the threshold (eagerly;
+    compiled when every op runs and no NASWOT recording needs eager ReLUs)."""
+    active = {t: p > self.settings.skip_threshold for t, p in probs.items()}
+    tensors = {t: tf.constant(p) for t, p in probs.items()}
+    if all(a.all() for a in active.values()) and not naswot.is_recording():
+      return self._compiled_logits(tf.constant(images), tensors)
+    return self.supernet(images, tensors, training=False, active=active)
+
+  @tf.function
+  def _compiled_logits(self, images: tf.Tensor, probs: dict) -> tf.Tensor:
+    return self.supernet(images, probs, training=False)
+
+  def score(self, probs: dict[str, np.ndarray]) -> float:
+    """The reward of one alpha on the next reward batch."""
+    images, labels = next(self.reward_batches)
+    if self.settings.reward == 'nwot':
+      with naswot.recording() as codes:
+        self._forward(images, probs)
+      return codes.score()
+    logits = self._forward(images, probs)
+    if self.settings.reward == 'acc':
+      return float(np.mean(np.argmax(logits, -1) == labels))
+    return -float(supervised.cross_entropy(labels, logits))
+
+  def alpha_gradients(self, alpha: dict[str, np.ndarray]) -> dict:
+    """d(mean CE on a reward batch) / d(raw alpha), per cell type."""
+    images, labels = next(self.reward_batches)
+    grads = self._compiled_alpha_gradients(
+        tf.constant(images), tf.constant(labels),
+        {t: tf.constant(a) for t, a in alpha.items()})
+    return {t: g.numpy() for t, g in grads.items()}
+
+  @tf.function
+  def _compiled_alpha_gradients(self, images: tf.Tensor, labels: tf.Tensor,
+                                alpha: dict) -> dict:
+    with tf.GradientTape() as tape:
+      tape.watch(alpha)
+      probs = {t: tf.nn.softmax(a, axis=-1) for t, a in alpha.items()}
+      loss = supervised.cross_entropy(
+          labels, self.supernet(images, probs, training=False))
+    return tape.gradient(loss, alpha)
+
+  def train_weights(self) -> float:
+    """One SGD step on the weights (weight split, CE), alpha of env 0."""
+    images, labels = next(self.weight_batches)
+    probs = self._probs({t: a[:1] for t, a in self.alpha.items()})[0]
+    return float(self._sgd_step(
+        tf.constant(images), tf.constant(labels),
+        {t: tf.constant(p) for t, p in probs.items()}))
+
+  # Observations -----------------------------------------------------------------
+  def _frame(self, i: int) -> np.ndarray:
+    alpha = {t: a[i] for t, a in self.alpha.items()}
+    probs = self._probs({t: a[None] for t, a in alpha.items()})[0]
+    grads = (self.alpha_gradients(alpha)
+             if self.settings.gradient_features else None)
+    parts = []
+    for t in CELL_ORDER:
+      parts.append(probs[t].ravel())
+      if grads is not None:
+        parts.append(grads[t].ravel())
+    return np.concatenate(parts).astype(np.float32)
+
+  def _observe(self, reset: np.ndarray) -> np.ndarray:
+    """Stacked frames per env; envs in `reset` start a fresh stack."""
+    frames = np.stack([self._frame(i) for i in range(self._num_envs)])
+    k = self.settings.frame_stack
+    if self.frames is None:
+      self.frames = np.repeat(frames[:, None], k, axis=1)
+    self.frames = np.concatenate([self.frames[:, 1:], frames[:, None]], axis=1)
+    self.frames[reset] = frames[reset, None]
+    return self.frames.reshape(self._num_envs, -1)
+
+  def _observe_reset(self) -> np.ndarray:
+    self.alpha = self._draw_alpha(self.rng, self._num_envs)
+    self.t = 0
+    self.frames = None
+    return self._observe(np.ones(self._num_envs, bool))
+
+  # Steps ------------------------------------------------------------------------
+  def _edge(self) -> tuple[str, int]:
+    position = self.t % (len(CELL_ORDER) * self.num_edges)
+    return CELL_ORDER[position // self.num_edges], position % self.num_edges
+
+  def _apply(self, actions: np.ndarray) -> None:
+    """Edits the current edge's alpha of every env by its action."""
+    cell_type, edge = self._edge()
+    if self.settings.mode == 'discrete':
+      rows = np.arange(self._num_envs)
+      self.alpha[cell_type][rows, edge, actions] = self.settings.sentinel
+    else:
+      step = self.settings.step_size * np.clip(actions, -1.0, 1.0)
+      self.alpha[cell_type][:, edge] += step.astype(np.float32)
+    self.t += 1
+
+  def _act(self, actions: np.ndarray):
+    self._apply(actions)
+    if (self.settings.mode == 'continuous' and self.settings.sgd_every and
+        self.t % self.settings.sgd_every == 0):
+      self.train_weights()
+    none_done = np.zeros(self._num_envs, bool)
+    if self.t < self.episode_steps:
+      return (np.zeros(self._num_envs, np.float32), self._observe(none_done),
+              none_done)
+    self.last_alpha = {t: a[0].copy() for t, a in self.alpha.items()}
+    rewards = np.array([self.score(p) for p in self._probs(self.alpha)],
+                       np.float32)
+    return rewards, self._observe_reset(), ~none_done
+
+  # Run hooks --------------------------------------------------------------------
+  def trackables(self) -> dict:
+    """Continuous mode trains the supernet: its weights and optimizer."""
+    if self.settings.mode != 'continuous':
+      return {}
+    return {'supernet': self.supernet, 'supernet_optimizer': self.optimizer}
+
+  def record(self, root_dir: str, step: int) -> None:
+    """alpha_snapshots/step_<step>.npz: the last finished episode's alpha."""
+    if self.last_alpha is not None:
+      _save_npz(os.path.join(root_dir, 'alpha_snapshots',
+                             f'step_{step:012d}.npz'), self.last_alpha)
+
+  def final_alpha(self, policy) -> dict[str, np.ndarray]:
+    """Alpha after one greedy episode of `policy` (a fresh one; the last
+    action is applied without the reward and reset a step would bring)."""
+    py_policy = py_tf_eager_policy.PyTFEagerPolicy(
+        policy, use_tf_function=True, batch_time_steps=False)
+    step = self.reset()
+    for _ in range(self.episode_steps - 1):
+      step = self.step(py_policy.action(step).action)
+    self._apply(np.asarray(py_policy.action(step).action,
+                           self._action_spec.dtype))
+    return {t: a[0].copy() for t, a in self.alpha.items()}
+
+  def finish(self, policy, root_dir: str) -> None:
+    """The searched cell: one greedy episode's alpha (final_alpha.npz),
+    decoded (genotype.json, genotype.txt in the DARTS format, diagrams),
+    and the reward curve (reward.png)."""
+    alpha = self.final_alpha(policy)
+    _save_npz(os.path.join(root_dir, 'final_alpha.npz'), alpha)
+    genotype = self.supernet.genotype(
+        self._probs({t: a[None] for t, a in alpha.items()})[0])
+    genotype.save(os.path.join(root_dir, 'genotype.json'))
+    io_utils.atomic_write_text(os.path.join(root_dir, 'genotype.txt'),
+                               genotype.to_darts_string() + '\n')
+    diagrams.draw_genotype(genotype, root_dir)
+    recording.plot_columns(
+        os.path.join(root_dir, 'metrics.csv'), ['train_return'],
+        os.path.join(root_dir, 'reward.png'),
+        f'mean episode reward ({self.settings.reward}) over env steps')
+    print(f'Final genotype: {genotype.to_darts_string()}', flush=True)
+
+
+def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  io_utils.atomic_write_bytes(path, buffer.getvalue())
+
+
+def restore_supernet(supernet: darts_networks.DartsSupernet, run_dir: str
+                     ) -> None:
+  """Loads the best weights a `pretrain_supernet` run kept under run_dir."""
+  path = tf.train.latest_checkpoint(os.path.join(run_dir, 'best'))
+  if path is None:
+    raise ValueError(
+        f'no pretrained supernet under {run_dir!r} (expected {run_dir}/best/, '
+        f'written by python -m launchers.pretrain_supernet '
+        f'--root_dir={run_dir})')
+  tf.train.Checkpoint(model=supernet).restore(path).expect_partial()
