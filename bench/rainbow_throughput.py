@@ -82,6 +82,7 @@ def measure(name: str) -> dict:
   for _ in range(FLAGS.learner_steps):
     learner.step()
   steps_per_s = FLAGS.learner_steps / (time.perf_counter() - began)
+  writer.close()
   server.stop()
   samples = steps_per_s * settings.batch_size
   return {
