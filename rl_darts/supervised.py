@@ -37,7 +37,9 @@ def train_step_fn(model: tf.keras.Model,
                   weight_decay: float, clip_norm: Optional[float],
                   loss_fn: LossFn):
   """A compiled SGD step: `step(images, labels, extra)` -> loss, where
-  `loss_fn(model, images, labels, extra)` computes the training loss."""
+  `loss_fn(model, images, labels, extra)` computes the training loss. The
+  model must be built (the optimizer's slots are made here, outside)."""
+  optimizer.build(model.trainable_variables)
 
   @tf.function
   def step(images, labels, extra):

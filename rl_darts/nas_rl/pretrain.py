@@ -27,6 +27,7 @@ def pretrain(root_dir: str, seed: int = 0) -> list[dict]:
   rng = np.random.default_rng(seed)
   probs = {t: tf.nn.softmax(1e-3 * rng.standard_normal(shape).astype(
       np.float32)) for t, shape in supernet.alpha_shapes().items()}
+  supernet(tf.zeros((1,) + data.train_images.shape[1:]), probs)
   batches = image_data.Batches(data, data.train_images[weights],
                                data.train_labels[weights],
                                settings.batch_size, seed)

@@ -1,0 +1,426 @@
+"""RL for DARTS: data, the DARTS networks, NASWOT, the search environment,
+pretraining and evaluation, and the launchers end to end (with resume)."""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_darts import darts_networks
+from rl_darts import genotypes
+from rl_darts import image_data
+from rl_darts import naswot
+from rl_darts.nas_rl import environment
+from tests import helpers
+
+DARTS_V2 = (
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+    "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
+    "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
+    "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+    "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
+    "('max_pool_3x3', 1)], reduce_concat=range(2, 6))")
+TINY = """
+import rl_darts.nas_rl.environment
+DartsSupernet.channels = 4
+DartsSupernet.layers = 3
+"""
+TINY_SEARCH = [
+    '--gin_configs=gin_configs/nas_rl/demo.gin',
+    '--gin_bindings=DartsSupernet.channels = 4',
+    '--gin_bindings=DartsSupernet.layers = 3',
+    '--gin_bindings=PPOSettings.rollout_length = 28',
+    '--gin_bindings=PPOSettings.minibatch_size = 28',
+    '--gin_bindings=PPOSettings.num_epochs = 2',
+]
+
+
+@pytest.fixture(name='digits', scope='module')
+def _digits():
+  return image_data.load_digits()
+
+
+@pytest.fixture(autouse=True)
+def _tiny_gin():
+  helpers.parse_gin(TINY)
+  yield
+  helpers.parse_gin('')
+
+
+def _env(tmp_path, digits, num_envs=2, **settings):
+  return environment.DartsSearchEnvironment(
+      num_envs, 0, str(tmp_path),
+      settings=environment.SearchSettings(**settings), data=digits)
+
+
+# Data -------------------------------------------------------------------------
+
+
+def _write_cifar(directory, broken=None):
+  os.makedirs(directory)
+  rng = np.random.default_rng(0)
+  for name in image_data.CIFAR_FILES:
+    with open(os.path.join(directory, name), 'wb') as f:
+      if name == broken:
+        f.write(b'not a pickle')
+        continue
+      pickle.dump({b'data': rng.integers(0, 256, (5, 3072), dtype=np.uint8),
+                   b'labels': list(rng.integers(0, 10, 5))}, f)
+
+
+def test_cifar10_reads_the_python_pickles(tmp_path):
+  _write_cifar(tmp_path / 'cifar')
+  data = image_data.load_cifar10(str(tmp_path / 'cifar'))
+  assert data.train_images.shape == (25, 32, 32, 3)
+  assert data.test_images.shape == (5, 32, 32, 3)
+  with open(tmp_path / 'cifar' / 'data_batch_1', 'rb') as f:
+    raw = pickle.load(f, encoding='bytes')[b'data'][0]
+  # Channel-major rows become HWC images.
+  np.testing.assert_array_equal(data.train_images[0, 0, 1], raw[[1, 1025, 2049]])
+
+
+def test_cifar10_errors_say_what_is_expected(tmp_path):
+  with pytest.raises(ValueError, match="no such directory. Expected the "
+                     "python version"):
+    image_data.load_cifar10(str(tmp_path / 'nothing'))
+  _write_cifar(tmp_path / 'broken', broken='data_batch_3')
+  with pytest.raises(ValueError, match='data_batch_3 is not a CIFAR-10 batch'):
+    image_data.load_cifar10(str(tmp_path / 'broken'))
+  os.remove(tmp_path / 'broken' / 'test_batch')
+  with pytest.raises(ValueError, match='missing test_batch'):
+    image_data.load_cifar10(str(tmp_path / 'broken'))
+  with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+    image_data.load_dataset('mnist')
+
+
+def test_split_is_persisted_and_checked(tmp_path, digits):
+  weights, rewards = image_data.weight_reward_split(digits, str(tmp_path))
+  assert not set(weights) & set(rewards)
+  assert len(weights) + len(rewards) == len(digits.train_labels)
+  again = image_data.weight_reward_split(digits, str(tmp_path), seed=7)
+  np.testing.assert_array_equal(again[0], weights)  # Read back, not redrawn.
+  (tmp_path / 'split.json').write_text(
+      (tmp_path / 'split.json').read_text().replace('"digits"', '"cifar10"'))
+  with pytest.raises(ValueError, match='splits .cifar10.'):
+    image_data.weight_reward_split(digits, str(tmp_path))
+
+
+def test_augmentation_crops_flips_and_cuts_out(digits):
+  images = np.full((64, 8, 8, 3), 255, np.uint8)
+  plain = image_data.preprocess(digits, images)
+  assert np.allclose(plain, plain[0, 0, 0])
+  augmented = image_data.preprocess(digits, images, np.random.default_rng(0))
+  assert augmented.shape == images.shape
+  assert (augmented != plain).any()  # Padding shows at crop borders.
+  cut = image_data.preprocess(digits, images, np.random.default_rng(0),
+                              cutout=4)
+  assert (cut == 0).sum() > (augmented == 0).sum()
+
+
+# Networks and NASWOT ------------------------------------------------------------
+
+
+def test_darts_v2_evaluation_network_matches_darts_parameter_count():
+  network = darts_networks.DartsNetwork(DARTS_V2)
+  logits, aux = network(tf.zeros([2, 32, 32, 3]), training=True,
+                        drop_prob=tf.constant(0.2))
+  assert logits.shape == aux.shape == (2, 10)
+  # The DARTS code's count for DARTS_V2 (auxiliary head excluded): 3.349342M.
+  assert network.count_params() == 3_349_342
+  assert network.count_params(auxiliary=True) > 3_349_342
+  assert network(tf.zeros([2, 32, 32, 3]), training=False).shape == (2, 10)
+
+
+def test_evaluation_network_trains_a_step():
+  from rl_darts import supervised  # pylint: disable=g-import-not-at-top
+  network = darts_networks.DartsNetwork(DARTS_V2, channels=4, layers=5,
+                                        auxiliary=False)
+  network(tf.zeros([2, 8, 8, 3]), training=True, drop_prob=tf.constant(0.0))
+  optimizer = tf.keras.optimizers.SGD(0.1, momentum=0.9)
+  step = supervised.train_step_fn(
+      network, optimizer, 3e-4, 5.0,
+      lambda m, x, y, p: supervised.cross_entropy(
+          y, m(x, training=True, drop_prob=p)))
+  before = [v.numpy().copy() for v in network.trainable_variables]
+  images = tf.random.normal([8, 8, 8, 3])
+  labels = tf.constant(np.arange(8) % 10, tf.int32)
+  losses = [float(step(images, labels, tf.constant(0.2))) for _ in range(5)]
+  assert np.isfinite(losses).all() and losses[-1] < losses[0]
+  changed = [np.abs(b - v.numpy()).max() > 0
+             for b, v in zip(before, network.trainable_variables)]
+  assert all(changed)
+
+
+def test_drop_path_spares_identities_and_scales_the_rest():
+  genotype = genotypes.Genotype.from_darts_string(DARTS_V2)
+  network = darts_networks.DartsNetwork(genotype, channels=4, layers=3,
+                                        auxiliary=False)
+  x = tf.random.normal([64, 8, 8, 3])
+  network(x, training=True, drop_prob=tf.constant(0.0))
+  cell = network.cells[0]
+  states = [tf.random.normal([64, 8, 8, 12])] * 2
+  tf.random.set_seed(0)
+  full = cell(states, training=True, drop_prob=tf.constant(0.0))
+  dropped = cell(states, training=True, drop_prob=tf.constant(0.5))
+  # Node 5 of DARTS_V2 = skip(0) + dil_conv(2): the identity part stays.
+  assert full.shape == dropped.shape
+  assert np.abs(full.numpy() - dropped.numpy()).max() > 0
+
+
+def test_swapped_alphas_flag_swaps_the_cell_types():
+  shapes = darts_networks.DartsSupernet().alpha_shapes()
+  rng = np.random.default_rng(0)
+  a, b = (tf.nn.softmax(rng.standard_normal(shapes['normal']).astype(
+      np.float32)) for _ in range(2))
+  x = tf.random.normal([2, 8, 8, 3])
+  right = darts_networks.DartsSupernet()
+  swapped = darts_networks.DartsSupernet(swap_alphas=True)
+  right(x, {'normal': a, 'reduce': b})
+  swapped(x, {'normal': a, 'reduce': b})
+  swapped.set_weights(right.get_weights())
+  np.testing.assert_allclose(
+      swapped(x, {'normal': a, 'reduce': b}, training=False),
+      right(x, {'normal': b, 'reduce': a}, training=False), atol=1e-5)
+  assert np.abs(right(x, {'normal': a, 'reduce': b}, training=False) -
+                right(x, {'normal': b, 'reduce': a}, training=False)
+                ).max() > 1e-6
+
+
+def test_naswot_equals_a_direct_numpy_computation():
+  rng = np.random.default_rng(0)
+  w1 = rng.standard_normal((5, 7)).astype(np.float32)
+  w2 = rng.standard_normal((7, 6)).astype(np.float32)
+
+  def model(x, training=False):
+    del training
+    return naswot.relu(naswot.relu(x @ w1) @ w2)
+
+  x = rng.standard_normal((6, 5)).astype(np.float32)
+  h1 = x @ w1
+  h2 = np.maximum(h1, 0) @ w2
+  kernel = np.zeros((6, 6))
+  for h in (h1, h2):
+    codes = h > 0
+    hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1)
+    kernel += codes.shape[1] - hamming
+  expected = np.linalg.slogdet(kernel)[1]
+  assert naswot.score(model, tf.constant(x)) == pytest.approx(expected)
+  assert not naswot.is_recording()
+
+
+@pytest.mark.parametrize('op, relus_per_edge', [
+    ('max_pool_3x3', 0), ('dil_conv_3x3', 1), ('sep_conv_3x3', 2)])
+def test_only_ops_that_run_count_for_naswot(op, relus_per_edge):
+  """One-hot alpha: skipped ops add no ReLUs (2 per cell preprocess the
+  inputs, the chosen op's own ReLUs on each of the 14 edges)."""
+  supernet = darts_networks.DartsSupernet()
+  ops = supernet.space.ops('normal')
+  probs = {t: np.eye(len(ops), dtype=np.float32)[[ops.index(op)] * 14]
+           for t in ('normal', 'reduce')}
+  active = {t: p > 1e-3 for t, p in probs.items()}
+  with naswot.recording() as codes:
+    supernet(tf.random.normal([4, 8, 8, 3]), probs, training=False,
+             active=active)
+  assert codes.num_relus == 3 * (2 + 14 * relus_per_edge)
+
+
+def test_noise_op_draws_fresh_values_in_s4():
+  supernet = darts_networks.DartsSupernet(space='s4')
+  probs = {t: np.tile(np.array([[1.0, 0.0]], np.float32), (14, 1))
+           for t in ('normal', 'reduce')}
+  x = tf.random.normal([2, 8, 8, 3])
+  first = supernet(x, probs, training=False).numpy()
+  assert np.abs(first - supernet(x, probs, training=False).numpy()).max() > 0
+
+
+# The search environment ----------------------------------------------------------
+
+
+def test_discrete_episodes_set_one_hot_edges_and_reward_at_the_end(
+    tmp_path, digits):
+  env = _env(tmp_path, digits, reward='acc')
+  num_ops = 8
+  step = env.reset()
+  assert step.observation.shape == (2, 2 * 14 * num_ops)
+  np.testing.assert_allclose(step.observation, 1 / num_ops, atol=1e-3)
+  for t in range(28):
+    actions = np.array([t % num_ops, 3], np.int32)
+    step = env.step(actions)
+    if t < 27:
+      assert (step.reward == 0).all() and (step.step_type == 1).all()
+      probs = step.observation[0].reshape(2, 14, num_ops)[t // 14, t % 14]
+      np.testing.assert_allclose(probs, np.eye(num_ops)[t % num_ops],
+                                 atol=1e-6)
+  assert (step.step_type == 2).all()
+  assert ((step.reward >= 0) & (step.reward <= 1)).all()
+  # The LAST step shows the next episode's fresh alpha.
+  np.testing.assert_allclose(step.observation, 1 / num_ops, atol=1e-3)
+  assert env.last_alpha['normal'][13, 13 % num_ops] == 1e6
+  assert env.trackables() == {}  # Weights never change in discrete mode.
+
+
+@pytest.mark.parametrize('reward', ['loss', 'nwot'])
+def test_rewards(reward, tmp_path, digits):
+  env = _env(tmp_path, digits, num_envs=1, reward=reward)
+  env.reset()
+  for _ in range(28):
+    step = env.step(np.array([4], np.int32))
+  if reward == 'loss':
+    assert step.reward[0] < 0
+  else:
+    assert step.reward[0] > 10  # log|det K| of 64 images.
+
+
+def test_continuous_mode_steps_alpha_trains_weights_and_stacks_frames(
+    tmp_path, digits):
+  env = _env(tmp_path, digits, num_envs=1, mode='continuous', reward='loss',
+             passes=2, sgd_every=28, gradient_features=True, frame_stack=3)
+  num_ops, frame = 8, 4 * 14 * 8
+  step = env.reset()
+  assert step.observation.shape == (1, 3 * frame)
+  blocks = step.observation[0].reshape(3, 4, 14, num_ops)
+  np.testing.assert_array_equal(blocks[0], blocks[2])  # Stack starts full.
+  assert np.abs(blocks[2, 1]).max() > 0  # Gradient features.
+  weights = [v.numpy().copy() for v in env.supernet.trainable_variables]
+  before = env.alpha['normal'][0, 0].copy()
+  action = np.linspace(-1, 1, num_ops).astype(np.float32)[None]
+  step = env.step(2 * action)  # Clipped to [-1, 1].
+  np.testing.assert_allclose(env.alpha['normal'][0, 0] - before,
+                             0.01 * np.clip(2 * action[0], -1, 1), atol=1e-7)
+  for t in range(1, 56):
+    if t == 27:
+      assert all((w == v.numpy()).all() for w, v in
+                 zip(weights, env.supernet.trainable_variables))
+    step = env.step(np.zeros((1, num_ops), np.float32))
+    if t < 55:
+      assert step.reward[0] == 0
+  assert step.step_type[0] == 2 and step.reward[0] < 0
+  assert any((w != v.numpy()).any() for w, v in
+             zip(weights, env.supernet.trainable_variables))
+  assert set(env.trackables()) == {'supernet', 'supernet_optimizer'}
+
+
+def test_bad_search_settings():
+  with pytest.raises(ValueError, match="unknown reward 'accuracy'; allowed: "
+                     'acc, loss, nwot'):
+    environment.SearchSettings(reward='accuracy')
+  with pytest.raises(ValueError, match="unknown search mode 'both'"):
+    environment.SearchSettings(mode='both')
+  with pytest.raises(ValueError, match='continuous-mode options'):
+    environment.SearchSettings(frame_stack=4)
+
+
+def test_missing_pretrained_supernet_is_a_clear_error(tmp_path, digits):
+  with pytest.raises(ValueError, match='no pretrained supernet under'):
+    _env(tmp_path, digits, checkpoint=str(tmp_path / 'none'))
+
+
+# Launchers end to end --------------------------------------------------------
+
+
+def _wait_for_rows(process, path, count, timeout=600):
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if os.path.exists(path) and len(helpers.rows(path)) >= count:
+      return
+    assert process.poll() is None, process.stdout.read()
+    time.sleep(1)
+  raise AssertionError(f'{path}: fewer than {count} rows in {timeout}s')
+
+
+def test_search_writes_a_genotype_and_resumes_after_sigkill(tmp_path):
+  root = str(tmp_path / 'search')
+  process = helpers.launch('launchers.nas_rl', root, TINY_SEARCH,
+                           'PPOSettings.total_env_steps = 100000', wait=False)
+  try:
+    _wait_for_rows(process, os.path.join(root, 'metrics.csv'), 2)
+    os.kill(process.pid, signal.SIGKILL)
+  finally:
+    process.kill()
+    process.wait()
+  done = int(helpers.rows(os.path.join(root, 'metrics.csv'))[-1]['step'])
+  out = helpers.launch('launchers.nas_rl', root, TINY_SEARCH,
+                       f'PPOSettings.total_env_steps = {done + 112}')
+  assert 'Resuming at' in out
+  steps = [int(r['step']) for r in helpers.rows(os.path.join(root,
+                                                             'metrics.csv'))]
+  assert steps == list(range(56, done + 113, 56))
+  genotype = genotypes.Genotype.load(os.path.join(root, 'genotype.json'))
+  with open(os.path.join(root, 'genotype.txt')) as f:
+    assert genotypes.Genotype.from_darts_string(f.read()) == genotype
+  assert all(len(node) == 2 for node in genotype.normal + genotype.reduce)
+  for name in ('genotype_normal.png', 'genotype_reduce.png', 'reward.png',
+               'final_alpha.npz', 'split.json'):
+    assert os.path.exists(os.path.join(root, name)), name
+  assert os.listdir(os.path.join(root, 'alpha_snapshots'))
+
+
+def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
+  root = str(tmp_path / 'pretrain')
+  args = ['--gin_configs=gin_configs/nas_rl/pretrain.gin',
+          "--gin_bindings=load_dataset.dataset = 'digits'",
+          '--gin_bindings=DartsSupernet.channels = 4',
+          '--gin_bindings=DartsSupernet.layers = 3']
+  process = helpers.launch('launchers.pretrain_supernet', root, args,
+                           'OptimizerSettings.epochs = 50', wait=False)
+  checkpoints = os.path.join(root, 'checkpoints')
+  try:
+    deadline = time.monotonic() + 600
+    while not tf.train.latest_checkpoint(checkpoints):
+      assert process.poll() is None and time.monotonic() < deadline
+      time.sleep(0.5)
+    os.kill(process.pid, signal.SIGKILL)
+  finally:
+    process.kill()
+    process.wait()
+  done = int(tf.train.latest_checkpoint(checkpoints).rsplit('-', 1)[1])
+  out = helpers.launch('launchers.pretrain_supernet', root, args,
+                       f'OptimizerSettings.epochs = {done + 1}')
+  assert f'Resuming after epoch {done}' in out
+  rows = helpers.rows(os.path.join(root, 'metrics.csv'))
+  assert [int(r['epoch']) for r in rows] == list(range(1, done + 2))
+  assert float(rows[-1]['best_valid_acc']) == max(
+      float(r['valid_acc']) for r in rows)
+  # The ckpt variant loads these weights into the search env's supernet.
+  supernet = darts_networks.DartsSupernet()
+  probs = {t: np.full(s, 1 / s[1], np.float32)
+           for t, s in supernet.alpha_shapes().items()}
+  supernet(tf.zeros([1, 8, 8, 3]), probs)
+  fresh = [v.numpy().copy() for v in supernet.trainable_variables]
+  environment.restore_supernet(supernet, root)
+  assert any((f != v.numpy()).any() for f, v in
+             zip(fresh, supernet.trainable_variables))
+
+
+def test_darts_eval_and_describe_launchers(tmp_path):
+  out = helpers.launch(
+      'launchers.darts_eval', tmp_path / 'eval',
+      ['--gin_configs=gin_configs/darts_eval/dartsrl_code.gin',
+       "--gin_bindings=load_dataset.dataset = 'digits'",
+       '--gin_bindings=DartsNetwork.channels = 4',
+       '--gin_bindings=DartsNetwork.layers = 5',
+       '--gin_bindings=OptimizerSettings.epochs = 2',
+       f'--genotype={DARTS_V2}'])
+  assert 'Final test accuracy' in out
+  rows = helpers.rows(tmp_path / 'eval' / 'metrics.csv')
+  assert [int(r['epoch']) for r in rows] == [1, 2]
+  assert 0 <= float(rows[-1]['test_acc']) <= 1
+  described = subprocess.run(
+      [sys.executable, '-m', 'launchers.describe',
+       f'--darts_genotype={DARTS_V2}'], cwd=helpers.REPO, capture_output=True,
+      text=True, timeout=300, check=True)
+  assert '3,349,342 parameters without the auxiliary head' in described.stdout
+  message = helpers.fails('launchers.darts_eval', tmp_path / 'bad',
+                          ['--genotype=Genotype(normal=[oops])'])
+  assert "expected Genotype(normal=[('op', input), ...]" in message
+  message = helpers.fails('launchers.nas_rl', tmp_path / 'bad2',
+                          ['--gin_configs=gin_configs/nas_rl/disc_acc.gin',
+                           '--data_dir=/no/cifar'])
+  assert "CIFAR-10 directory '/no/cifar': no such directory" in message
