@@ -195,22 +195,23 @@ class Cell(tf.keras.layers.Layer):
   def _fused_conv(self, x: tf.Tensor, keys: list[str],
                   weights: Optional[tf.Tensor]) -> dict[str, tf.Tensor]:
     """Runs Conv ops of one kernel size, dilation, stride and activation as
-    one conv; with mixing `weights` ([len(keys)]), scales each op's channels
-    in one multiply."""
+    one conv. Mixing `weights` ([len(keys)], positive) scale each op's kernel
+    and bias instead of its output: p * act(conv(x, K) + b) equals
+    act(conv(x, p K) + p b) for the identity and ReLU, and the weights are
+    far smaller than the activations."""
     layers = [self.op_layers[k] for k in keys]
     channels = [layer.channels for layer in layers]
-    if len(layers) == 1:
-      y = layers[0](x)
-    else:
-      first = layers[0]
-      kernel = tf.concat([layer.kernel for layer in layers], axis=-1)
-      bias = tf.concat([layer.bias for layer in layers], axis=-1)
-      y = first.activate(tf.nn.bias_add(
-          ops_lib.convolve(x, kernel, first.stride, first.dilation), bias))
+    first = layers[0]
+    kernel = tf.concat([layer.kernel for layer in layers], axis=-1)
+    bias = tf.concat([layer.bias for layer in layers], axis=-1)
     if weights is not None:
-      y = y * tf.repeat(weights, channels)
+      scale = tf.repeat(weights, channels)
+      kernel, bias = kernel * scale, bias * scale
+    y = first.activate(tf.nn.bias_add(
+        ops_lib.convolve(x, kernel, first.stride, first.dilation), bias))
+    if len(layers) == 1:
+      return {keys[0]: y}
     return dict(zip(keys, tf.split(y, channels, axis=-1)))
-
 
 def supernet_cell(width: int, op_names: Sequence[str], num_inputs: int,
                   num_nodes: int, **kwargs) -> Cell:
