@@ -85,3 +85,26 @@ def test_synthetic_search_needs_a_supernet(tmp_path):
                 f'--root_dir={tmp_path}', check=False)
   assert result.returncode != 0
   assert 'searches a supernet, got ImpalaCNN' in result.stdout + result.stderr
+
+
+def test_every_shipped_gin_config_parses():
+  """Every experiment file binds only names that exist (typos fail here)."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import gin  # pylint: disable=g-import-not-at-top
+  from launchers import synthetic_search  # pylint: disable=g-import-not-at-top,unused-import
+  from rl_darts import darts_eval  # pylint: disable=g-import-not-at-top,unused-import
+  from rl_darts.nas_rl import environment  # pylint: disable=g-import-not-at-top,unused-import
+  from rl_darts.ppo import train as ppo_train  # pylint: disable=g-import-not-at-top,unused-import
+  from rl_darts.rainbow import train as rainbow_train  # pylint: disable=g-import-not-at-top,unused-import
+  paths = sorted(glob.glob(os.path.join(REPO, 'gin_configs', '**', '*.gin'),
+                           recursive=True))
+  assert len(paths) > 30
+  cwd = os.getcwd()
+  os.chdir(REPO)  # Includes are relative to the checkout.
+  try:
+    for path in paths:
+      gin.clear_config()
+      gin.parse_config_file(path)
+  finally:
+    gin.clear_config()
+    os.chdir(cwd)
