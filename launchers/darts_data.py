@@ -1,8 +1,14 @@
-"""The --data_dir flag of the DARTS launchers (nas_rl, pretrain_supernet,
-darts_eval): CIFAR-10 from disk instead of the embedded digits."""
+"""What the DARTS launchers (nas_rl, pretrain_supernet, darts_eval) share:
+--root_dir, and --data_dir (CIFAR-10 from disk instead of the embedded
+digits)."""
 
+from absl import app
 from absl import flags
 import gin
+
+from launchers import common
+
+flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
 
 flags.DEFINE_string(
     'data_dir', None,
@@ -12,8 +18,11 @@ flags.DEFINE_string(
 FLAGS = flags.FLAGS
 
 
-def bind() -> None:
-  """Applies --data_dir to the gin config (after the gin flags)."""
+def setup() -> None:
+  """Parses the gin flags, applies --data_dir, requires --root_dir."""
+  common.parse_gin()
+  if not FLAGS.root_dir:
+    raise app.UsageError('--root_dir is required: where the run writes')
   if FLAGS.data_dir:
     gin.bind_parameter('load_dataset.dataset', 'cifar10')
     gin.bind_parameter('load_dataset.data_dir', FLAGS.data_dir)

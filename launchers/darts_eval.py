@@ -19,7 +19,6 @@ from launchers import common
 from launchers import darts_data
 from rl_darts import darts_eval
 
-flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
 flags.DEFINE_string('genotype', None, 'Genotype: JSON file, DARTS-string '
                     'file or DARTS string.')
 FLAGS = flags.FLAGS
@@ -27,10 +26,10 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  common.parse_gin()
-  darts_data.bind()
-  if not FLAGS.root_dir or not FLAGS.genotype:
-    raise app.UsageError('--root_dir and --genotype are required')
+  darts_data.setup()
+  if not FLAGS.genotype:
+    raise app.UsageError('--genotype is required: a JSON file, a DARTS-string '
+                         'file or a DARTS string')
   with common.user_errors():
     rows = darts_eval.train(FLAGS.root_dir, FLAGS.genotype)
   if rows:

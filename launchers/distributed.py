@@ -3,6 +3,7 @@ every role as a local process."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -30,6 +31,18 @@ def check_flags(role: str) -> None:
                          f'of the --role=replay process')
 
 
+def replay_port() -> int:
+  """--replay_port, or a free port."""
+  return FLAGS.replay_port or portpicker.pick_unused_port()
+
+
+def report(role: str) -> None:
+  """Tells where a run that writes artifacts (single, learn) put them."""
+  if role in ('single', 'learn'):
+    print(f'Wrote metrics, checkpoints and (for a search) the genotype, cell '
+          f'diagrams and alpha plot to {os.path.abspath(FLAGS.root_dir)}')
+
+
 def forwarded_flags() -> list[str]:
   """This process's gin, root and logging flags, for the processes it starts."""
   return ([f'--gin_configs={c}' for c in FLAGS.gin_configs] +
@@ -38,12 +51,12 @@ def forwarded_flags() -> list[str]:
           (['--verbose'] if FLAGS.verbose else []))
 
 
-def run_local(module: str, port: int | None, workers: Sequence[list[str]],
+def run_local(module: str, workers: Sequence[list[str]],
               extra_flags: Sequence[str] = (), grace: float = 600.0) -> None:
   """Starts `module`'s replay role, one process per worker flag list and the
   learner, all on this machine; returns when the learner is done and the
   workers have stopped (they are terminated after `grace` seconds)."""
-  port = port or portpicker.pick_unused_port()
+  port = replay_port()
   address = f'localhost:{port}'
   base = [sys.executable, '-m', module, *forwarded_flags(), *extra_flags]
   replay = subprocess.Popen(base + ['--role=replay', f'--replay_port={port}'])

@@ -22,16 +22,12 @@ from launchers import darts_data
 from rl_darts.nas_rl import environment  # pylint: disable=unused-import
 from rl_darts.ppo import train
 
-flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   del argv
-  common.parse_gin()
-  darts_data.bind()
-  if not FLAGS.root_dir:
-    raise app.UsageError('--root_dir is required: where the run writes')
+  darts_data.setup()
   with common.user_errors():
     train.train(FLAGS.root_dir)
   print(f'Wrote the genotype (genotype.json, genotype.txt), cell diagrams, '

@@ -18,11 +18,8 @@ alpha.png, genotypes/, genotype.json and cell diagrams. Distributed collectors
 write collector_<id>.csv, the evaluator eval.csv.
 """
 
-import os
-
 from absl import app
 from absl import flags
-import portpicker
 
 from launchers import common
 from launchers import distributed
@@ -52,20 +49,18 @@ def main(argv):
                  for i in range(FLAGS.num_collectors)]
       if train.PPOSettings().eval_every:
         workers.append(['--role=eval'])
-      distributed.run_local('launchers.ppo', FLAGS.replay_port, workers,
+      distributed.run_local('launchers.ppo', workers,
                             [f'--num_collectors={FLAGS.num_collectors}'])
     elif FLAGS.role == 'replay':
-      train.serve_replay(FLAGS.root_dir, FLAGS.replay_port or
-                         portpicker.pick_unused_port(), FLAGS.num_collectors)
+      train.serve_replay(FLAGS.root_dir, distributed.replay_port(),
+                         FLAGS.num_collectors)
     elif FLAGS.role == 'learn':
       train.learn(FLAGS.root_dir, FLAGS.replay_address, FLAGS.num_collectors)
     elif FLAGS.role == 'collect':
       train.collect(FLAGS.root_dir, FLAGS.replay_address, FLAGS.collector_id)
     else:
       train.evaluate(FLAGS.root_dir, FLAGS.replay_address)
-  if FLAGS.role in ('single', 'learn'):
-    print(f'Wrote metrics, checkpoints and (for a search) the genotype, cell '
-          f'diagrams and alpha plot to {os.path.abspath(FLAGS.root_dir)}')
+  distributed.report(FLAGS.role)
 
 
 if __name__ == '__main__':

@@ -19,11 +19,8 @@ alpha.csv, alpha.png, genotypes/, genotype.json and cell diagrams.
 Distributed actors write actor_<id>.csv, the evaluator eval.csv.
 """
 
-import os
-
 from absl import app
 from absl import flags
-import portpicker
 
 from launchers import common
 from launchers import distributed
@@ -54,11 +51,10 @@ def main(argv):
       if train.RainbowSettings().eval_every:
         workers.append(['--role=eval'])
       # Actors may wait on the rate limiter forever once the learner is done.
-      distributed.run_local('launchers.rainbow', FLAGS.replay_port, workers,
+      distributed.run_local('launchers.rainbow', workers,
                             [f'--num_actors={FLAGS.num_actors}'], grace=10.0)
     elif FLAGS.role == 'replay':
-      train.serve_replay(FLAGS.root_dir, FLAGS.replay_port or
-                         portpicker.pick_unused_port())
+      train.serve_replay(FLAGS.root_dir, distributed.replay_port())
     elif FLAGS.role == 'learn':
       train.learn(FLAGS.root_dir, FLAGS.replay_address)
     elif FLAGS.role == 'act':
@@ -66,9 +62,7 @@ def main(argv):
                 FLAGS.num_actors)
     else:
       train.evaluate(FLAGS.root_dir, FLAGS.replay_address)
-  if FLAGS.role in ('single', 'learn'):
-    print(f'Wrote metrics, checkpoints and (for a search) the genotype, cell '
-          f'diagrams and alpha plot to {os.path.abspath(FLAGS.root_dir)}')
+  distributed.report(FLAGS.role)
 
 
 if __name__ == '__main__':

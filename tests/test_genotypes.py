@@ -7,21 +7,12 @@ import numpy as np
 import pytest
 
 from rl_darts import genotypes
+from tests.helpers import DARTS_V2
 from rl_darts import ops
 from rl_darts.genotypes import Genotype, GenotypeError
 
 MICRO = ops.get_space('micro')
 CLASSIC = ops.get_space('classic')
-
-DARTS_V2 = (
-    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
-    "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
-    "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
-    "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
-    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
-    "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
-    "('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])")
-
 
 def test_cell_edges_follow_darts_offsets():
   edges = genotypes.cell_edges(2, 4)

@@ -18,15 +18,8 @@ from rl_darts import image_data
 from rl_darts import naswot
 from rl_darts.nas_rl import environment
 from tests import helpers
+from tests.helpers import DARTS_V2
 
-DARTS_V2 = (
-    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
-    "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
-    "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
-    "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
-    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
-    "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
-    "('max_pool_3x3', 1)], reduce_concat=range(2, 6))")
 TINY = """
 import rl_darts.nas_rl.environment
 DartsSupernet.channels = 4
