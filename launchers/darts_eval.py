@@ -6,6 +6,9 @@ accuracy per epoch (standard DARTS protocol by default).
   python -m launchers.darts_eval --genotype="Genotype(normal=[...], ...)" ...
 
 --genotype is a JSON file, a file holding a DARTS string, or the string.
+Without --gin_configs the standard protocol applies
+(gin_configs/darts_eval/darts.gin: CIFAR-10, 600 epochs); the dartsrl code's
+is gin_configs/darts_eval/dartsrl_code.gin.
 Writes metrics.csv (test_acc per epoch; best_test_acc is the best so far,
 as the dartsrl code reports), tb/, checkpoints/ (a rerun resumes).
 """
@@ -24,8 +27,13 @@ flags.DEFINE_string('genotype', None, 'Genotype: JSON file, DARTS-string '
 FLAGS = flags.FLAGS
 
 
+DEFAULT_CONFIG = os.path.join(common.GIN_DIR, 'darts_eval', 'darts.gin')
+
+
 def main(argv):
   del argv
+  if not FLAGS.gin_configs:
+    FLAGS.gin_configs = [DEFAULT_CONFIG]
   darts_data.setup()
   if not FLAGS.genotype:
     raise app.UsageError('--genotype is required: a JSON file, a DARTS-string '

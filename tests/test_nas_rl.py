@@ -413,6 +413,9 @@ def test_darts_eval_and_describe_launchers(tmp_path):
   message = helpers.fails('launchers.darts_eval', tmp_path / 'bad',
                           ['--genotype=Genotype(normal=[oops])'])
   assert "expected Genotype(normal=[('op', input), ...]" in message
+  message = helpers.fails('launchers.darts_eval', tmp_path / 'default',
+                          [f'--genotype={DARTS_V2}'])
+  assert "dataset 'cifar10' needs a data directory" in message  # darts.gin.
   message = helpers.fails('launchers.nas_rl', tmp_path / 'bad2',
                           ['--gin_configs=gin_configs/nas_rl/disc_acc.gin',
                            '--data_dir=/no/cifar'])
