@@ -411,7 +411,8 @@ def test_darts_eval_and_describe_launchers(tmp_path):
       text=True, timeout=300, check=True)
   assert '3,349,342 parameters without the auxiliary head' in described.stdout
   message = helpers.fails('launchers.darts_eval', tmp_path / 'bad',
-                          ['--genotype=Genotype(normal=[oops])'])
+                          ["--gin_bindings=load_dataset.dataset = 'digits'",
+                           '--genotype=Genotype(normal=[oops])'])
   assert "expected Genotype(normal=[('op', input), ...]" in message
   message = helpers.fails('launchers.darts_eval', tmp_path / 'default',
                           [f'--genotype={DARTS_V2}'])
