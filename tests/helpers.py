@@ -2,8 +2,10 @@
 
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import gin
 import tensorflow as tf
@@ -67,6 +69,29 @@ def launch(module: str, root, args, *bindings, wait: bool = True):
                           timeout=900, check=False)
   assert result.returncode == 0, result.stdout + result.stderr
   return result.stdout
+
+
+def checkpoint_step(root) -> int:
+  """The step of the newest checkpoint under `root`, 0 if none."""
+  path = tf.train.latest_checkpoint(os.path.join(root, 'checkpoints'))
+  return int(path.rsplit('-', 1)[1]) if path else 0
+
+
+def kill_at_checkpoint(process, root, min_step: int = 1,
+                       timeout: float = 600) -> int:
+  """SIGKILLs `process` once it has checkpointed at least `min_step`; returns
+  the newest checkpoint's step after the kill."""
+  try:
+    deadline = time.monotonic() + timeout
+    while checkpoint_step(root) < min_step:
+      assert process.poll() is None, process.stdout.read()
+      assert time.monotonic() < deadline, f'no checkpoint >= {min_step}'
+      time.sleep(0.5)
+    os.kill(process.pid, signal.SIGKILL)
+  finally:
+    process.kill()
+    process.wait()
+  return checkpoint_step(root)
 
 
 def fails(module: str, root, args) -> str:

@@ -3,10 +3,8 @@ pretraining and evaluation, and the launchers end to end (with resume)."""
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -318,27 +316,11 @@ def test_missing_pretrained_supernet_is_a_clear_error(tmp_path, digits):
 # Launchers end to end --------------------------------------------------------
 
 
-def _wait_for_rows(process, path, count, timeout=600):
-  deadline = time.monotonic() + timeout
-  while time.monotonic() < deadline:
-    if os.path.exists(path) and len(helpers.rows(path)) >= count:
-      return
-    assert process.poll() is None, process.stdout.read()
-    time.sleep(1)
-  raise AssertionError(f'{path}: fewer than {count} rows in {timeout}s')
-
-
 def test_search_writes_a_genotype_and_resumes_after_sigkill(tmp_path):
   root = str(tmp_path / 'search')
   process = helpers.launch('launchers.nas_rl', root, TINY_SEARCH,
                            'PPOSettings.total_env_steps = 100000', wait=False)
-  try:
-    _wait_for_rows(process, os.path.join(root, 'metrics.csv'), 2)
-    os.kill(process.pid, signal.SIGKILL)
-  finally:
-    process.kill()
-    process.wait()
-  done = int(helpers.rows(os.path.join(root, 'metrics.csv'))[-1]['step'])
+  done = helpers.kill_at_checkpoint(process, root, min_step=112)
   out = helpers.launch('launchers.nas_rl', root, TINY_SEARCH,
                        f'PPOSettings.total_env_steps = {done + 112}')
   assert 'Resuming at' in out
@@ -363,17 +345,7 @@ def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
           '--gin_bindings=DartsSupernet.layers = 3']
   process = helpers.launch('launchers.pretrain_supernet', root, args,
                            'OptimizerSettings.epochs = 50', wait=False)
-  checkpoints = os.path.join(root, 'checkpoints')
-  try:
-    deadline = time.monotonic() + 600
-    while not tf.train.latest_checkpoint(checkpoints):
-      assert process.poll() is None and time.monotonic() < deadline
-      time.sleep(0.5)
-    os.kill(process.pid, signal.SIGKILL)
-  finally:
-    process.kill()
-    process.wait()
-  done = int(tf.train.latest_checkpoint(checkpoints).rsplit('-', 1)[1])
+  done = helpers.kill_at_checkpoint(process, root)
   out = helpers.launch('launchers.pretrain_supernet', root, args,
                        f'OptimizerSettings.epochs = {done + 1}')
   assert f'Resuming after epoch {done}' in out

@@ -2,10 +2,8 @@
 resume after SIGKILL, and clear errors on bad input."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import gin
 import numpy as np
@@ -88,19 +86,7 @@ def test_resume_after_sigkill(tmp_path):
   process = _launch(root, 'PPOSettings.total_env_steps = 100000',
                     'PPOSettings.checkpoint_every = 1', 'PPOSettings.eval_every = 0',
                     wait=False)
-  try:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-      done = [r for r in helpers.rows(os.path.join(root, 'metrics.csv'))] if (
-          os.path.exists(os.path.join(root, 'metrics.csv'))) else []
-      if len(done) >= 3:
-        break
-      assert process.poll() is None, process.stdout.read()
-      time.sleep(1)
-    os.kill(process.pid, signal.SIGKILL)
-  finally:
-    process.kill()
-    process.wait()
+  helpers.kill_at_checkpoint(process, root, min_step=128)
   step, alpha = helpers.checkpoint_alpha(root)
   assert step >= 128 and set(alpha) == {'normal', 'reduce'}
   # A rerun with nothing left to train restores alpha and writes its genotype.

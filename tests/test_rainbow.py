@@ -3,10 +3,8 @@ transitions, scaled rewards, priorities), a real Procgen search through
 Reverb, resume after SIGKILL, distributed actors and clear errors."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -231,18 +229,7 @@ def test_resume_after_sigkill(tmp_path):
   root = str(tmp_path)
   process = _launch(root, 'RainbowSettings.total_env_steps = 100000',
                     'RainbowSettings.eval_every = 0', wait=False)
-  try:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-      metrics = os.path.join(root, 'metrics.csv')
-      if os.path.exists(metrics) and len(helpers.rows(metrics)) >= 3:
-        break
-      assert process.poll() is None, process.stdout.read()
-      time.sleep(1)
-    os.kill(process.pid, signal.SIGKILL)
-  finally:
-    process.kill()
-    process.wait()
+  helpers.kill_at_checkpoint(process, root, min_step=96)
   step, alpha = helpers.checkpoint_alpha(root, owner='network/')
   assert step >= 96 and set(alpha) == {'normal'}
   # Nothing left to train: the rerun restores alpha and writes its genotype.
