@@ -120,7 +120,11 @@ class AlphaRecorder:
 
 
 def plot_alpha(csv_path: str, png_path: str) -> None:
-  """One panel per (cell type, edge), a line per op: p over training steps."""
+  """One panel per (cell type, edge), a line per op: p over training steps.
+
+  All panels share one y-range fitted to the data, so that the small moves of
+  an early search are visible and panels still compare at a glance.
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -136,12 +140,14 @@ def plot_alpha(csv_path: str, png_path: str) -> None:
   rows_n = -(-len(panels) // cols)
   fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 2.6 * rows_n),
                            squeeze=False, sharex=True)
+  low, high = data[:, 1:].min(), data[:, 1:].max()
+  pad = max(0.01, 0.1 * (high - low))
   legend_done = set()
   for ax, (panel, indices) in zip(axes.ravel(), panels.items()):
     for i in indices:
       ax.plot(data[:, 0], data[:, i], label=header[i].rsplit(':', 1)[1])
     ax.set_title(panel, fontsize=9)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(max(0.0, low - pad), min(1.0, high + pad))
     cell_type = panel.split(':')[0]
     if cell_type not in legend_done:  # One legend per cell type's op list.
       ax.legend(fontsize=7, loc='upper left')
