@@ -10,6 +10,11 @@ import subprocess
 import sys
 from typing import Callable, Sequence
 
+from absl import app
+from absl import flags
+
+flags.DEFINE_string('child', None, 'Internal: measure one encoder, print JSON.')
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = 'impala_16x3'
 _DISCRETE_NORMAL = (
@@ -65,25 +70,38 @@ def peak_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def emit(result: dict) -> None:
-  """A child's result, for `run_children`."""
-  print('RESULT ' + json.dumps(result), flush=True)
+# A table column: header, result key, width, format spec.
+Column = tuple[str, str, int, str]
 
 
-def run_children(script: str, names: Sequence[str], flags: Sequence[str],
-                 print_row: Callable[[str, dict], None]) -> dict[str, dict]:
-  """Runs `script --child=NAME *flags` per name; prints each row as it comes."""
+def main(script: str, measure: Callable[[str], dict], names: Sequence[str],
+         known: Sequence[str], title: str, columns: Sequence[Column],
+         child_flags: Sequence[str], rate: str) -> None:
+  """A throughput script's main. In a child: measure one encoder and print
+  its result. Otherwise: run `script --child=NAME *child_flags` per encoder,
+  print a table row as each comes, then the ratios by samples/s `rate`."""
+  if flags.FLAGS.child:
+    print('RESULT ' + json.dumps(measure(flags.FLAGS.child)), flush=True)
+    return
+  try:
+    names = check_names(names, known)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  print(title)
+  print(f'{"encoder":<17}' + ''.join(f'{h:>{w}}' for h, _, w, _ in columns))
   results = {}
   for name in names:
-    out = subprocess.run([sys.executable, script, f'--child={name}', *flags],
-                         capture_output=True, text=True, check=False, cwd=REPO)
+    out = subprocess.run([sys.executable, script, f'--child={name}',
+                          *child_flags], capture_output=True, text=True,
+                         check=False, cwd=REPO)
     lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
     if not lines:
       print(f'{name}: failed\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}')
       continue
-    results[name] = json.loads(lines[-1][len('RESULT '):])
-    print_row(name, results[name])
-  return results
+    results[name] = r = json.loads(lines[-1][len('RESULT '):])
+    print(f'{name:<17}' + ''.join(f'{r[k]:>{w}{f}}' for _, k, w, f in columns),
+          flush=True)
+  print_ratios(results, rate)
 
 
 def print_ratios(results: dict[str, dict], rate: str) -> None:

@@ -25,7 +25,6 @@ flags.DEFINE_list('encoders', None, 'Encoders to measure (default: all).')
 flags.DEFINE_integer('num_envs', 16, 'Envs per rollout (paper: 64).')
 flags.DEFINE_integer('rollout_length', 128, 'Steps per rollout (paper: 256).')
 flags.DEFINE_string('game', 'starpilot', 'Procgen game.')
-flags.DEFINE_string('child', None, 'Internal: measure one encoder, print JSON.')
 FLAGS = flags.FLAGS
 
 # name: (minibatch, epochs) with the paper's batch settings: the Procgen
@@ -102,29 +101,16 @@ def measure(name: str) -> dict:
 
 def main(argv):
   del argv
-  if FLAGS.child:
-    harness.emit(measure(FLAGS.child))
-    return
-  try:
-    names = harness.check_names(FLAGS.encoders, BATCHES)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
-  print(f'PPO throughput, {FLAGS.game}, {FLAGS.num_envs} envs x '
-        f'{FLAGS.rollout_length} steps, {os.cpu_count()} CPU cores')
-  header = (f'{"encoder":<17}{"params":>10}{"MFLOP/smp":>11}{"collect/s":>11}'
-            f'{"learn/s":>9}{"GFLOP/s":>9}{"e2e/s":>8}{"peak MB":>9}')
-  print(header)
-
-  def print_row(name: str, r: dict) -> None:
-    print(f'{name:<17}{r["params"]:>10,}{r["mflops"]:>11.1f}'
-          f'{r["collect"]:>11.0f}{r["learn"]:>9.0f}{r["gflops"]:>9.1f}'
-          f'{r["end_to_end"]:>8.0f}{r["peak_mb"]:>9.0f}', flush=True)
-
-  results = harness.run_children(
-      __file__, names, [f'--num_envs={FLAGS.num_envs}',
-                        f'--rollout_length={FLAGS.rollout_length}',
-                        f'--game={FLAGS.game}'], print_row)
-  harness.print_ratios(results, 'learn')
+  harness.main(
+      __file__, measure, FLAGS.encoders, BATCHES,
+      f'PPO throughput, {FLAGS.game}, {FLAGS.num_envs} envs x '
+      f'{FLAGS.rollout_length} steps, {os.cpu_count()} CPU cores',
+      [('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),
+       ('collect/s', 'collect', 11, '.0f'), ('learn/s', 'learn', 9, '.0f'),
+       ('GFLOP/s', 'gflops', 9, '.1f'), ('e2e/s', 'end_to_end', 8, '.0f'),
+       ('peak MB', 'peak_mb', 9, '.0f')],
+      [f'--num_envs={FLAGS.num_envs}', f'--rollout_length={FLAGS.rollout_length}',
+       f'--game={FLAGS.game}'], rate='learn')
 
 
 if __name__ == '__main__':

@@ -27,7 +27,6 @@ flags.DEFINE_integer('num_envs', 16, 'Envs of the batched actor.')
 flags.DEFINE_integer('batch_size', 256, 'Learner batch (App. F.2: 256).')
 flags.DEFINE_integer('learner_steps', 4, 'Learner steps timed.')
 flags.DEFINE_string('game', 'starpilot', 'Procgen game.')
-flags.DEFINE_string('child', None, 'Internal: measure one encoder, print JSON.')
 FLAGS = flags.FLAGS
 DEFAULT = ('impala_16x3', 'micro_16x3')
 
@@ -100,31 +99,17 @@ def measure(name: str) -> dict:
 
 def main(argv):
   del argv
-  if FLAGS.child:
-    harness.emit(measure(FLAGS.child))
-    return
-  try:
-    names = harness.check_names(FLAGS.encoders or DEFAULT, harness.ENCODERS)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
-  print(f'Rainbow throughput, {FLAGS.game}, batch {FLAGS.batch_size}, '
-        f'{FLAGS.num_envs} actor envs, {os.cpu_count()} CPU cores')
-  print(f'{"encoder":<17}{"params":>10}{"MFLOP/smp":>11}{"learn st/s":>11}'
-        f'{"smp/s":>8}{"GFLOP/s":>9}{"act/s":>8}{"policy/s":>10}'
-        f'{"peak MB":>9}')
-
-  def print_row(name: str, r: dict) -> None:
-    print(f'{name:<17}{r["params"]:>10,}{r["mflops"]:>11.1f}'
-          f'{r["learner_steps"]:>11.2f}{r["samples"]:>8.0f}'
-          f'{r["gflops"]:>9.1f}{r["act"]:>8.0f}{r["policy"]:>10.0f}'
-          f'{r["peak_mb"]:>9.0f}', flush=True)
-
-  results = harness.run_children(
-      __file__, names, [f'--num_envs={FLAGS.num_envs}',
-                        f'--batch_size={FLAGS.batch_size}',
-                        f'--learner_steps={FLAGS.learner_steps}',
-                        f'--game={FLAGS.game}'], print_row)
-  harness.print_ratios(results, 'samples')
+  harness.main(
+      __file__, measure, FLAGS.encoders or DEFAULT, harness.ENCODERS,
+      f'Rainbow throughput, {FLAGS.game}, batch {FLAGS.batch_size}, '
+      f'{FLAGS.num_envs} actor envs, {os.cpu_count()} CPU cores',
+      [('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),
+       ('learn st/s', 'learner_steps', 11, '.2f'), ('smp/s', 'samples', 8, '.0f'),
+       ('GFLOP/s', 'gflops', 9, '.1f'), ('act/s', 'act', 8, '.0f'),
+       ('policy/s', 'policy', 10, '.0f'), ('peak MB', 'peak_mb', 9, '.0f')],
+      [f'--num_envs={FLAGS.num_envs}', f'--batch_size={FLAGS.batch_size}',
+       f'--learner_steps={FLAGS.learner_steps}', f'--game={FLAGS.game}'],
+      rate='samples')
 
 
 if __name__ == '__main__':
