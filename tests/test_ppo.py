@@ -151,3 +151,11 @@ def test_distributed_local_mode_learns_through_reverb(tmp_path):
     assert len(rows) == 8 and float(rows[0]['train_return']) < 0.5
     assert float(rows[-1]['train_return']) > 0.7
   assert len(helpers.rows(root / 'eval.csv')) >= 1
+
+
+def test_bad_collector_flags_give_clear_error(tmp_path):
+  out = helpers.fails('launchers.ppo', tmp_path,
+                      TINY_SEARCH + ['--role=collect', '--num_collectors=2',
+                                     '--collector_id=2',
+                                     '--replay_address=localhost:1'])
+  assert '0 <= --collector_id < --num_collectors; got 2 and 2' in out
