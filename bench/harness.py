@@ -8,6 +8,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from typing import Callable, Sequence
 
 from absl import app
@@ -64,6 +65,19 @@ def forward_flops(model, input_shape: Sequence[int] = (1, 64, 64, 3)) -> int:
   options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
   options['output'] = 'none'
   return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
+
+
+def best_rate(step: Callable[[], object], steps: int, items_per_step: float,
+              repeats: int = 3) -> float:
+  """Items/s of `steps` calls of a warmed-up `step`: the best of `repeats`
+  timings, since other work on a shared machine only ever slows one down."""
+  best = 0.0
+  for _ in range(repeats):
+    began = time.perf_counter()
+    for _ in range(steps):
+      step()
+    best = max(best, steps * items_per_step / (time.perf_counter() - began))
+  return best
 
 
 def peak_mb() -> float:

@@ -5,8 +5,9 @@ end), peak memory, FLOPs per sample and achieved training GFLOP/s.
   python bench/ppo_throughput.py --num_envs=64 --rollout_length=256   # paper scale
   python bench/ppo_throughput.py --encoders=impala_16x3,classic_16x3
 
-Each encoder runs in its own process (peak memory is that process's). Learn
-only: PPO's train step on minibatches of the paper's size; GFLOP/s counts 3x
+Each encoder runs in its own process (peak memory is that process's); rates
+are the best of 3 timings (other work on a shared machine only slows a run
+down). Learn only: PPO's train step on minibatches of the paper's size; GFLOP/s counts 3x
 the forward FLOPs per sample (forward + backward). End to end: a steady-state
 iteration of the real loop (Procgen, Reverb, PPOLearner) after a warm-up one.
 """
@@ -14,7 +15,6 @@ iteration of the real loop (Procgen, Reverb, PPOLearner) after a warm-up one.
 import os
 import sys
 import tempfile
-import time
 
 from absl import app
 from absl import flags
@@ -64,9 +64,8 @@ def measure(name: str) -> dict:
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
                                         settings.rollout_length)
   collector.collect()
-  began = time.perf_counter()
-  collector.collect()
-  collect_rate = settings.steps_per_iteration / (time.perf_counter() - began)
+  collect_rate = harness.best_rate(collector.collect, 1,
+                                   settings.steps_per_iteration)
 
   # Learn only: PPO train steps on minibatches of preprocessed experience.
   experience = collector.collect()
@@ -78,11 +77,8 @@ def measure(name: str) -> dict:
   minibatch_data = tf.nest.map_structure(lambda x: x[:size], flat)
   train_fn = tf.function(agent.train)
   train_fn(minibatch_data)
-  steps = max(2, 1024 // size)
-  began = time.perf_counter()
-  for _ in range(steps):
-    train_fn(minibatch_data).loss.numpy()
-  learn_rate = steps * size / (time.perf_counter() - began)
+  learn_rate = harness.best_rate(lambda: train_fn(minibatch_data).loss.numpy(),
+                                 max(2, 1024 // size), size)
 
   # End to end: the real loop; the second iteration is steady state.
   with tempfile.TemporaryDirectory() as root:

@@ -4,7 +4,8 @@ memory, FLOPs per sample and achieved training GFLOP/s.
   python bench/rainbow_throughput.py                  # IMPALA-CNN and Micro, 16x3
   python bench/rainbow_throughput.py --encoders=impala_16x3,micro_16x3,classic_16x3
 
-Each encoder runs in its own process. Learner: RainbowLearner steps at the
+Each encoder runs in its own process; rates are the best of 3 timings (other
+work on a shared machine only slows a run down). Learner: RainbowLearner steps at the
 paper's batch of 256 from a real Reverb prioritized table (Acme dataset,
 priority updates included). A learner sample costs 5 forward passes' FLOPs:
 forward and backward (3x) on the observation, the online and the target
@@ -14,7 +15,6 @@ with Acme's n-step adders writing to Reverb ('act/s') and without ('policy/s').
 
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -58,10 +58,7 @@ def measure(name: str) -> dict:
 
   def rate(actor, steps: int) -> float:
     actor.step()  # Warm-up (traces the policy, resets the env).
-    began = time.perf_counter()
-    for _ in range(steps):
-      actor.step()
-    return steps * env.batch_size / (time.perf_counter() - began)
+    return harness.best_rate(actor.step, steps, env.batch_size)
 
   policy_rate = rate(actors.BatchedActor(env, policy, epsilon), 16)
   writer = actors.BatchedActor(env, policy, epsilon, client, settings.n_step,
@@ -77,10 +74,7 @@ def measure(name: str) -> dict:
       client, train.TABLE, settings.discount, settings.learning_rate,
       settings.importance_sampling_exponent, settings.target_update_period)
   learner.step()
-  began = time.perf_counter()
-  for _ in range(FLAGS.learner_steps):
-    learner.step()
-  steps_per_s = FLAGS.learner_steps / (time.perf_counter() - began)
+  steps_per_s = harness.best_rate(learner.step, FLAGS.learner_steps, 1)
   writer.close()
   server.stop()
   samples = steps_per_s * settings.batch_size

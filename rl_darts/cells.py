@@ -139,37 +139,55 @@ class Cell(tf.keras.layers.Layer):
 
   def _edges_from(self, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
                   training: Optional[bool], active: Optional[np.ndarray] = None
-                  ) -> list[tuple[int, str, tf.Tensor]]:
+                  ) -> list[tuple[int, Optional[str], tf.Tensor]]:
     """(node, op key, weighted op output) for every op run on every edge
-    leaving `source`.
+    leaving `source`; in a supernet the key is None for a sum of fused convs.
 
-    Stateless ops run once per name; convs of one shape run as one conv whose
-    output is weighted in one multiply.
+    Stateless ops run once per name; convs of one shape run as one conv (see
+    `_fused_conv`). In a supernet, the fused convs covering the same nodes are
+    summed before one split, and a stride-1 skip folds into its edge's linear
+    conv, if any: p_skip x is that conv's with p_skip at its kernel's centre.
     """
-    outputs, weighted, shared = {}, {}, {}
+    outputs, skips, shared = {}, {}, {}
     conv_groups = collections.defaultdict(list)
-    for _, name, key, row, col in self._outgoing.get(source, ()):
+    for node, name, key, row, col in self._outgoing.get(source, ()):
       layer = self.op_layers[key]
       if self.mixed and (isinstance(layer, ops_lib.Zero) or (
           active is not None and not active[row, col])):
         continue  # Adds p * 0, or is skipped.
       if isinstance(layer, ops_lib.Conv):
-        conv_groups[layer.fusion_key].append((key, row, col))
+        conv_groups[layer.fusion_key].append((node, key, row, col))
+      elif self.mixed and getattr(layer, 'identity', False):
+        skips[node] = (key, row, col)
       elif getattr(layer, 'parameter_free', False):
         if name not in shared:
           shared[name] = layer(x)
         outputs[key] = shared[name]
       else:
         outputs[key] = layer(x, training=training)
-    for members in conv_groups.values():
-      weights = (tf.gather_nd(probs, [[row, col] for _, row, col in members])
-                 if self.mixed else None)
-      weighted.update(self._fused_conv(x, [k for k, _, _ in members], weights))
-    result = []
+    result, sums = [], collections.defaultdict(list)
+    for (_, _, stride, relu), members in conv_groups.items():
+      keys = [key for _, key, _, _ in members]
+      if not self.mixed:
+        result += [(node, key, y) for (node, key, _, _), y in
+                   zip(members, self._fused_conv(x, keys))]
+        continue
+      weights = tf.gather_nd(probs, [[row, col] for _, _, row, col in members])
+      folded = [skips.pop(node) if stride == 1 and not relu and node in skips
+                else None for node, _, _, _ in members]
+      skip_weights = tf.stack([probs[f[1], f[2]] if f else 0.0
+                               for f in folded]) if any(folded) else None
+      nodes = tuple(node for node, _, _, _ in members)
+      sums[nodes].append(self._fused_conv(x, keys, weights, skip_weights,
+                                          split=False))
+    for nodes, ys in sums.items():
+      y = tf.add_n(ys) if len(ys) > 1 else ys[0]
+      parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
+      result += [(node, None, part) for node, part in zip(nodes, parts)]
+    for key, _, _ in skips.values():
+      outputs[key] = x
     for node, _, key, row, col in self._outgoing.get(source, ()):
-      if key in weighted:
-        result.append((node, key, weighted[key]))
-      elif key in outputs:
+      if key in outputs:
         y = outputs[key]
         result.append((node, key, y * probs[row, col] if self.mixed else y))
     return result
@@ -193,12 +211,18 @@ class Cell(tf.keras.layers.Layer):
     return regularized
 
   def _fused_conv(self, x: tf.Tensor, keys: list[str],
-                  weights: Optional[tf.Tensor]) -> dict[str, tf.Tensor]:
+                  weights: Optional[tf.Tensor] = None,
+                  skip_weights: Optional[tf.Tensor] = None,
+                  split: bool = True):
     """Runs Conv ops of one kernel size, dilation, stride and activation as
-    one conv. Mixing `weights` ([len(keys)], positive) scale each op's kernel
-    and bias instead of its output: p * act(conv(x, K) + b) equals
+    one conv: a list of their outputs or, with split=False, their concat.
+
+    Mixing `weights` ([len(keys)], positive) scale each op's kernel and bias
+    instead of its output: p * act(conv(x, K) + b) equals
     act(conv(x, p K) + p b) for the identity and ReLU, and the weights are
-    far smaller than the activations."""
+    far smaller than the activations. `skip_weights` (linear, stride 1 only)
+    add s * identity at each op's kernel centre: conv(x, s I) = s x.
+    """
     layers = [self.op_layers[k] for k in keys]
     channels = [layer.channels for layer in layers]
     first = layers[0]
@@ -207,11 +231,17 @@ class Cell(tf.keras.layers.Layer):
     if weights is not None:
       scale = tf.repeat(weights, channels)
       kernel, bias = kernel * scale, bias * scale
+    if skip_weights is not None:
+      eye = tf.eye(int(x.shape[-1]), num_columns=channels[0])
+      centre = tf.concat([eye * w for w in tf.unstack(skip_weights)], axis=-1)
+      c = first.kernel_size // 2
+      kernel += tf.pad(centre[None, None], [[c, c], [c, c], [0, 0], [0, 0]])
     y = first.activate(tf.nn.bias_add(
         ops_lib.convolve(x, kernel, first.stride, first.dilation), bias))
-    if len(layers) == 1:
-      return {keys[0]: y}
-    return dict(zip(keys, tf.split(y, channels, axis=-1)))
+    if not split:
+      return y
+    return tf.split(y, channels, axis=-1) if len(layers) > 1 else [y]
+
 
 def supernet_cell(width: int, op_names: Sequence[str], num_inputs: int,
                   num_nodes: int, **kwargs) -> Cell:

@@ -136,6 +136,16 @@ class Zero(Stateless):
                      **kwargs)
 
 
+class Identity(Stateless):
+  """A skip at stride 1 (RL-DARTS Skip, DARTS skip_connect). DARTS's
+  drop-path spares it; a supernet folds it into a linear conv on its edge."""
+
+  identity = True
+
+  def __init__(self, **kwargs):
+    super().__init__(lambda x, s: x, 1, **kwargs)
+
+
 def _pool_first(fn: Callable[[tf.Tensor], tf.Tensor]):
   """RL-DARTS parameter-free op: average-pool 3x3/s SAME first when strided."""
 
@@ -172,7 +182,8 @@ for _k in (3, 5):
     register_op(f'DilConv{_k}x{_k}{_suffix}', _rl_darts_conv(_k, 2, _relu))
 register_op('MaxPool3x3', _stateless(_max_pool))
 register_op('AveragePool3x3', _stateless(_avg_pool))
-register_op('Skip', _stateless(_pool_first(tf.identity)))
+register_op('Skip', lambda channels, stride: Identity() if stride == 1 else
+            Stateless(_pool_first(tf.identity), stride))
 register_op('ReLU', _stateless(_pool_first(tf.nn.relu)))
 register_op('Tanh', _stateless(_pool_first(tf.nn.tanh)))
 register_op('Zero', Zero)
@@ -296,15 +307,6 @@ class PoolBN(tf.keras.layers.Layer):
 def _noise(x: tf.Tensor, stride: int) -> tf.Tensor:
   """RobustDARTS S4's noise op: fresh N(0, 1) shaped like the strided input."""
   return tf.random.normal(tf.shape(x[:, ::stride, ::stride, :]))
-
-
-class Identity(Stateless):
-  """DARTS's skip_connect at stride 1 (drop-path spares it)."""
-
-  identity = True
-
-  def __init__(self, **kwargs):
-    super().__init__(lambda x, s: x, 1, **kwargs)
 
 
 def _darts_skip(channels: int, stride: int) -> tf.keras.layers.Layer:

@@ -69,6 +69,35 @@ def test_reduction_cells_stride_only_edges_from_the_input():
   assert strides['0_2_Conv3x3'] == 2 and strides['1_2_Conv3x3'] == 1
 
 
+@pytest.mark.parametrize('space_name, cell_type', [
+    ('classic', 'normal'), ('classic', 'reduce'), ('micro', 'normal')])
+def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type):
+  """Fusion (one conv per shape, kernels scaled by p, skips folded into
+  linear convs) keeps the math: each node is sum p * op(state), op by op."""
+  num_nodes, reduction = 3, cell_type == 'reduce'
+  cell = cells.supernet_cell(4, ops.get_space(space_name).ops(cell_type), 1,
+                             num_nodes, reduction=reduction)
+  x = tf.random.stateless_normal([2, 8, 8, 4], seed=[1, 2])
+  edges = genotypes.cell_edges(1, num_nodes)
+  logits = tf.random.stateless_normal([len(edges), len(cell.edge_ops[(0, 0)])],
+                                      seed=[3, 4])
+  probs = tf.nn.softmax(logits)
+  cell([x], probs=probs)  # Builds.
+  for layer in cell.op_layers.values():  # Bias and skip weights matter too.
+    for weight in layer.weights:
+      weight.assign(tf.random.stateless_normal(weight.shape, seed=[5, 6]))
+  fused = cell([x], probs=probs)
+  states = [x]
+  for node in range(num_nodes):
+    states.append(tf.add_n([
+        probs[row, col] * cell.op_layers[f'{source}_{node}_{name}'](
+            states[source])
+        for row, (source, target) in enumerate(edges) if target == node
+        for col, name in enumerate(cell.edge_ops[(source, node)])]))
+  expected = cell.output_conv(tf.concat(states[1:], axis=-1))
+  np.testing.assert_allclose(fused, expected, atol=1e-4)
+
+
 def test_two_input_darts_cell():
   space = ops.get_space('darts')
   cell = cells.supernet_cell(8, space.ops('reduce'), num_inputs=2, num_nodes=4,
