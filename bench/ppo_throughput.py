@@ -7,9 +7,10 @@ end), peak memory, FLOPs per sample and achieved training GFLOP/s.
 
 Each encoder runs in its own process (peak memory is that process's); rates
 are the best of 3 timings (other work on a shared machine only slows a run
-down). Learn only: PPO's train step on minibatches of the paper's size; GFLOP/s counts 3x
-the forward FLOPs per sample (forward + backward). End to end: a steady-state
-iteration of the real loop (Procgen, Reverb, PPOLearner) after a warm-up one.
+down). Learn only: PPO's train step on minibatches of the paper's size;
+GFLOP/s counts 3x the forward FLOPs per sample (forward + backward). End to
+end: a steady-state iteration of the real loop (Procgen, Reverb, PPOLearner)
+after a warm-up one.
 """
 
 import os

@@ -5,12 +5,13 @@ memory, FLOPs per sample and achieved training GFLOP/s.
   python bench/rainbow_throughput.py --encoders=impala_16x3,micro_16x3,classic_16x3
 
 Each encoder runs in its own process; rates are the best of 3 timings (other
-work on a shared machine only slows a run down). Learner: RainbowLearner steps at the
-paper's batch of 256 from a real Reverb prioritized table (Acme dataset,
-priority updates included). A learner sample costs 5 forward passes' FLOPs:
-forward and backward (3x) on the observation, the online and the target
+work on a shared machine only slows a run down). Learner: RainbowLearner steps
+at the paper's batch of 256 from a real Reverb prioritized table (Acme
+dataset, priority updates included). A learner sample costs 5 forward passes'
+FLOPs: forward and backward (3x) on the observation, the online and the target
 network on the next one. Actor: epsilon-greedy steps of a batched Procgen env,
-with Acme's n-step adders writing to Reverb ('act/s') and without ('policy/s').
+with Acme's n-step adders writing to Reverb ('act/s') and without
+('policy/s').
 """
 
 import os
