@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Sequence
 
 from absl import app
 from absl import flags
@@ -51,14 +50,18 @@ def forwarded_flags() -> list[str]:
           (['--verbose'] if FLAGS.verbose else []))
 
 
-def run_local(module: str, workers: Sequence[list[str]],
-              extra_flags: Sequence[str] = (), grace: float = 600.0) -> None:
-  """Starts `module`'s replay role, one process per worker flag list and the
+def run_local(module: str, worker_role: str, worker: str, count: int,
+              evaluate: bool, grace: float = 600.0) -> None:
+  """Starts `module`'s replay role, `count` processes of `worker_role` (flags
+  --num_{worker}s and --{worker}_id), an evaluator if `evaluate`, and the
   learner, all on this machine; returns when the learner is done and the
-  workers have stopped (they are terminated after `grace` seconds)."""
+  others have stopped (they are terminated after `grace` seconds)."""
+  workers = [[f'--role={worker_role}', f'--{worker}_id={i}']
+             for i in range(count)] + ([['--role=eval']] if evaluate else [])
   port = replay_port()
   address = f'localhost:{port}'
-  base = [sys.executable, '-m', module, *forwarded_flags(), *extra_flags]
+  base = [sys.executable, '-m', module, *forwarded_flags(),
+          f'--num_{worker}s={count}']
   replay = subprocess.Popen(base + ['--role=replay', f'--replay_port={port}'])
   others = [subprocess.Popen(base + list(flags_) +
                              [f'--replay_address={address}'])

@@ -48,12 +48,9 @@ def main(argv):
     if FLAGS.role == 'single':
       train.train(FLAGS.root_dir, replay_port=FLAGS.replay_port)
     elif FLAGS.role == 'local':
-      workers = [['--role=collect', f'--collector_id={i}']
-                 for i in range(FLAGS.num_collectors)]
-      if train.PPOSettings().eval_every:
-        workers.append(['--role=eval'])
-      distributed.run_local('launchers.ppo', workers,
-                            [f'--num_collectors={FLAGS.num_collectors}'])
+      distributed.run_local('launchers.ppo', 'collect', 'collector',
+                            FLAGS.num_collectors,
+                            evaluate=bool(train.PPOSettings().eval_every))
     elif FLAGS.role == 'replay':
       train.serve_replay(FLAGS.root_dir, distributed.replay_port(),
                          FLAGS.num_collectors)

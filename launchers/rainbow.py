@@ -46,13 +46,11 @@ def main(argv):
     if FLAGS.role == 'single':
       train.train(FLAGS.root_dir, replay_port=FLAGS.replay_port)
     elif FLAGS.role == 'local':
-      workers = [['--role=act', f'--actor_id={i}']
-                 for i in range(FLAGS.num_actors)]
-      if train.RainbowSettings().eval_every:
-        workers.append(['--role=eval'])
       # Actors may wait on the rate limiter forever once the learner is done.
-      distributed.run_local('launchers.rainbow', workers,
-                            [f'--num_actors={FLAGS.num_actors}'], grace=10.0)
+      distributed.run_local('launchers.rainbow', 'act', 'actor',
+                            FLAGS.num_actors,
+                            evaluate=bool(train.RainbowSettings().eval_every),
+                            grace=10.0)
     elif FLAGS.role == 'replay':
       train.serve_replay(FLAGS.root_dir, distributed.replay_port())
     elif FLAGS.role == 'learn':
