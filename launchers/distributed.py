@@ -21,13 +21,18 @@ FLAGS = flags.FLAGS
 LOCAL_ROLES = ('single', 'local', 'replay')  # Need no --replay_address.
 
 
-def check_flags(role: str) -> None:
-  """--root_dir is required; a remote role needs --replay_address."""
+def check_flags(role: str, worker: str) -> None:
+  """--root_dir is required; a remote role needs --replay_address; the
+  launcher's --num_{worker}s and --{worker}_id must agree."""
   if not FLAGS.root_dir:
     raise app.UsageError('--root_dir is required: where the run writes')
   if role not in LOCAL_ROLES and not FLAGS.replay_address:
     raise app.UsageError(f'--role={role} needs --replay_address=HOST:PORT '
                          f'of the --role=replay process')
+  count, index = FLAGS[f'num_{worker}s'].value, FLAGS[f'{worker}_id'].value
+  if count < 1 or not 0 <= index < count:
+    raise app.UsageError(f'need --num_{worker}s >= 1 and 0 <= --{worker}_id '
+                         f'< --num_{worker}s; got {count} and {index}')
 
 
 def replay_port() -> int:

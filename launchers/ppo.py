@@ -37,13 +37,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   common.parse_gin()
-  distributed.check_flags(FLAGS.role)
-  if FLAGS.num_collectors < 1 or not (
-      0 <= FLAGS.collector_id < FLAGS.num_collectors):
-    raise app.UsageError(
-        f'need --num_collectors >= 1 and 0 <= --collector_id < '
-        f'--num_collectors; got {FLAGS.num_collectors} and '
-        f'{FLAGS.collector_id}')
+  distributed.check_flags(FLAGS.role, 'collector')
   with common.user_errors():
     if FLAGS.role == 'single':
       train.train(FLAGS.root_dir, replay_port=FLAGS.replay_port)

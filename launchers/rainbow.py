@@ -37,11 +37,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   common.parse_gin()
-  distributed.check_flags(FLAGS.role)
-  if FLAGS.num_actors < 1 or not 0 <= FLAGS.actor_id < FLAGS.num_actors:
-    raise app.UsageError(f'need --num_actors >= 1 and 0 <= --actor_id < '
-                         f'--num_actors; got {FLAGS.num_actors} and '
-                         f'{FLAGS.actor_id}')
+  distributed.check_flags(FLAGS.role, 'actor')
   with common.user_errors():
     if FLAGS.role == 'single':
       train.train(FLAGS.root_dir, replay_port=FLAGS.replay_port)
