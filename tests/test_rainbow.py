@@ -265,7 +265,10 @@ def test_distributed_actors_learn_through_reverb(tmp_path):
   assert steps[-1] >= 2048
   evals = helpers.rows(root / 'eval.csv')
   assert len(evals) >= 2
-  assert float(evals[-1]['greedy_test_return']) > 0.6, evals
+  # Random play scores 0.25, as does the untrained greedy policy; with 32
+  # episodes per evaluation and racing processes one evaluation can dip.
+  returns = [float(r['greedy_test_return']) for r in evals]
+  assert max(returns) > 0.7 and np.mean(returns) > 0.45, returns
   for actor_id in (0, 1):
     assert helpers.rows(root / f'actor_{actor_id}.csv')
 
