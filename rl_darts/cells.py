@@ -10,7 +10,8 @@ a supernet to the discrete network of its genotype (see `networks.copy_weights`)
 from __future__ import annotations
 
 import collections
-from typing import Optional, Sequence
+import contextlib
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -20,6 +21,20 @@ from rl_darts import ops as ops_lib
 
 OUTPUTS = ('concat_conv', 'concat', 'last_node')
 PREPROCESSING = ('match_width', 'relu_conv_bn')
+_MIX_SHARED_BY_CONV = [True]
+
+
+@contextlib.contextmanager
+def mixing_by_multiplies() -> Iterator[None]:
+  """Supernet cells built inside weight every op output by a multiply, as
+  the paper's code does (the benchmarks count FLOPs on this form). Outside,
+  the outputs that several edges share mix through one 1x1 conv per source:
+  the same math, faster on CPU, but its kernel is mostly zeros."""
+  _MIX_SHARED_BY_CONV[0] = False
+  try:
+    yield
+  finally:
+    _MIX_SHARED_BY_CONV[0] = True
 
 
 class Cell(tf.keras.layers.Layer):
@@ -145,10 +160,13 @@ class Cell(tf.keras.layers.Layer):
 
     Stateless ops run once per name; convs of one shape run as one conv (see
     `_fused_conv`). In a supernet, the fused convs covering the same nodes are
-    summed before one split, and a stride-1 skip folds into its edge's linear
-    conv, if any: p_skip x is that conv's with p_skip at its kernel's centre.
+    summed before one split, a stride-1 skip folds into its edge's linear
+    conv, if any (p_skip x is that conv's with p_skip at its kernel's centre),
+    and the outputs shared by several edges mix in one conv (`_mix_shared`).
     """
+    by_conv = self.mixed and _MIX_SHARED_BY_CONV[0]
     outputs, skips, shared = {}, {}, {}
+    shared_edges = collections.defaultdict(list)
     conv_groups = collections.defaultdict(list)
     for node, name, key, row, col in self._outgoing.get(source, ()):
       layer = self.op_layers[key]
@@ -158,11 +176,14 @@ class Cell(tf.keras.layers.Layer):
       if isinstance(layer, ops_lib.Conv):
         conv_groups[layer.fusion_key].append((node, key, row, col))
       elif self.mixed and getattr(layer, 'identity', False):
-        skips[node] = (key, row, col)
+        skips[node] = (key, name, row, col)
       elif getattr(layer, 'parameter_free', False):
         if name not in shared:
           shared[name] = layer(x)
-        outputs[key] = shared[name]
+        if by_conv:
+          shared_edges[name].append((node, row, col))
+        else:
+          outputs[key] = shared[name]
       else:
         outputs[key] = layer(x, training=training)
     result, sums = [], collections.defaultdict(list)
@@ -175,22 +196,48 @@ class Cell(tf.keras.layers.Layer):
       weights = tf.gather_nd(probs, [[row, col] for _, _, row, col in members])
       folded = [skips.pop(node) if stride == 1 and not relu and node in skips
                 else None for node, _, _, _ in members]
-      skip_weights = tf.stack([probs[f[1], f[2]] if f else 0.0
+      skip_weights = tf.stack([probs[f[2], f[3]] if f else 0.0
                                for f in folded]) if any(folded) else None
       nodes = tuple(node for node, _, _, _ in members)
       sums[nodes].append(self._fused_conv(x, keys, weights, skip_weights,
                                           split=False))
+    for node, (key, name, row, col) in skips.items():
+      if by_conv:
+        shared[name] = x
+        shared_edges[name].append((node, row, col))
+      else:
+        outputs[key] = x
+    if shared_edges:
+      nodes, y = self._mix_shared(shared, shared_edges, probs)
+      sums[nodes].append(y)
     for nodes, ys in sums.items():
       y = tf.add_n(ys) if len(ys) > 1 else ys[0]
       parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
       result += [(node, None, part) for node, part in zip(nodes, parts)]
-    for key, _, _ in skips.values():
-      outputs[key] = x
     for node, _, key, row, col in self._outgoing.get(source, ()):
       if key in outputs:
         y = outputs[key]
         result.append((node, key, y * probs[row, col] if self.mixed else y))
     return result
+
+  def _mix_shared(self, shared: dict[str, tf.Tensor],
+                  edges: dict[str, list[tuple[int, int, int]]],
+                  probs: tf.Tensor) -> tuple[tuple[int, ...], tf.Tensor]:
+    """The supernet's weighted sum of the op outputs that several edges share
+    (parameter-free ops, unfolded skips), for all their nodes at once: one 1x1
+    conv of their concat with the kernel W (x) I, W[op, node] the weight."""
+    names = list(edges)
+    nodes = tuple(sorted({node for name in names for node, _, _ in edges[name]}))
+    indices = [[i, nodes.index(node)] for i, name in enumerate(names)
+               for node, _, _ in edges[name]]
+    weights = tf.gather_nd(probs, [[row, col] for name in names
+                                   for _, row, col in edges[name]])
+    w = tf.scatter_nd(indices, weights, [len(names), len(nodes)])
+    eye = tf.eye(self.width)
+    kernel = tf.reshape(w[:, None, :, None] * eye[None, :, None, :],
+                        [1, 1, len(names) * self.width, len(nodes) * self.width])
+    x = tf.concat([shared[name] for name in names], axis=-1)
+    return nodes, tf.nn.conv2d(x, kernel, 1, 'VALID', name='mixing')
 
   def _regularize(self, outputs: list[tuple[int, str, tf.Tensor]],
                   drop_prob: Optional[tf.Tensor], identity_dropout: float
