@@ -58,14 +58,10 @@ def parse_gin(name: str, extra: str) -> None:
 
 
 def forward_flops(model, input_shape: Sequence[int] = (1, 64, 64, 3)) -> int:
-  """FLOPs of one sample's forward pass (TF's profiler on the graph), with
-  supernets mixing op outputs by multiplies: the paper's arithmetic, not the
-  zeros of the 1x1 mixing convs that run instead (`cells._mix_shared`)."""
+  """FLOPs of one sample's forward pass (TF's profiler on the graph)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rl_darts import cells  # pylint: disable=g-import-not-at-top
-  with cells.mixing_by_multiplies():
-    graph = tf.function(model).get_concrete_function(
-        tf.TensorSpec(input_shape, tf.uint8)).graph
+  graph = tf.function(model).get_concrete_function(
+      tf.TensorSpec(input_shape, tf.uint8)).graph
   options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
   options['output'] = 'none'
   return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops

@@ -1,7 +1,5 @@
 """Supernet, discrete network and IMPALA-CNN: shapes, gradients, equivalence."""
 
-import contextlib
-
 import gin
 import numpy as np
 import pytest
@@ -71,14 +69,13 @@ def test_reduction_cells_stride_only_edges_from_the_input():
   assert strides['0_2_Conv3x3'] == 2 and strides['1_2_Conv3x3'] == 1
 
 
-@pytest.mark.parametrize('by_multiplies', [False, True])
 @pytest.mark.parametrize('space_name, cell_type', [
     ('classic', 'normal'), ('classic', 'reduce'), ('micro', 'normal')])
-def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type,
-                                                      by_multiplies):
+def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type):
   """Fusion (one conv per shape, kernels scaled by p, skips folded into
-  linear convs, shared outputs mixed by one conv) keeps the math: each node
-  is sum p * op(state), op by op, over all ops or only the `active` ones."""
+  linear convs, GEMM gradients for shared outputs) keeps the math and its
+  gradients: each node is sum p * op(state), op by op, over all ops or only
+  the `active` ones."""
   num_nodes, reduction = 3, cell_type == 'reduce'
   cell = cells.supernet_cell(4, ops.get_space(space_name).ops(cell_type), 1,
                              num_nodes, reduction=reduction)
@@ -91,12 +88,10 @@ def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type,
   for layer in cell.op_layers.values():  # Bias and skip weights matter too.
     for weight in layer.weights:
       weight.assign(tf.random.stateless_normal(weight.shape, seed=[5, 6]))
-  masks = [np.ones(probs.shape, bool),
-           np.random.default_rng(0).random(probs.shape) < 0.6]
-  for active in masks:
-    with (cells.mixing_by_multiplies() if by_multiplies
-          else contextlib.nullcontext()):
-      fused = cell([x], probs=probs, active=active)
+  upstream = tf.random.stateless_normal(cell([x], probs=probs).shape,
+                                      seed=[7, 8])
+
+  def op_by_op(active):
     states = [x]
     for node in range(num_nodes):
       states.append(tf.add_n([
@@ -105,8 +100,20 @@ def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type,
           for row, (source, target) in enumerate(edges) if target == node
           for col, name in enumerate(cell.edge_ops[(source, node)])
           if active[row, col]]))
-    expected = cell.output_conv(tf.concat(states[1:], axis=-1))
-    np.testing.assert_allclose(fused, expected, atol=1e-4)
+    return cell.output_conv(tf.concat(states[1:], axis=-1))
+
+  for active in (np.ones(probs.shape, bool),
+                 np.random.default_rng(0).random(probs.shape) < 0.6):
+    results = []
+    for forward in (lambda: cell([x], probs=probs, active=active),
+                    lambda: op_by_op(active)):
+      with tf.GradientTape() as tape:
+        tape.watch([x, probs])
+        y = forward()
+        loss = tf.reduce_sum(y * upstream)
+      results.append([y, *tape.gradient(loss, [x, probs])])
+    for fused, expected in zip(*results):
+      np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_two_input_darts_cell():
