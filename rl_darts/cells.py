@@ -208,12 +208,12 @@ class Cell(tf.keras.layers.Layer):
     several edges share (parameter-free ops, unfolded skips), per node."""
     names = list(edges)
     nodes = sorted({node for name in names for node, _, _ in edges[name]})
-    indices = [[i, nodes.index(node)] for i, name in enumerate(names)
-               for node, _, _ in edges[name]]
-    weights = tf.gather_nd(probs, [[row, col] for name in names
-                                   for _, row, col in edges[name]])
-    w = tf.scatter_nd(indices, weights, [len(names), len(nodes)])
-    present = {tuple(i) for i in indices}
+    entries = [(i, nodes.index(node), row, col) for i, name in enumerate(names)
+               for node, row, col in edges[name]]
+    weights = tf.gather_nd(probs, [[row, col] for _, _, row, col in entries])
+    w = tf.scatter_nd([[i, j] for i, j, _, _ in entries], weights,
+                      [len(names), len(nodes)])
+    present = {(i, j) for i, j, _, _ in entries}
     mixed = _weighted_sums(w, present, *[shared[name] for name in names])
     return [(node, None, y) for node, y in zip(nodes, mixed)]
 
