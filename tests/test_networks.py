@@ -112,8 +112,9 @@ def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type):
         y = forward()
         loss = tf.reduce_sum(y * upstream)
       results.append([y, *tape.gradient(loss, [x, probs])])
-    for fused, expected in zip(*results):
-      np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-4)
+    for fused, expected in zip(*results):  # Float32 sums in another order.
+      np.testing.assert_allclose(fused, expected, rtol=1e-5,
+                                 atol=1e-5 * np.abs(expected).max())
 
 
 def test_two_input_darts_cell():
@@ -127,6 +128,8 @@ def test_two_input_darts_cell():
 
 
 def test_gradients_reach_alpha_and_weights():
+  # Seeded: about 1 in 40 random inits of this tiny net is all dead ReLUs.
+  tf.keras.utils.set_random_seed(0)
   net = networks.Supernet('classic', depths=(4, 4))
   with tf.GradientTape() as tape:
     loss = tf.reduce_sum(net(_images()) ** 2)
