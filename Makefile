@@ -4,10 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT_DIR ?= runs/demo
+CXX ?= g++
+# The supernet's fused elementwise mixing (rl_darts/fused.py), compiled for this CPU.
+KERNEL := rl_darts/kernels/_mix_elementwise.so
 
 .PHONY: setup system-deps demo test bench
 
-setup: $(STAMP) system-deps
+setup: $(STAMP) system-deps $(KERNEL)
 
 # The pinned stack; dm-acme 0.4.0 goes in with --no-deps (see requirements-nodeps.txt).
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -21,16 +24,27 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	  || { tail -n 40 $(VENV)/install.log; echo "error: pip install failed (full log: $(VENV)/install.log)"; exit 1; }
 	@touch $(STAMP)
 
-# Graphviz's `dot` draws the cell diagrams: installed from Debian when missing.
-system-deps:
-	@command -v dot >/dev/null || { \
+# Graphviz's `dot` draws the cell diagrams and g++ builds the kernel: installed
+# from Debian when missing.
+system-deps: $(STAMP)
+	@missing=""; command -v dot >/dev/null || missing="graphviz"; \
+	command -v $(CXX) >/dev/null || missing="$$missing g++"; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing graphviz (for cell diagrams) ..."; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; } > $(VENV)/apt.log 2>&1 \
-	      || { tail -n 20 $(VENV)/apt.log; echo "error: could not install graphviz with apt-get"; exit 1; }; \
+	    echo "Installing$$missing ..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } > $(VENV)/apt.log 2>&1 \
+	      || { tail -n 20 $(VENV)/apt.log; echo "error: could not install$$missing with apt-get"; exit 1; }; \
 	  else \
-	    echo "error: Graphviz's 'dot' is missing and cannot be installed here (needs root and apt-get); install the 'graphviz' system package"; exit 1; \
+	    echo "error: missing$$missing and cannot install it here (needs root and apt-get); install the system package(s):$$missing"; exit 1; \
 	  fi; }
+
+# Built against the venv's TF headers with -march=native: rebuild (delete it,
+# then make setup) to run the same checkout on another CPU.
+$(KERNEL): rl_darts/kernels/mix_elementwise.cc $(STAMP) | system-deps
+	@echo "Building $@ ..."
+	@$(CXX) -O3 -march=native -shared -fPIC $< -o $@.tmp \
+	  $$($(BIN)/python -c 'import tensorflow as tf; print(" ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()))' 2>/dev/null) \
+	  && mv $@.tmp $@
 
 demo: setup
 	$(BIN)/python -m launchers.ppo --gin_configs=gin_configs/ppo/demo.gin --root_dir=$(ROOT_DIR)

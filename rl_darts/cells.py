@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from rl_darts import fused
 from rl_darts import genotypes
 from rl_darts import ops as ops_lib
 
@@ -150,7 +151,7 @@ class Cell(tf.keras.layers.Layer):
     and the outputs several edges share are weighted per node at once
     (`_weighted_sums`, whose gradient runs as GEMMs).
     """
-    outputs, skips, shared = {}, {}, {}
+    outputs, skips, shared, stateless = {}, {}, {}, {}
     shared_edges = collections.defaultdict(list)
     conv_groups = collections.defaultdict(list)
     for node, name, key, row, col in self._outgoing.get(source, ()):
@@ -161,14 +162,14 @@ class Cell(tf.keras.layers.Layer):
       if isinstance(layer, ops_lib.Conv):
         conv_groups[layer.fusion_key].append((node, key, row, col))
       elif self.mixed and getattr(layer, 'identity', False):
-        skips[node] = (name, row, col)
+        skips[node] = (name, layer, row, col)
+      elif self.mixed and getattr(layer, 'parameter_free', False):
+        stateless[name] = layer
+        shared_edges[name].append((node, row, col))
       elif getattr(layer, 'parameter_free', False):
         if name not in shared:
           shared[name] = layer(x)
-        if self.mixed:
-          shared_edges[name].append((node, row, col))
-        else:
-          outputs[key] = shared[name]
+        outputs[key] = shared[name]
       else:
         outputs[key] = layer(x, training=training)
     result, sums = [], collections.defaultdict(list)
@@ -181,16 +182,16 @@ class Cell(tf.keras.layers.Layer):
       weights = tf.gather_nd(probs, [[row, col] for _, _, row, col in members])
       folded = [skips.pop(node) if stride == 1 and not relu and node in skips
                 else None for node, _, _, _ in members]
-      skip_weights = tf.stack([probs[f[1], f[2]] if f else 0.0
+      skip_weights = tf.stack([probs[f[2], f[3]] if f else 0.0
                                for f in folded]) if any(folded) else None
       nodes = tuple(node for node, _, _, _ in members)
       sums[nodes].append(self._fused_conv(x, keys, weights, skip_weights,
                                           split=False))
-    for node, (name, row, col) in skips.items():
-      shared[name] = x
+    for node, (name, layer, row, col) in skips.items():
+      stateless[name] = layer
       shared_edges[name].append((node, row, col))
     if shared_edges:
-      result += self._mix_shared(shared, shared_edges, probs)
+      result += self._mix_shared(x, stateless, shared_edges, probs, sums)
     for nodes, ys in sums.items():
       y = tf.add_n(ys) if len(ys) > 1 else ys[0]
       parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
@@ -201,11 +202,16 @@ class Cell(tf.keras.layers.Layer):
         result.append((node, key, y * probs[row, col] if self.mixed else y))
     return result
 
-  def _mix_shared(self, shared: dict[str, tf.Tensor],
+  def _mix_shared(self, x: tf.Tensor, layers: dict[str, tf.keras.layers.Layer],
                   edges: dict[str, list[tuple[int, int, int]]],
-                  probs: tf.Tensor) -> list[tuple[int, None, tf.Tensor]]:
+                  probs: tf.Tensor, sums: dict[tuple[int, ...], list[tf.Tensor]]
+                  ) -> list[tuple[int, None, tf.Tensor]]:
     """(node, None, sum of p * output) for the supernet's op outputs that
-    several edges share (parameter-free ops, unfolded skips), per node."""
+    several edges share (parameter-free ops, unfolded skips), per node.
+
+    Where they are all elementwise and one group of fused convs covers the
+    same nodes, `fused.mix` adds them to that group's sum in one pass (and
+    takes the group out of `sums`)."""
     names = list(edges)
     nodes = sorted({node for name in names for node, _, _ in edges[name]})
     entries = [(i, nodes.index(node), row, col) for i, name in enumerate(names)
@@ -213,8 +219,13 @@ class Cell(tf.keras.layers.Layer):
     weights = tf.gather_nd(probs, [[row, col] for _, _, row, col in entries])
     w = tf.scatter_nd([[i, j] for i, j, _, _ in entries], weights,
                       [len(names), len(nodes)])
-    present = {(i, j) for i, j, _, _ in entries}
-    mixed = _weighted_sums(w, present, *[shared[name] for name in names])
+    kernels = [getattr(layers[name], 'elementwise', None) for name in names]
+    if tuple(nodes) in sums and None not in kernels and fused.available():
+      ys = sums.pop(tuple(nodes))
+      mixed = fused.mix(x, tf.add_n(ys) if len(ys) > 1 else ys[0], w, kernels)
+    else:
+      present = {(i, j) for i, j, _, _ in entries}
+      mixed = _weighted_sums(w, present, *[layers[name](x) for name in names])
     return [(node, None, y) for node, y in zip(nodes, mixed)]
 
   def _regularize(self, outputs: list[tuple[int, str, tf.Tensor]],

@@ -119,9 +119,11 @@ class Stateless(tf.keras.layers.Layer):
   parameter_free = True
 
   def __init__(self, fn: Callable[[tf.Tensor, int], tf.Tensor], stride: int,
-               **kwargs):
+               elementwise: Optional[str] = None, **kwargs):
+    """`elementwise`: the name of the fused mixing kernel (`fused.KERNELS`)
+    that computes fn, if any."""
     super().__init__(**kwargs)
-    self.fn, self.stride = fn, stride
+    self.fn, self.stride, self.elementwise = fn, stride, elementwise
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
     return self.fn(x, self.stride)
@@ -143,7 +145,7 @@ class Identity(Stateless):
   identity = True
 
   def __init__(self, **kwargs):
-    super().__init__(lambda x, s: x, 1, **kwargs)
+    super().__init__(lambda x, s: x, 1, elementwise='identity', **kwargs)
 
 
 def _pool_first(fn: Callable[[tf.Tensor], tf.Tensor]):
@@ -170,6 +172,13 @@ def _stateless(fn: Callable[[tf.Tensor, int], tf.Tensor]) -> OpFactory:
   return lambda channels, stride: Stateless(fn, stride)
 
 
+def _activation(fn: Callable[[tf.Tensor], tf.Tensor], kernel: str) -> OpFactory:
+  """An RL-DARTS activation op; elementwise (fused kernel `kernel`) at
+  stride 1."""
+  return lambda channels, stride: Stateless(
+      _pool_first(fn), stride, elementwise=kernel if stride == 1 else None)
+
+
 def _rl_darts_conv(kernel_size: int, dilation: int, relu: bool) -> OpFactory:
   return lambda channels, stride: Conv(channels, stride, kernel_size, dilation,
                                        relu)
@@ -184,8 +193,8 @@ register_op('MaxPool3x3', _stateless(_max_pool))
 register_op('AveragePool3x3', _stateless(_avg_pool))
 register_op('Skip', lambda channels, stride: Identity() if stride == 1 else
             Stateless(_pool_first(tf.identity), stride))
-register_op('ReLU', _stateless(_pool_first(tf.nn.relu)))
-register_op('Tanh', _stateless(_pool_first(tf.nn.tanh)))
+register_op('ReLU', _activation(tf.nn.relu, 'relu'))
+register_op('Tanh', _activation(tf.nn.tanh, 'tanh'))
 register_op('Zero', Zero)
 
 

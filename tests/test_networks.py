@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from rl_darts import cells
+from rl_darts import fused
 from rl_darts import genotypes
 from rl_darts import networks
 from rl_darts import ops
@@ -69,13 +70,18 @@ def test_reduction_cells_stride_only_edges_from_the_input():
   assert strides['0_2_Conv3x3'] == 2 and strides['1_2_Conv3x3'] == 1
 
 
+@pytest.mark.parametrize('kernel', ['fused', 'tf_ops'])
 @pytest.mark.parametrize('space_name, cell_type', [
     ('classic', 'normal'), ('classic', 'reduce'), ('micro', 'normal')])
-def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type):
+def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type,
+                                                      kernel, monkeypatch):
   """Fusion (one conv per shape, kernels scaled by p, skips folded into
-  linear convs, GEMM gradients for shared outputs) keeps the math and its
-  gradients: each node is sum p * op(state), op by op, over all ops or only
-  the `active` ones."""
+  linear convs, GEMM gradients or the fused kernel for shared outputs) keeps
+  the math and its gradients: each node is sum p * op(state), op by op, over
+  all ops or only the `active` ones."""
+  monkeypatch.setattr(fused, '_ENABLED', [kernel == 'fused'])
+  mixes, mix = [], fused.mix
+  monkeypatch.setattr(fused, 'mix', lambda *a: mixes.append(a) or mix(*a))
   num_nodes, reduction = 3, cell_type == 'reduce'
   cell = cells.supernet_cell(4, ops.get_space(space_name).ops(cell_type), 1,
                              num_nodes, reduction=reduction)
@@ -112,9 +118,12 @@ def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type):
         y = forward()
         loss = tf.reduce_sum(y * upstream)
       results.append([y, *tape.gradient(loss, [x, probs])])
-    for fused, expected in zip(*results):  # Float32 sums in another order.
-      np.testing.assert_allclose(fused, expected, rtol=1e-5,
+    for actual, expected in zip(*results):  # Float32 sums in another order.
+      np.testing.assert_allclose(actual, expected, rtol=1e-5,
                                  atol=1e-5 * np.abs(expected).max())
+  # Micro's ReLU, Tanh and Skip and Classic normal's unfolded Skip are
+  # elementwise; Classic reduce has pools.
+  assert bool(mixes) == (kernel == 'fused' and cell_type == 'normal')
 
 
 def test_two_input_darts_cell():

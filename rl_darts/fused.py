@@ -1,0 +1,72 @@
+"""The supernet's fused elementwise mixing: one compiled CPU kernel.
+
+A supernet edge weights every op's output by its probability, and the node
+sums them. For the elementwise ops (ReLU, Tanh, Skip) TF runs one kernel per
+op, multiply and add, each a full pass over memory; on a CPU that, not the
+arithmetic, bounds the Micro space. `mix` does it in one pass, forward and
+backward (`kernels/mix_elementwise.cc`, built by `make setup` with the TF
+headers of the venv). Identical math, in another summation order.
+
+Cells use it where `available()`: the library was built and no GPU is
+visible (on a GPU the TF ops run, fused by the GPU's own kernels' speed). A
+missing library falls back to the TF ops with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator, Sequence
+
+from absl import logging
+import tensorflow as tf
+
+KERNELS = ('relu', 'tanh', 'identity')
+LIBRARY = os.path.join(os.path.dirname(__file__), 'kernels',
+                       '_mix_elementwise.so')
+_ENABLED = [True]
+
+
+def _load():
+  if not os.path.exists(LIBRARY):
+    logging.warning('%s is missing (run `make setup`): supernet cells mix '
+                    'their elementwise ops with TF ops, more slowly', LIBRARY)
+    return None
+  return tf.load_op_library(LIBRARY)
+
+
+_LIBRARY = _load()
+
+
+def available() -> bool:
+  """Whether cells built now use the fused kernel."""
+  return (_ENABLED[-1] and _LIBRARY is not None and
+          not tf.config.list_physical_devices('GPU'))
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+  """Cells built inside run the TF ops (e.g. to count their FLOPs)."""
+  _ENABLED.append(False)
+  try:
+    yield
+  finally:
+    _ENABLED.pop()
+
+
+def mix(x: tf.Tensor, base: tf.Tensor, weights: tf.Tensor,
+        fns: Sequence[str]) -> list[tf.Tensor]:
+  """ys[j] = base[..., j C:(j + 1) C] + sum_i weights[i, j] fns[i](x) for the
+  K = weights.shape[1] nodes, with C = x's channels and fns in `KERNELS`."""
+  unknown = sorted(set(fns) - set(KERNELS))
+  if unknown:
+    raise ValueError(f'no fused kernel for {unknown}; allowed: {KERNELS}')
+  return _LIBRARY.mix_elementwise(x, base, weights, fns=list(fns),
+                                  num_outputs=int(weights.shape[1]))
+
+
+@tf.RegisterGradient('MixElementwise')
+def _mix_gradient(op: tf.Operation, *dys: tf.Tensor):
+  x, _, weights = op.inputs
+  dys = [tf.zeros_like(x) if dy is None else dy for dy in dys]
+  return _LIBRARY.mix_elementwise_grad(x, weights, dys, fns=op.get_attr('fns'))

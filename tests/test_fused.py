@@ -1,0 +1,83 @@
+"""The fused elementwise mixing kernel against the TF ops it replaces."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rl_darts import fused
+
+_TF_FNS = {'relu': tf.nn.relu, 'tanh': tf.nn.tanh, 'identity': tf.identity}
+
+
+def _inputs(shape, fns, num_nodes, seed):
+  rng = np.random.default_rng(seed)
+  x = tf.constant(rng.normal(size=shape), tf.float32)
+  base = tf.constant(rng.normal(size=(*shape[:-1], shape[-1] * num_nodes)),
+                     tf.float32)
+  weights = tf.constant(rng.random((len(fns), num_nodes)), tf.float32)
+  return x, base, weights
+
+
+def _mix_and_gradients(mix, x, base, weights, upstream):
+  with tf.GradientTape() as tape:
+    tape.watch([x, base, weights])
+    ys = mix(x, base, weights)
+    loss = tf.add_n([tf.reduce_sum(y * u) for y, u in zip(ys, upstream)])
+  return [*ys, *tape.gradient(loss, [x, base, weights])]
+
+
+def test_the_kernel_is_built_and_used_on_cpu():
+  """`make setup` builds it; without it supernets run the slower TF ops."""
+  assert fused.available(), f'{fused.LIBRARY} failed to load'
+  with fused.disabled():
+    assert not fused.available()
+  assert fused.available()
+
+
+# [2, 30, 30, 3] has 1,800 pixels: more than one parallel block, and neither
+# blocks nor chunks divide it.
+@pytest.mark.parametrize('shape, fns, num_nodes', [
+    ((3, 5, 5, 4), ('relu', 'tanh', 'identity'), 3),
+    ((2, 30, 30, 3), ('relu', 'tanh'), 4),
+    ((1, 7, 7, 16), ('tanh',), 1),
+])
+def test_mix_and_its_gradients_equal_the_tf_ops(shape, fns, num_nodes):
+  x, base, weights = _inputs(shape, fns, num_nodes, seed=len(fns))
+  upstream = [tf.random.stateless_normal(shape, seed=[j, 1])
+              for j in range(num_nodes)]
+
+  def reference(x, base, weights):
+    parts = tf.split(base, num_nodes, axis=-1)
+    return [parts[j] + tf.add_n([weights[i, j] * _TF_FNS[fn](x)
+                                 for i, fn in enumerate(fns)])
+            for j in range(num_nodes)]
+
+  def kernel(x, base, weights):
+    return fused.mix(x, base, weights, fns)
+
+  expected = _mix_and_gradients(reference, x, base, weights, upstream)
+  actual = _mix_and_gradients(kernel, x, base, weights, upstream)
+  assert len(actual) == len(expected) == num_nodes + 3
+  for got, want in zip(actual, expected):  # Float32 sums in another order.
+    np.testing.assert_allclose(got, want, rtol=1e-5,
+                               atol=1e-5 * np.abs(want).max())
+
+
+def test_mix_gradient_is_the_same_on_every_run():
+  fns = ('relu', 'tanh')
+  x, base, weights = _inputs((4, 32, 32, 8), fns, 2, seed=0)
+  upstream = [tf.ones([4, 32, 32, 8])] * 2
+  runs = [_mix_and_gradients(lambda *a: fused.mix(*a, fns), x, base, weights,
+                             upstream)[-1] for _ in range(3)]
+  for run in runs[1:]:
+    np.testing.assert_array_equal(run, runs[0])
+
+
+def test_bad_fns_and_shapes_are_rejected():
+  x, base, weights = _inputs((1, 4, 4, 2), ('relu',), 2, seed=0)
+  with pytest.raises(ValueError, match=r"no fused kernel for \['sigmoid'\]"):
+    fused.mix(x, base, tf.zeros([2, 2]), ('relu', 'sigmoid'))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='weights must be'):
+    fused.mix(x, base, tf.zeros([2, 2]), ('relu',))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='K \\* C channels'):
+    fused.mix(x, base[..., :3], weights, ('relu',))
