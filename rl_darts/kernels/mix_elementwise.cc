@@ -136,15 +136,21 @@ class MixElementwiseOp : public OpKernel {
         for (int64_t i = 0; i < m; ++i) {
           Apply(fns[i], xs + p0 * c, n, f.data() + i * n, nullptr);
         }
-        for (int64_t j = 0; j < k; ++j) {
-          float* y = out[j] + p0 * c;
-          for (int64_t p = 0; p < n / c; ++p) {
-            std::copy_n(bs + ((p0 + p) * k + j) * c, c, y + p * c);
-          }
-          for (int64_t i = 0; i < m; ++i) {
-            const float wij = ws[i * k + j];
-            const float* fi = f.data() + i * n;
-            for (int64_t e = 0; e < n; ++e) y[e] += wij * fi[e];
+        // Pixel by pixel: y_j = base_j + sum_i w[i, j] f_i.
+        for (int64_t p = 0; p < n / c; ++p) {
+          const float* __restrict__ b = bs + (p0 + p) * k * c;
+          for (int64_t j = 0; j < k; ++j) {
+            float* __restrict__ y = out[j] + (p0 + p) * c;
+            const float w0j = ws[j];
+            const float* __restrict__ f0 = f.data() + p * c;
+            for (int64_t ch = 0; ch < c; ++ch) {
+              y[ch] = b[j * c + ch] + w0j * f0[ch];
+            }
+            for (int64_t i = 1; i < m; ++i) {
+              const float wij = ws[i * k + j];
+              const float* __restrict__ fi = f.data() + i * n + p * c;
+              for (int64_t ch = 0; ch < c; ++ch) y[ch] += wij * fi[ch];
+            }
           }
         }
       }
@@ -210,11 +216,19 @@ class MixElementwiseGradOp : public OpKernel {
         // dbase = concat(dys); g_i = sum_j w[i, j] dy_j; dw[i, j] = <dy_j, f_i>.
         for (int64_t j = 0; j < k; ++j) {
           ConstArray dyj(dy[j] + offset, n);
+          // dbase_j = dy_j (strided) and g_0 += w[0, j] dy_j, pixel by pixel.
+          const float w0j = ws[j];
+          float* __restrict__ g0 = g.data();
           for (int64_t p = 0; p < n / c; ++p) {
-            std::copy_n(dy[j] + offset + p * c, c,
-                        dbs + ((p0 + p) * k + j) * c);
+            const float* __restrict__ src = dy[j] + offset + p * c;
+            float* __restrict__ dst = dbs + ((p0 + p) * k + j) * c;
+            for (int64_t ch = 0; ch < c; ++ch) {
+              dst[ch] = src[ch];
+              g0[p * c + ch] += w0j * src[ch];
+            }
           }
-          for (int64_t i = 0; i < m; ++i) {
+          dw_part[j] += (dyj * ConstArray(f.data(), n)).sum();
+          for (int64_t i = 1; i < m; ++i) {
             Array(g.data() + i * chunk, n) += ws[i * k + j] * dyj;
             dw_part[i * k + j] += (dyj * ConstArray(f.data() + i * chunk, n)).sum();
           }
