@@ -149,7 +149,7 @@ class Cell(tf.keras.layers.Layer):
     summed before one split, a stride-1 skip folds into its edge's linear
     conv, if any (p_skip x is that conv's with p_skip at its kernel's centre),
     and the outputs several edges share are weighted per node at once
-    (`_weighted_sums`, whose gradient runs as GEMMs).
+    (`_mix_shared`: the fused kernel or `_weighted_sums`).
     """
     outputs, skips, shared, stateless = {}, {}, {}, {}
     shared_edges = collections.defaultdict(list)

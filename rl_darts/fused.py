@@ -7,9 +7,9 @@ arithmetic, bounds the Micro space. `mix` does it in one pass, forward and
 backward (`kernels/mix_elementwise.cc`, built by `make setup` with the TF
 headers of the venv). Identical math, in another summation order.
 
-Cells use it where `available()`: the library was built and no GPU is
-visible (on a GPU the TF ops run, fused by the GPU's own kernels' speed). A
-missing library falls back to the TF ops with a warning.
+Cells use it where `available()`: the library loaded and no GPU is visible
+(the kernel has no GPU version). A library that is missing or fails to load
+(built for another TF) leaves the TF ops, with a warning that says so.
 """
 
 from __future__ import annotations
@@ -28,25 +28,31 @@ _ENABLED = [True]
 
 
 def _load():
-  if not os.path.exists(LIBRARY):
-    logging.warning('%s is missing (run `make setup`): supernet cells mix '
-                    'their elementwise ops with TF ops, more slowly', LIBRARY)
-    return None
-  return tf.load_op_library(LIBRARY)
+  problem = 'is missing'
+  if os.path.exists(LIBRARY):
+    try:
+      return tf.load_op_library(LIBRARY)
+    except tf.errors.NotFoundError as error:
+      problem = f'does not load ({error})'
+  logging.warning('%s %s; rebuild it with `make setup` (delete it first). '
+                  'Until then supernet cells mix their elementwise ops with TF '
+                  'ops, more slowly.', LIBRARY, problem)
+  return None
 
 
 _LIBRARY = _load()
 
 
 def available() -> bool:
-  """Whether cells built now use the fused kernel."""
+  """Whether cells called (or traced) now use the fused kernel."""
   return (_ENABLED[-1] and _LIBRARY is not None and
           not tf.config.list_physical_devices('GPU'))
 
 
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
-  """Cells built inside run the TF ops (e.g. to count their FLOPs)."""
+  """Cells called (or traced) inside run the TF ops, e.g. to count their
+  FLOPs."""
   _ENABLED.append(False)
   try:
     yield

@@ -81,3 +81,16 @@ def test_bad_fns_and_shapes_are_rejected():
     fused.mix(x, base, tf.zeros([2, 2]), ('relu',))
   with pytest.raises(tf.errors.InvalidArgumentError, match='K \\* C channels'):
     fused.mix(x, base[..., :3], weights, ('relu',))
+
+
+@pytest.mark.parametrize('content, problem', [
+    (None, 'is missing'), (b'not a library', 'does not load')])
+def test_a_missing_or_broken_library_is_reported(tmp_path, monkeypatch, caplog,
+                                                  content, problem):
+  library = tmp_path / '_mix_elementwise.so'
+  if content is not None:
+    library.write_bytes(content)
+  monkeypatch.setattr(fused, 'LIBRARY', str(library))
+  assert fused._load() is None  # pylint: disable=protected-access
+  assert f'{library} {problem}' in caplog.text
+  assert 'make setup' in caplog.text
