@@ -112,7 +112,7 @@ class Cell(tf.keras.layers.Layer):
     for source in range(self.num_inputs + self.num_nodes):
       if source >= self.num_inputs:
         terms = pending[source - self.num_inputs]
-        states.append(tf.add_n(terms) if terms else self._zeros(states[0]))
+        states.append(_sum(terms) if terms else self._zeros(states[0]))
       edges = self._edges_from(source, states[source], probs, training, active)
       if training and not self.mixed and (drop_prob is not None or
                                           identity_dropout > 0):
@@ -193,7 +193,7 @@ class Cell(tf.keras.layers.Layer):
     if shared_edges:
       result += self._mix_shared(x, stateless, shared_edges, probs, sums)
     for nodes, ys in sums.items():
-      y = tf.add_n(ys) if len(ys) > 1 else ys[0]
+      y = _sum(ys)
       parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
       result += [(node, None, part) for node, part in zip(nodes, parts)]
     for node, _, key, row, col in self._outgoing.get(source, ()):
@@ -222,7 +222,7 @@ class Cell(tf.keras.layers.Layer):
     kernels = [getattr(layers[name], 'elementwise', None) for name in names]
     if tuple(nodes) in sums and None not in kernels and fused.available():
       ys = sums.pop(tuple(nodes))
-      mixed = fused.mix(x, tf.add_n(ys) if len(ys) > 1 else ys[0], w, kernels)
+      mixed = fused.mix(x, _sum(ys), w, kernels)
     else:
       present = {(i, j) for i, j, _, _ in entries}
       mixed = _weighted_sums(w, present, *[layers[name](x) for name in names])
@@ -296,6 +296,11 @@ def discrete_cell(width: int, nodes: Sequence[genotypes.Node], num_inputs: int,
       edge_ops[(source, node)].append(op)
   return Cell(width, dict(edge_ops), num_inputs, len(nodes), mixed=False,
               **kwargs)
+
+
+def _sum(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
+  """Their sum; a lone tensor as is."""
+  return tf.add_n(tensors) if len(tensors) > 1 else tensors[0]
 
 
 def _weighted_sums(w: tf.Tensor, present: set[tuple[int, int]],

@@ -4,12 +4,11 @@
 // with f_i in {relu, tanh, identity}: one pass over x and `base` (the
 // concatenated, already weighted conv outputs of the same edges) writes every
 // node's sum, where TF ops would write f_i(x), split `base` and multiply and
-// add tensor by tensor. MixElementwiseGrad returns dL/dx and dL/dw; dL/dbase
-// is the concatenation of the dys. Same arithmetic as the TF ops, in another
+// add tensor by tensor. MixElementwiseGrad returns dL/dx, dL/dbase (the dys,
+// concatenated) and dL/dw. Same arithmetic as the TF ops, in another
 // summation order (see rl_darts/fused.py).
 
 #include <algorithm>
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -94,10 +93,19 @@ void ForBlocks(OpKernelContext* context, int64_t pixels, int64_t cost,
   });
 }
 
-class MixElementwiseOp : public OpKernel {
+// Both kernels: the `fns` attribute, parsed once.
+class MixKernel : public OpKernel {
  public:
-  explicit MixElementwiseOp(OpKernelConstruction* context)
+  explicit MixKernel(OpKernelConstruction* context)
       : OpKernel(context), fns_(ParseFns(context)) {}
+
+ protected:
+  const std::vector<Fn> fns_;
+};
+
+class MixElementwiseOp : public MixKernel {
+ public:
+  using MixKernel::MixKernel;
 
   void Compute(OpKernelContext* context) override {
     const Tensor& x = context->input(0);
@@ -156,15 +164,11 @@ class MixElementwiseOp : public OpKernel {
       }
     });
   }
-
- private:
-  const std::vector<Fn> fns_;
 };
 
-class MixElementwiseGradOp : public OpKernel {
+class MixElementwiseGradOp : public MixKernel {
  public:
-  explicit MixElementwiseGradOp(OpKernelConstruction* context)
-      : OpKernel(context), fns_(ParseFns(context)) {}
+  using MixKernel::MixKernel;
 
   void Compute(OpKernelContext* context) override {
     const Tensor& x = context->input(0);
@@ -249,9 +253,6 @@ class MixElementwiseGradOp : public OpKernel {
       dws[i] = static_cast<float>(total);
     }
   }
-
- private:
-  const std::vector<Fn> fns_;
 };
 
 }  // namespace
