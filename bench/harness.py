@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import resource
 import subprocess
 import sys
@@ -15,6 +16,10 @@ from absl import app
 from absl import flags
 
 flags.DEFINE_string('child', None, 'Internal: measure one encoder, print JSON.')
+flags.DEFINE_integer('rounds', 1, 'Measure all encoders this many times, one '
+                     'round after another, and give the median of each '
+                     'supernet ratio: a shared machine\'s speed drifts.',
+                     lower_bound=1)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = 'impala_16x3'
@@ -95,43 +100,71 @@ def main(script: str, measure: Callable[[str], dict], names: Sequence[str],
          known: Sequence[str], title: str, columns: Sequence[Column],
          child_flags: Sequence[str], rate: str) -> None:
   """A throughput script's main. In a child: measure one encoder and print
-  its result. Otherwise: run `script --child=NAME *child_flags` per encoder,
-  print a table row as each comes, then the ratios by samples/s `rate`."""
+  its result. Otherwise: run `script --child=NAME *child_flags` per encoder
+  (for each of --rounds rounds), print a table row as each comes, then the
+  ratios by samples/s `rate`."""
   if flags.FLAGS.child:
     print('RESULT ' + json.dumps(measure(flags.FLAGS.child)), flush=True)
     return
+  rounds = flags.FLAGS.rounds
   try:
     names = check_names(names, known)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   print(title)
   print(f'{"encoder":<17}' + ''.join(f'{h:>{w}}' for h, _, w, _ in columns))
-  results = {}
-  for name in names:
-    out = subprocess.run([sys.executable, script, f'--child={name}',
-                          *child_flags], capture_output=True, text=True,
-                         check=False, cwd=REPO)
-    lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
-    if not lines:
-      print(f'{name}: failed\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}')
-      continue
-    results[name] = r = json.loads(lines[-1][len('RESULT '):])
-    print(f'{name:<17}' + ''.join(f'{r[k]:>{w}{f}}' for _, k, w, f in columns),
-          flush=True)
-  print_ratios(results, rate)
+  measured = []
+  for number in range(1, rounds + 1):
+    if rounds > 1:
+      print(f'round {number} of {rounds}', flush=True)
+    results = {}
+    for name in names:
+      out = subprocess.run([sys.executable, script, f'--child={name}',
+                            *child_flags], capture_output=True, text=True,
+                           check=False, cwd=REPO)
+      lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
+      if not lines:
+        print(f'{name}: failed\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}')
+        continue
+      results[name] = r = json.loads(lines[-1][len('RESULT '):])
+      print(f'{name:<17}' + ''.join(f'{r[k]:>{w}{f}}' for _, k, w, f in columns),
+            flush=True)
+    measured.append(results)
+  print_ratios(measured, rate)
 
 
-def print_ratios(results: dict[str, dict], rate: str) -> None:
-  """Each supernet's FLOP ratio, cost ratio (by samples/s `rate`) and GFLOP/s
-  against IMPALA-CNN 16x3, with the issue's targets."""
+def ratios(results: dict[str, dict], rate: str
+           ) -> dict[str, tuple[float, float, float, float]]:
+  """Per supernet measured with IMPALA-CNN 16x3: its FLOP ratio, its cost
+  ratio (by samples/s `rate`), the cost ratio over the FLOP ratio, and its
+  GFLOP/s over IMPALA-CNN's."""
   base = results.get(BASELINE)
+  if base is None:
+    return {}
+  table = {}
   for name, r in results.items():
-    if base is None or not name.startswith(('classic', 'micro')):
-      continue
-    flop_ratio = r['mflops'] / base['mflops']
-    cost_ratio = base[rate] / r[rate]
-    print(f'{name} vs {BASELINE}: FLOP ratio {flop_ratio:.1f}x, training '
-          f'cost ratio {cost_ratio:.1f}x ({cost_ratio / flop_ratio:.2f} of '
-          f'the FLOP ratio; target <= 1.10), GFLOP/s '
-          f'{100 * r["gflops"] / base["gflops"]:.0f}% of IMPALA-CNN\'s '
-          f'(target >= 90%)')
+    if name.startswith(('classic', 'micro')):
+      flop_ratio, cost_ratio = r['mflops'] / base['mflops'], base[rate] / r[rate]
+      table[name] = (flop_ratio, cost_ratio, cost_ratio / flop_ratio,
+                     r['gflops'] / base['gflops'])
+  return table
+
+
+def print_ratios(measured: Sequence[dict[str, dict]], rate: str) -> None:
+  """Each supernet's ratios against IMPALA-CNN 16x3 with the issue's targets:
+  the median over rounds, and each round's when there are several."""
+  per_round = [ratios(results, rate) for results in measured]
+  for name in dict.fromkeys(n for r in per_round for n in r):
+    values = [r[name] for r in per_round if name in r]
+    flop_ratio, cost_ratio, relative, share = (statistics.median(v)
+                                               for v in zip(*values))
+    line = (f'{name} vs {BASELINE}'
+            + (f' (median of {len(values)} rounds)' if len(measured) > 1 else '')
+            + f': FLOP ratio {flop_ratio:.1f}x, training '
+            f'cost ratio {cost_ratio:.1f}x ({relative:.2f} of the FLOP '
+            f'ratio; target <= 1.10), GFLOP/s {100 * share:.0f}% of '
+            "IMPALA-CNN's (target >= 90%)")
+    if len(measured) > 1:
+      line += ('; per round (of the FLOP ratio / of GFLOP/s): '
+               + ', '.join(f'{v[2]:.2f} / {100 * v[3]:.0f}%' for v in values))
+    print(line)

@@ -1,0 +1,42 @@
+"""The throughput scripts' supernet/IMPALA-CNN ratios and their medians."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'bench'))
+import harness  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _result(mflops, learn, gflops):
+  return {'mflops': mflops, 'learn': learn, 'gflops': gflops}
+
+
+def test_ratios_against_impala_16x3():
+  results = {'impala_16x3': _result(35.0, 1400.0, 150.0),
+             'micro_16x3': _result(140.0, 280.0, 120.0),
+             'impala_16_32_32': _result(60.0, 1000.0, 180.0)}
+  flop_ratio, cost_ratio, relative, share = harness.ratios(
+      results, 'learn')['micro_16x3']
+  assert flop_ratio == pytest.approx(4.0)
+  assert cost_ratio == pytest.approx(5.0)
+  assert relative == pytest.approx(1.25)
+  assert share == pytest.approx(0.8)
+  assert set(harness.ratios(results, 'learn')) == {'micro_16x3'}
+  assert harness.ratios({'micro_16x3': results['micro_16x3']}, 'learn') == {}
+
+
+def test_several_rounds_report_their_median(capsys):
+  rounds = [{'impala_16x3': _result(35.0, base, 150.0 * base / 1400.0),
+             'micro_16x3': _result(140.0, 300.0, 128.0)}
+            for base in (1400.0, 1800.0, 1500.0)]
+  harness.print_ratios(rounds, 'learn')
+  line = capsys.readouterr().out.strip()
+  # Cost ratios 4.67, 6.0, 5.0 over the FLOP ratio 4: median 1.25; GFLOP/s
+  # shares 85%, 66%, 80%: median 80%.
+  assert line.startswith('micro_16x3 vs impala_16x3 (median of 3 rounds): '
+                         'FLOP ratio 4.0x, training cost ratio 5.0x (1.25 of '
+                         'the FLOP ratio; target <= 1.10), GFLOP/s 80% of')
+  assert line.endswith('per round (of the FLOP ratio / of GFLOP/s): '
+                       '1.17 / 85%, 1.50 / 66%, 1.25 / 80%')
