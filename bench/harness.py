@@ -1,12 +1,13 @@
 """What the throughput scripts share: FLOP counting, one child process per
-encoder (so peak memory is that encoder's), and the supernet/IMPALA ratios."""
+encoder (so peak memory is that encoder's), and the supernet/IMPALA ratios
+(medians over rounds of measurement)."""
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import resource
+import statistics
 import subprocess
 import sys
 import time
