@@ -126,6 +126,27 @@ def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type,
   assert bool(mixes) == (kernel == 'fused' and cell_type == 'normal')
 
 
+def test_concat_conv_gradients_equal_those_of_concat_then_conv():
+  """The per-state GEMM gradient of a cell's output conv is the gradient of
+  concat + 1x1 conv, for the weights and for each state."""
+  seeds = iter(range(100))
+  normal = lambda shape: tf.random.stateless_normal(shape, [next(seeds), 0])
+  states = [normal([2, 5, 5, c]) for c in (3, 4, 2)]
+  kernel, bias = normal([1, 1, 9, 6]), normal([6])
+  upstream = normal([2, 5, 5, 6])
+  results = []
+  for conv in (cells._concat_conv,
+               lambda k, b, *s: tf.nn.conv2d(tf.concat(s, -1), k, 1, 'VALID')
+               + b):
+    with tf.GradientTape() as tape:
+      tape.watch([kernel, bias, *states])
+      y = conv(kernel, bias, *states)
+      loss = tf.reduce_sum(y * upstream)
+    results.append([y, *tape.gradient(loss, [kernel, bias, *states])])
+  for actual, expected in zip(*results):
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_two_input_darts_cell():
   space = ops.get_space('darts')
   cell = cells.supernet_cell(8, space.ops('reduce'), num_inputs=2, num_nodes=4,
