@@ -116,7 +116,8 @@ class Cell(tf.keras.layers.Layer):
       if source >= self.num_inputs:
         terms = pending[source - self.num_inputs]
         states.append(_sum(terms) if terms else self._zeros(states[0]))
-      edges = self._edges_from(source, states[source], probs, training, active)
+      edges = self._edges_from(source, states[source], probs, training, active,
+                               pending)
       if training and not self.mixed and (drop_prob is not None or
                                           identity_dropout > 0):
         edges = self._regularize(edges, drop_prob, identity_dropout)
@@ -145,10 +146,13 @@ class Cell(tf.keras.layers.Layer):
     return tf.zeros_like(x[:, ::stride, ::stride, :])
 
   def _edges_from(self, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
-                  training: Optional[bool], active: Optional[np.ndarray] = None
+                  training: Optional[bool], active: Optional[np.ndarray] = None,
+                  pending: Optional[list[list[tf.Tensor]]] = None
                   ) -> list[tuple[int, Optional[str], tf.Tensor]]:
     """(node, op key, weighted op output) for every op run on every edge
     leaving `source`; in a supernet the key is None for a sum of fused convs.
+    `pending`: each node's terms so far, which the fused kernel may take in
+    (see `_mix_shared`).
 
     Stateless ops run once per name; convs of one shape run as one conv (see
     `_fused_conv`). In a supernet, the fused convs covering the same nodes are
@@ -197,7 +201,8 @@ class Cell(tf.keras.layers.Layer):
       stateless[name] = layer
       shared_edges[name].append((node, row, col))
     if shared_edges:
-      result += self._mix_shared(x, stateless, shared_edges, probs, sums)
+      result += self._mix_shared(x, stateless, shared_edges, probs, sums,
+                                 pending)
     for nodes, ys in sums.items():
       y = _sum(ys)
       parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
@@ -210,14 +215,17 @@ class Cell(tf.keras.layers.Layer):
 
   def _mix_shared(self, x: tf.Tensor, layers: dict[str, tf.keras.layers.Layer],
                   edges: dict[str, list[tuple[int, int, int]]],
-                  probs: tf.Tensor, sums: dict[tuple[int, ...], list[tf.Tensor]]
+                  probs: tf.Tensor, sums: dict[tuple[int, ...], list[tf.Tensor]],
+                  pending: Optional[list[list[tf.Tensor]]] = None
                   ) -> list[tuple[int, None, tf.Tensor]]:
     """(node, None, sum of p * output) for the supernet's op outputs that
     several edges share (parameter-free ops, unfolded skips), per node.
 
     Where they are all elementwise and one group of fused convs covers the
     same nodes, `fused.mix` adds them to that group's sum in one pass (and
-    takes the group out of `sums`)."""
+    takes the group out of `sums`). If every one of those nodes has `pending`
+    terms, it adds their sum in the same pass and empties them, so its output
+    becomes each node's sum so far (no separate add)."""
     names = list(edges)
     nodes = sorted({node for name in names for node, _, _ in edges[name]})
     entries = [(i, nodes.index(node), row, col) for i, name in enumerate(names)
@@ -228,7 +236,12 @@ class Cell(tf.keras.layers.Layer):
     kernels = [getattr(layers[name], 'elementwise', None) for name in names]
     if tuple(nodes) in sums and None not in kernels and fused.available():
       ys = sums.pop(tuple(nodes))
-      mixed = fused.mix(x, _sum(ys), w, kernels)
+      terms = [pending[node] for node in nodes] if pending else []
+      partial = [_sum(t) for t in terms] if all(terms) else []
+      if partial:
+        for t in terms:
+          t.clear()  # The kernel's outputs will be these nodes' sums so far.
+      mixed = fused.mix(x, _sum(ys), w, kernels, partial)
     else:
       present = {(i, j) for i, j, _, _ in entries}
       mixed = _weighted_sums(w, present, *[layers[name](x) for name in names])

@@ -61,18 +61,24 @@ def disabled() -> Iterator[None]:
 
 
 def mix(x: tf.Tensor, base: tf.Tensor, weights: tf.Tensor,
-        fns: Sequence[str]) -> list[tf.Tensor]:
-  """ys[j] = base[..., j C:(j + 1) C] + sum_i weights[i, j] fns[i](x) for the
-  K = weights.shape[1] nodes, with C = x's channels and fns in `KERNELS`."""
+        fns: Sequence[str], pending: Sequence[tf.Tensor] = ()
+        ) -> list[tf.Tensor]:
+  """ys[j] = base[..., j C:(j + 1) C] (+ pending[j]) + sum_i weights[i, j]
+  fns[i](x) for the K = weights.shape[1] nodes, with C = x's channels and fns
+  in `KERNELS`; `pending`: none or K tensors shaped like x (the nodes' sums so
+  far, added in the same pass)."""
   unknown = sorted(set(fns) - set(KERNELS))
   if unknown:
     raise ValueError(f'no fused kernel for {unknown}; allowed: {KERNELS}')
-  return _LIBRARY.mix_elementwise(x, base, weights, fns=list(fns),
+  return _LIBRARY.mix_elementwise(x, base, weights, list(pending),
+                                  fns=list(fns),
                                   num_outputs=int(weights.shape[1]))
 
 
 @tf.RegisterGradient('MixElementwise')
 def _mix_gradient(op: tf.Operation, *dys: tf.Tensor):
-  x, _, weights = op.inputs
+  x, _, weights = op.inputs[:3]
   dys = [tf.zeros_like(x) if dy is None else dy for dy in dys]
-  return _LIBRARY.mix_elementwise_grad(x, weights, dys, fns=op.get_attr('fns'))
+  d_pending = dys if op.get_attr('num_pending') else []
+  return [*_LIBRARY.mix_elementwise_grad(x, weights, dys,
+                                         fns=op.get_attr('fns')), *d_pending]

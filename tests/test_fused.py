@@ -18,12 +18,12 @@ def _inputs(shape, fns, num_nodes, seed):
   return x, base, weights
 
 
-def _mix_and_gradients(mix, x, base, weights, upstream):
+def _mix_and_gradients(mix, x, base, weights, upstream, pending=()):
   with tf.GradientTape() as tape:
-    tape.watch([x, base, weights])
-    ys = mix(x, base, weights)
+    tape.watch([x, base, weights, *pending])
+    ys = mix(x, base, weights, *pending)
     loss = tf.add_n([tf.reduce_sum(y * u) for y, u in zip(ys, upstream)])
-  return [*ys, *tape.gradient(loss, [x, base, weights])]
+  return [*ys, *tape.gradient(loss, [x, base, weights, *pending])]
 
 
 def test_the_kernel_is_built_and_used_on_cpu():
@@ -36,28 +36,33 @@ def test_the_kernel_is_built_and_used_on_cpu():
 
 # [2, 30, 30, 3] has 1,800 pixels: more than one parallel block, and neither
 # blocks nor chunks divide it.
-@pytest.mark.parametrize('shape, fns, num_nodes', [
-    ((3, 5, 5, 4), ('relu', 'tanh', 'identity'), 3),
-    ((2, 30, 30, 3), ('relu', 'tanh'), 4),
-    ((1, 7, 7, 16), ('tanh',), 1),
+@pytest.mark.parametrize('shape, fns, num_nodes, with_pending', [
+    ((3, 5, 5, 4), ('relu', 'tanh', 'identity'), 3, False),
+    ((3, 5, 5, 4), ('relu', 'tanh', 'identity'), 3, True),
+    ((2, 30, 30, 3), ('relu', 'tanh'), 4, True),
+    ((1, 7, 7, 16), ('tanh',), 1, False),
 ])
-def test_mix_and_its_gradients_equal_the_tf_ops(shape, fns, num_nodes):
+def test_mix_and_its_gradients_equal_the_tf_ops(shape, fns, num_nodes,
+                                                with_pending):
   x, base, weights = _inputs(shape, fns, num_nodes, seed=len(fns))
   upstream = [tf.random.stateless_normal(shape, seed=[j, 1])
               for j in range(num_nodes)]
+  pending = [tf.random.stateless_normal(shape, seed=[j, 2])
+             for j in range(num_nodes if with_pending else 0)]
 
-  def reference(x, base, weights):
+  def reference(x, base, weights, *pending):
     parts = tf.split(base, num_nodes, axis=-1)
-    return [parts[j] + tf.add_n([weights[i, j] * _TF_FNS[fn](x)
-                                 for i, fn in enumerate(fns)])
+    return [tf.add_n([parts[j], *pending[j:j + 1]] +
+                     [weights[i, j] * _TF_FNS[fn](x)
+                      for i, fn in enumerate(fns)])
             for j in range(num_nodes)]
 
-  def kernel(x, base, weights):
-    return fused.mix(x, base, weights, fns)
+  def kernel(x, base, weights, *pending):
+    return fused.mix(x, base, weights, fns, pending)
 
-  expected = _mix_and_gradients(reference, x, base, weights, upstream)
-  actual = _mix_and_gradients(kernel, x, base, weights, upstream)
-  assert len(actual) == len(expected) == num_nodes + 3
+  expected = _mix_and_gradients(reference, x, base, weights, upstream, pending)
+  actual = _mix_and_gradients(kernel, x, base, weights, upstream, pending)
+  assert len(actual) == len(expected) == num_nodes + 3 + len(pending)
   for got, want in zip(actual, expected):  # Float32 sums in another order.
     np.testing.assert_allclose(got, want, rtol=1e-5,
                                atol=1e-5 * np.abs(want).max())
@@ -81,6 +86,9 @@ def test_bad_fns_and_shapes_are_rejected():
     fused.mix(x, base, tf.zeros([2, 2]), ('relu',))
   with pytest.raises(tf.errors.InvalidArgumentError, match='K \\* C channels'):
     fused.mix(x, base[..., :3], weights, ('relu',))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='pending must be empty or K = 2 tensors, got 1'):
+    fused.mix(x, base, weights, ('relu',), [x])
 
 
 @pytest.mark.parametrize('content, problem', [

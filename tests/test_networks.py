@@ -122,8 +122,10 @@ def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type,
       np.testing.assert_allclose(actual, expected, rtol=1e-5,
                                  atol=1e-5 * np.abs(expected).max())
   # Micro's ReLU, Tanh and Skip and Classic normal's unfolded Skip are
-  # elementwise; Classic reduce has pools.
+  # elementwise; Classic reduce has pools. Edges from a node add in the sums
+  # pending for their targets.
   assert bool(mixes) == (kernel == 'fused' and cell_type == 'normal')
+  assert all(bool(args[4]) for args in mixes[1:num_nodes])
 
 
 def test_concat_conv_gradients_equal_those_of_concat_then_conv():

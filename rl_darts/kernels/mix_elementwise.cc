@@ -1,10 +1,10 @@
 // Fused mixing of a supernet node's elementwise ops, for CPU.
 //
-// MixElementwise: ys[j] = base[..., j*C:(j+1)*C] + sum_i w[i, j] * f_i(x),
-// with f_i in {relu, tanh, identity}: one pass over x and `base` (the
-// concatenated, already weighted conv outputs of the same edges) writes every
-// node's sum, where TF ops would write f_i(x), split `base` and multiply and
-// add tensor by tensor. MixElementwiseGrad returns dL/dx, dL/dbase (the dys,
+// MixElementwise: ys[j] = base[..., j*C:(j+1)*C] (+ pending[j]) +
+// sum_i w[i, j] * f_i(x), with f_i in {relu, tanh, identity}: one pass over x,
+// `base` (the concatenated, already weighted conv outputs of the same edges)
+// and the nodes' `pending` sums, if given, writes every node's sum, where TF
+// ops would write f_i(x), split `base` and multiply and add tensor by tensor. MixElementwiseGrad returns dL/dx, dL/dbase (the dys,
 // concatenated) and dL/dw. Same arithmetic as the TF ops, in another
 // summation order (see rl_darts/fused.py).
 
@@ -118,6 +118,17 @@ class MixElementwiseOp : public MixKernel {
     const int64_t k = w.dim_size(1);
     OP_REQUIRES(context, x.dims() >= 1 && base.dims() == x.dims(),
                 InvalidArgument("x and base must have the same rank"));
+    tensorflow::OpInputList pending;
+    OP_REQUIRES_OK(context, context->input_list("pending", &pending));
+    OP_REQUIRES(context, pending.size() == 0 || pending.size() == k,
+                InvalidArgument("pending must be empty or K = ", k,
+                                " tensors, got ", pending.size()));
+    std::vector<const float*> pend(pending.size());
+    for (int64_t j = 0; j < pending.size(); ++j) {
+      OP_REQUIRES(context, pending[j].shape() == x.shape(),
+                  InvalidArgument("every pending sum must have x's shape"));
+      pend[j] = pending[j].flat<float>().data();
+    }
     const int64_t c = x.dim_size(x.dims() - 1);
     const int64_t pixels = c ? x.NumElements() / c : 0;
     OP_REQUIRES(context, base.NumElements() == pixels * k * c,
@@ -136,7 +147,7 @@ class MixElementwiseOp : public MixKernel {
     const float* bs = base.flat<float>().data();
     const float* ws = w.flat<float>().data();
     const auto& fns = fns_;
-    ForBlocks(context, pixels, (m + 2) * k * c * 4,
+    ForBlocks(context, pixels, (m + 3) * k * c * 4,
               [&, c, k, m](int64_t begin, int64_t end, int64_t) {
       std::vector<float> f(m * kChunkPixels * c);
       for (int64_t p0 = begin; p0 < end; p0 += kChunkPixels) {
@@ -144,7 +155,7 @@ class MixElementwiseOp : public MixKernel {
         for (int64_t i = 0; i < m; ++i) {
           Apply(fns[i], xs + p0 * c, n, f.data() + i * n, nullptr);
         }
-        // Pixel by pixel: y_j = base_j + sum_i w[i, j] f_i.
+        // Pixel by pixel: y_j = base_j (+ pending_j) + sum_i w[i, j] f_i.
         for (int64_t p = 0; p < n / c; ++p) {
           const float* __restrict__ b = bs + (p0 + p) * k * c;
           for (int64_t j = 0; j < k; ++j) {
@@ -153,6 +164,10 @@ class MixElementwiseOp : public MixKernel {
             const float* __restrict__ f0 = f.data() + p * c;
             for (int64_t ch = 0; ch < c; ++ch) {
               y[ch] = b[j * c + ch] + w0j * f0[ch];
+            }
+            if (!pend.empty()) {
+              const float* __restrict__ q = pend[j] + (p0 + p) * c;
+              for (int64_t ch = 0; ch < c; ++ch) y[ch] += q[ch];
             }
             for (int64_t i = 1; i < m; ++i) {
               const float wij = ws[i * k + j];
@@ -261,8 +276,10 @@ REGISTER_OP("MixElementwise")
     .Input("x: float")
     .Input("base: float")
     .Input("weights: float")
+    .Input("pending: num_pending * float")
     .Attr("fns: list(string)")
     .Attr("num_outputs: int >= 1")
+    .Attr("num_pending: int >= 0")
     .Output("ys: num_outputs * float")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
       for (int i = 0; i < c->num_outputs(); ++i) c->set_output(i, c->input(0));
