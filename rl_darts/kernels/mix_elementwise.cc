@@ -4,9 +4,10 @@
 // sum_i w[i, j] * f_i(x), with f_i in {relu, tanh, identity}: one pass over x,
 // `base` (the concatenated, already weighted conv outputs of the same edges)
 // and the nodes' `pending` sums, if given, writes every node's sum, where TF
-// ops would write f_i(x), split `base` and multiply and add tensor by tensor. MixElementwiseGrad returns dL/dx, dL/dbase (the dys,
-// concatenated) and dL/dw. Same arithmetic as the TF ops, in another
-// summation order (see rl_darts/fused.py).
+// ops would write f_i(x), split `base` and multiply and add tensor by tensor.
+// MixElementwiseGrad returns dL/dx, dL/dbase (the dys, concatenated) and
+// dL/dw; dL/dpending is the dys themselves (rl_darts/fused.py). Same
+// arithmetic as the TF ops, in another summation order.
 
 #include <algorithm>
 #include <string>
