@@ -40,3 +40,19 @@ def test_several_rounds_report_their_median(capsys):
                          'the FLOP ratio; target <= 1.10), GFLOP/s 80% of')
   assert line.endswith('per round (of the FLOP ratio / of GFLOP/s): '
                        '1.17 / 85%, 1.50 / 66%, 1.25 / 80%')
+
+
+def test_fused_ab_alternates_the_variants_and_reports_medians():
+  import fused_ab  # pylint: disable=g-import-not-at-top
+  calls = []
+  steps = {'fused': lambda: calls.append('fused'),
+           'tf_ops': lambda: calls.append('tf_ops')}
+  rates = fused_ab.alternate(steps, rounds=3, items_per_step=256)
+  assert calls == ['fused', 'tf_ops'] * 3
+  assert [len(v) for v in rates.values()] == [3, 3]
+  assert all(rate > 0 for v in rates.values() for rate in v)
+  lines = fused_ab.table({'fused': [300.0, 340.0, 330.0],
+                          'tf_ops': [260.0, 250.0, 280.0]})
+  assert lines[1].split()[:4] == ['fused', '330', '340', '1.00x']
+  assert lines[2].split()[:4] == ['tf_ops', '260', '280', '0.79x']
+  assert lines[2].endswith('260 250 280')
