@@ -215,7 +215,8 @@ class Cell(tf.keras.layers.Layer):
 
   def _mix_shared(self, x: tf.Tensor, layers: dict[str, tf.keras.layers.Layer],
                   edges: dict[str, list[tuple[int, int, int]]],
-                  probs: tf.Tensor, sums: dict[tuple[int, ...], list[tf.Tensor]],
+                  probs: tf.Tensor,
+                  sums: dict[tuple[int, ...], list[tf.Tensor]],
                   pending: Optional[list[list[tf.Tensor]]] = None
                   ) -> list[tuple[int, None, tf.Tensor]]:
     """(node, None, sum of p * output) for the supernet's op outputs that
