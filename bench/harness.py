@@ -47,11 +47,13 @@ ENCODERS = {
 
 def check_names(names: Sequence[str] | None, known: Sequence[str]
                 ) -> list[str]:
-  """The requested encoders (all known ones by default); unknown: an error."""
+  """The requested encoders (all known ones by default); unknown: a usage
+  error naming them and the known ones."""
   names = list(names or known)
   unknown = sorted(set(names) - set(known))
   if unknown:
-    raise ValueError(f'unknown encoders {unknown}; known: {", ".join(known)}')
+    raise app.UsageError(
+        f'unknown encoders {unknown}; known: {", ".join(known)}')
   return names
 
 
@@ -108,10 +110,7 @@ def main(script: str, measure: Callable[[str], dict], names: Sequence[str],
     print('RESULT ' + json.dumps(measure(flags.FLAGS.child)), flush=True)
     return
   rounds = flags.FLAGS.rounds
-  try:
-    names = check_names(names, known)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+  names = check_names(names, known)
   print(title)
   print(f'{"encoder":<17}' + ''.join(f'{h:>{w}}' for h, _, w, _ in columns))
   measured = []
