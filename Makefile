@@ -39,10 +39,11 @@ system-deps: $(STAMP)
 	  fi; }
 
 # Built against the venv's TF headers with -march=native: rebuild (delete it,
-# then make setup) to run the same checkout on another CPU.
+# then make setup) to run the same checkout on another CPU. -Wno-psabi: its
+# SIMD vectors never leave the file, so GCC's ABI notes about them don't apply.
 $(KERNEL): rl_darts/kernels/mix_elementwise.cc $(STAMP) | system-deps
 	@echo "Building $@ ..."
-	@$(CXX) -O3 -march=native -shared -fPIC $< -o $@.tmp \
+	@$(CXX) -O3 -march=native -Wno-psabi -shared -fPIC $< -o $@.tmp \
 	  $$($(BIN)/python -c 'import tensorflow as tf; print(" ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()))' 2>/dev/null) \
 	  && mv $@.tmp $@
 

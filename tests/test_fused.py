@@ -34,13 +34,16 @@ def test_the_kernel_is_built_and_used_on_cpu():
   assert fused.available()
 
 
-# [2, 30, 30, 3] has 1,800 pixels: more than one parallel block, and neither
-# blocks nor chunks divide it.
+# [2, 30, 30, 3] has 1,800 pixels and [2, 25, 25, 32] 1,250: more than one
+# parallel block, and neither blocks nor chunks divide them. Channels run in
+# vectors of 16 lanes (16, 32: two per pixel), 8 lanes (8) or one (3, 4).
 @pytest.mark.parametrize('shape, fns, num_nodes, with_pending', [
     ((3, 5, 5, 4), ('relu', 'tanh', 'identity'), 3, False),
     ((3, 5, 5, 4), ('relu', 'tanh', 'identity'), 3, True),
     ((2, 30, 30, 3), ('relu', 'tanh'), 4, True),
     ((1, 7, 7, 16), ('tanh',), 1, False),
+    ((2, 25, 25, 32), ('relu', 'tanh', 'identity'), 3, True),
+    ((1, 6, 6, 8), ('identity', 'relu'), 2, False),
 ])
 def test_mix_and_its_gradients_equal_the_tf_ops(shape, fns, num_nodes,
                                                 with_pending):
