@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-import time
 from typing import Callable
 
 from absl import app
@@ -30,18 +29,6 @@ FLAGS = flags.FLAGS
 
 VARIANTS = ('fused', 'tf_ops')
 DEFAULT_ROUNDS = 16  # Here, where `--rounds` is not given.
-
-
-def alternate(steps: dict[str, Callable[[], object]], rounds: int,
-              items_per_step: float) -> dict[str, list[float]]:
-  """Items/s of each step per round, the steps timed in turn every round."""
-  rates = {name: [] for name in steps}
-  for _ in range(rounds):
-    for name, step in steps.items():
-      began = time.perf_counter()
-      step()
-      rates[name].append(items_per_step / (time.perf_counter() - began))
-  return rates
 
 
 def table(rates: dict[str, list[float]]) -> list[str]:
@@ -96,12 +83,13 @@ def main(argv: list[str]) -> None:
                          ' missing, failed to load, or a GPU is visible); '
                          'build it with `make setup`')
   rounds = FLAGS.rounds if FLAGS['rounds'].present else DEFAULT_ROUNDS
-  steps = {variant: _step(FLAGS.encoder, FLAGS.batch, FLAGS.forward,
-                          variant == 'fused') for variant in VARIANTS}
+  steps = {variant: (_step(FLAGS.encoder, FLAGS.batch, FLAGS.forward,
+                           variant == 'fused'), FLAGS.batch)
+           for variant in VARIANTS}
   what = 'forward passes' if FLAGS.forward else 'train steps'
   print(f'{FLAGS.encoder}, {what} at batch {FLAGS.batch}, {rounds} '
         'alternating rounds')
-  print('\n'.join(table(alternate(steps, rounds, FLAGS.batch))))
+  print('\n'.join(table(harness.alternate(steps, rounds))))
 
 
 if __name__ == '__main__':

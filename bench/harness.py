@@ -1,6 +1,7 @@
 """What the throughput scripts share: FLOP counting, one child process per
-encoder (so peak memory is that encoder's), and the supernet/IMPALA ratios
-(medians over rounds of measurement)."""
+encoder (so peak memory is that encoder's), and the supernet/IMPALA ratios:
+medians over rounds of those processes and over rates timed alternately in
+one process (`alternate`), which a shared machine's drift does not skew."""
 
 from __future__ import annotations
 
@@ -16,11 +17,18 @@ from typing import Callable, Sequence
 from absl import app
 from absl import flags
 
-flags.DEFINE_string('child', None, 'Internal: measure one encoder, print JSON.')
+flags.DEFINE_string('child', None, 'Internal: measure one encoder (or, as '
+                    '"paired:A,B", time their learning alternately), print '
+                    'JSON.')
 flags.DEFINE_integer('rounds', 1, 'Measure all encoders this many times, one '
                      'round after another, and give the median of each '
                      'supernet ratio: a shared machine\'s speed drifts.',
                      lower_bound=1)
+flags.DEFINE_integer('paired_rounds', 10, 'Then time the learning of '
+                     'IMPALA-CNN 16x3 and the supernets in turn in one '
+                     'process this many times and give the ratios\' medians '
+                     '(0: skip).', lower_bound=0)
+PAIRED = 'paired:'
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = 'impala_16x3'
@@ -58,10 +66,11 @@ def check_names(names: Sequence[str] | None, known: Sequence[str]
 
 
 def parse_gin(name: str, extra: str) -> None:
-  """Binds encoder `name` plus `extra` bindings."""
+  """Binds encoder `name` plus `extra` bindings (in place of any earlier)."""
   import gin  # pylint: disable=g-import-not-at-top
   from rl_darts import genotypes  # pylint: disable=g-import-not-at-top
   gin.external_configurable(genotypes.Genotype, module='bench')
+  gin.clear_config()
   gin.parse_config(ENCODERS[name] + '\n' + extra)
 
 
@@ -91,6 +100,19 @@ def best_rate(step: Callable[[], object], steps: int, items_per_step: float,
   return best
 
 
+def alternate(steps: dict[str, tuple[Callable[[], object], float]],
+              rounds: int) -> dict[str, list[float]]:
+  """Items/s of each (step, items per step) per round, the steps timed in
+  turn every round."""
+  rates = {name: [] for name in steps}
+  for _ in range(rounds):
+    for name, (step, items) in steps.items():
+      began = time.perf_counter()
+      step()
+      rates[name].append(items / (time.perf_counter() - began))
+  return rates
+
+
 def peak_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -99,15 +121,26 @@ def peak_mb() -> float:
 Column = tuple[str, str, int, str]
 
 
-def main(script: str, measure: Callable[[str], dict], names: Sequence[str],
-         known: Sequence[str], title: str, columns: Sequence[Column],
-         child_flags: Sequence[str], rate: str) -> None:
+def main(script: str, measure: Callable[[str], dict],
+         learn: Callable[[str], tuple[Callable[[], object], float]],
+         names: Sequence[str], known: Sequence[str], title: str,
+         columns: Sequence[Column], child_flags: Sequence[str],
+         rate: str) -> None:
   """A throughput script's main. In a child: measure one encoder and print
-  its result. Otherwise: run `script --child=NAME *child_flags` per encoder
-  (for each of --rounds rounds), print a table row as each comes, then the
-  ratios by samples/s `rate`."""
-  if flags.FLAGS.child:
-    print('RESULT ' + json.dumps(measure(flags.FLAGS.child)), flush=True)
+  its result, or time the `learn(name)` steps (a step and the samples it
+  takes) of several in turn. Otherwise: run `script --child=NAME
+  *child_flags` per encoder (for each of --rounds rounds), print a table row
+  as each comes, then the ratios by samples/s `rate`; then the same ratios
+  from IMPALA-CNN 16x3's and the supernets' learning timed in turn in one
+  child (--paired_rounds)."""
+  child = flags.FLAGS.child
+  if child:
+    if child.startswith(PAIRED):
+      steps = {name: learn(name) for name in child[len(PAIRED):].split(',')}
+      result = alternate(steps, flags.FLAGS.paired_rounds)
+    else:
+      result = measure(child)
+    print('RESULT ' + json.dumps(result), flush=True)
     return
   rounds = flags.FLAGS.rounds
   names = check_names(names, known)
@@ -119,18 +152,55 @@ def main(script: str, measure: Callable[[str], dict], names: Sequence[str],
       print(f'round {number} of {rounds}', flush=True)
     results = {}
     for name in names:
-      out = subprocess.run([sys.executable, script, f'--child={name}',
-                            *child_flags], capture_output=True, text=True,
-                           check=False, cwd=REPO)
-      lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
-      if not lines:
-        print(f'{name}: failed\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}')
-        continue
-      results[name] = r = json.loads(lines[-1][len('RESULT '):])
-      print(f'{name:<17}' + ''.join(f'{r[k]:>{w}{f}}' for _, k, w, f in columns),
-            flush=True)
+      r = _run_child(script, name, child_flags)
+      if r:
+        results[name] = r
+        print(f'{name:<17}' + ''.join(f'{r[k]:>{w}{f}}'
+                                      for _, k, w, f in columns), flush=True)
     measured.append(results)
   print_ratios(measured, rate)
+  paired = [name for name in names if name == BASELINE or _supernet(name)]
+  if flags.FLAGS.paired_rounds and BASELINE in paired and len(paired) > 1:
+    print(f'{BASELINE} and supernets learning in turn in one process, '
+          f'{flags.FLAGS.paired_rounds} rounds', flush=True)
+    rates = _run_child(script, PAIRED + ','.join(paired), [
+        *child_flags, f'--paired_rounds={flags.FLAGS.paired_rounds}'])
+    if rates:
+      print_ratios(paired_results(rates, measured, rate), rate,
+                   'paired round')
+
+
+def _run_child(script: str, child: str, child_flags: Sequence[str]
+               ) -> dict | None:
+  """`script --child=CHILD *child_flags`'s result (None, reported, if it
+  failed)."""
+  out = subprocess.run([sys.executable, script, f'--child={child}',
+                        *child_flags], capture_output=True, text=True,
+                       check=False, cwd=REPO)
+  lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
+  if not lines:
+    print(f'{child}: failed\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}')
+    return None
+  return json.loads(lines[-1][len('RESULT '):])
+
+
+def paired_results(rates: dict[str, list[float]],
+                   measured: Sequence[dict[str, dict]], rate: str
+                   ) -> list[dict[str, dict]]:
+  """Per paired round, results as `ratios` takes them: the rates timed in
+  turn, each encoder's MFLOP/sample from the table, and GFLOP/s in
+  proportion (the scripts' factor, FLOPs per sample over forward FLOPs, is
+  the same for every encoder)."""
+  mflops = {name: r['mflops'] for results in measured
+            for name, r in results.items()}
+  return [{name: {'mflops': mflops[name], rate: values[i],
+                  'gflops': mflops[name] * values[i]}
+           for name, values in rates.items() if name in mflops}
+          for i in range(len(next(iter(rates.values()))))]
+
+
+def _supernet(name: str) -> bool:
+  return name.startswith(('classic', 'micro'))
 
 
 def ratios(results: dict[str, dict], rate: str
@@ -143,28 +213,30 @@ def ratios(results: dict[str, dict], rate: str
     return {}
   table = {}
   for name, r in results.items():
-    if name.startswith(('classic', 'micro')):
+    if _supernet(name):
       flop_ratio, cost_ratio = r['mflops'] / base['mflops'], base[rate] / r[rate]
       table[name] = (flop_ratio, cost_ratio, cost_ratio / flop_ratio,
                      r['gflops'] / base['gflops'])
   return table
 
 
-def print_ratios(measured: Sequence[dict[str, dict]], rate: str) -> None:
+def print_ratios(measured: Sequence[dict[str, dict]], rate: str,
+                 unit: str = 'round') -> None:
   """Each supernet's ratios against IMPALA-CNN 16x3 with the issue's targets:
-  the median over rounds, and each round's when there are several."""
+  the median over `unit`s (rounds), and each one's when there are several."""
   per_round = [ratios(results, rate) for results in measured]
   for name in dict.fromkeys(n for r in per_round for n in r):
     values = [r[name] for r in per_round if name in r]
     flop_ratio, cost_ratio, relative, share = (statistics.median(v)
                                                for v in zip(*values))
     line = (f'{name} vs {BASELINE}'
-            + (f' (median of {len(values)} rounds)' if len(measured) > 1 else '')
+            + (f' (median of {len(values)} {unit}s)' if len(measured) > 1
+               else '')
             + f': FLOP ratio {flop_ratio:.1f}x, training '
             f'cost ratio {cost_ratio:.1f}x ({relative:.2f} of the FLOP '
             f'ratio; target <= 1.10), GFLOP/s {100 * share:.0f}% of '
             "IMPALA-CNN's (target >= 90%)")
     if len(measured) > 1:
-      line += ('; per round (of the FLOP ratio / of GFLOP/s): '
+      line += (f'; per {unit} (of the FLOP ratio / of GFLOP/s): '
                + ', '.join(f'{v[2]:.2f} / {100 * v[3]:.0f}%' for v in values))
     print(line)

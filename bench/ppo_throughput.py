@@ -10,12 +10,15 @@ are the best of 3 timings (other work on a shared machine only slows a run
 down). Learn only: PPO's train step on minibatches of the paper's size;
 GFLOP/s counts 3x the forward FLOPs per sample (forward + backward). End to
 end: a steady-state iteration of the real loop (Procgen, Reverb, PPOLearner)
-after a warm-up one.
+after a warm-up one. Last, one process times the learn steps of IMPALA-CNN
+16x3 and the supernets in turn (--paired_rounds) for ratios that the
+machine's drift between processes does not skew.
 """
 
 import os
 import sys
 import tempfile
+from typing import Callable
 
 from absl import app
 from absl import flags
@@ -35,14 +38,11 @@ BATCHES = {'impala_16_32_32': (2048, 3), 'impala_16x3': (2048, 3),
            'discrete_64x3': (256, 1)}
 
 
-def measure(name: str) -> dict:
-  """All figures for one encoder (runs in a child process)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rl_darts.ppo import agent as agent_lib  # pylint: disable=g-import-not-at-top
+def _setup(name: str):
+  """Binds encoder `name` and the flags: the settings, the PPO agent and a
+  rollout collector of its collect policy on the game's env."""
   from rl_darts.ppo import rollouts  # pylint: disable=g-import-not-at-top
   from rl_darts.ppo import train  # pylint: disable=g-import-not-at-top
-
   minibatch, epochs = BATCHES[name]
   steps_per_iteration = FLAGS.num_envs * FLAGS.rollout_length
   harness.parse_gin(name, f"""
@@ -58,28 +58,54 @@ def measure(name: str) -> dict:
   settings = train.PPOSettings()
   env = settings.environment.make()
   agent = train.build_agent(env)
-  encoder = agent_lib.encoder_of(agent)
-  flops = harness.forward_flops(encoder)
+  return settings, agent, rollouts.RolloutCollector(
+      env, agent.collect_policy, settings.rollout_length)
 
-  # Collect only: the collect policy on Procgen, no Reverb.
-  collector = rollouts.RolloutCollector(env, agent.collect_policy,
-                                        settings.rollout_length)
-  collector.collect()
-  collect_rate = harness.best_rate(collector.collect, 1,
-                                   settings.steps_per_iteration)
 
-  # Learn only: PPO train steps on minibatches of preprocessed experience.
+def _learn_step(settings, agent, collector) -> tuple[Callable[[], None], int]:
+  """A warmed-up step of PPO train calls on one minibatch of preprocessed
+  experience (at least 1,024 samples in all), and its samples."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   experience = collector.collect()
   batch = agent.preprocess_sequence(tf.nest.map_structure(
       tf.convert_to_tensor, experience))
   flat = tf.nest.map_structure(lambda x: tf.reshape(
       x, [-1, 1] + x.shape[2:].as_list()), batch)
   size = settings.minibatch_size
-  minibatch_data = tf.nest.map_structure(lambda x: x[:size], flat)
+  minibatch = tf.nest.map_structure(lambda x: x[:size], flat)
   train_fn = tf.function(agent.train)
-  train_fn(minibatch_data)
-  learn_rate = harness.best_rate(lambda: train_fn(minibatch_data).loss.numpy(),
-                                 max(2, 1024 // size), size)
+  train_fn(minibatch)
+  calls = max(2, 1024 // size)
+
+  def step():
+    for _ in range(calls):
+      train_fn(minibatch).loss.numpy()
+
+  return step, calls * size
+
+
+def learn(name: str) -> tuple[Callable[[], None], int]:
+  """Encoder `name`'s learn step (see `_learn_step`)."""
+  return _learn_step(*_setup(name))
+
+
+def measure(name: str) -> dict:
+  """All figures for one encoder (runs in a child process)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from rl_darts.ppo import agent as agent_lib  # pylint: disable=g-import-not-at-top
+  from rl_darts.ppo import train  # pylint: disable=g-import-not-at-top
+  settings, agent, collector = _setup(name)
+  encoder = agent_lib.encoder_of(agent)
+  flops = harness.forward_flops(encoder)
+
+  # Collect only: the collect policy on Procgen, no Reverb.
+  collector.collect()
+  collect_rate = harness.best_rate(collector.collect, 1,
+                                   settings.steps_per_iteration)
+
+  # Learn only: PPO train steps on minibatches of preprocessed experience.
+  step, samples = _learn_step(settings, agent, collector)
+  learn_rate = harness.best_rate(step, 1, samples)
 
   # End to end: the real loop; the second iteration is steady state.
   with tempfile.TemporaryDirectory() as root:
@@ -99,7 +125,7 @@ def measure(name: str) -> dict:
 def main(argv):
   del argv
   harness.main(
-      __file__, measure, FLAGS.encoders, BATCHES,
+      __file__, measure, learn, FLAGS.encoders, BATCHES,
       f'PPO throughput, {FLAGS.game}, {FLAGS.num_envs} envs x '
       f'{FLAGS.rollout_length} steps, {os.cpu_count()} CPU cores',
       [('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),

@@ -11,11 +11,14 @@ dataset, priority updates included). A learner sample costs 5 forward passes'
 FLOPs: forward and backward (3x) on the observation, the online and the target
 network on the next one. Actor: epsilon-greedy steps of a batched Procgen env,
 with Acme's n-step adders writing to Reverb ('act/s') and without
-('policy/s').
+('policy/s'). Last, one process times the learner steps of IMPALA-CNN 16x3
+and the supernets in turn (--paired_rounds) for ratios that the machine's
+drift between processes does not skew.
 """
 
 import os
 import sys
+from typing import Callable
 
 from absl import app
 from absl import flags
@@ -30,62 +33,86 @@ flags.DEFINE_integer('learner_steps', 4, 'Learner steps timed.')
 flags.DEFINE_string('game', 'starpilot', 'Procgen game.')
 FLAGS = flags.FLAGS
 DEFAULT = ('impala_16x3', 'micro_16x3')
+_SERVERS = []  # This process's Reverb servers: one stops when collected.
 
 
-def measure(name: str) -> dict:
-  """All figures for one encoder (runs in a child process)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+def _setup(name: str):
+  """Binds encoder `name` and the flags; starts a Reverb server with the
+  replay table. Returns the settings, env, server, online and target
+  networks, and an actor writing n-step transitions to the table."""
   import reverb  # pylint: disable=g-import-not-at-top
   from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import learning  # pylint: disable=g-import-not-at-top
   from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top
-
-  fill = 2 * FLAGS.batch_size
   harness.parse_gin(name, f"""
       Environment.game = '{FLAGS.game}'
       Environment.num_envs = {FLAGS.num_envs}
       RainbowSettings.batch_size = {FLAGS.batch_size}
-      RainbowSettings.min_replay_size = {fill}
+      RainbowSettings.min_replay_size = {2 * FLAGS.batch_size}
   """)
   settings = train.RainbowSettings()
   env = settings.environment.make()
   server = reverb.Server([train.replay_table(settings, env)])
+  _SERVERS.append(server)
+  network, target = train.build_network(env), train.build_network(env)
+  writer = actors.BatchedActor(
+      env, actors.EpsilonGreedy(network, 0), train.all_epsilons(settings, 1, 0),
+      reverb.Client(f'localhost:{server.port}'), settings.n_step,
+      settings.discount, settings.environment.max_return)
+  return settings, env, server, network, target, writer
+
+
+def _learner_step(settings, server, network, target, writer
+                  ) -> tuple[Callable[[], None], int]:
+  """Fills the table to 2 batches with `writer` (closed then), then a
+  warmed-up RainbowLearner step (sampling the table and updating priorities)
+  and the samples it takes."""
+  import reverb  # pylint: disable=g-import-not-at-top
+  from rl_darts.rainbow import learning  # pylint: disable=g-import-not-at-top
+  from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top
   address = f'localhost:{server.port}'
   client = reverb.Client(address)
-  network, target = train.build_network(env), train.build_network(env)
-  flops = harness.forward_flops(network)
-  policy = actors.EpsilonGreedy(network, 0)
-  epsilon = train.all_epsilons(settings, 1, 0)
-
-  def rate(actor, steps: int) -> float:
-    actor.step()  # Warm-up (traces the policy, resets the env).
-    return harness.best_rate(actor.step, steps, env.batch_size)
-
-  policy_rate = rate(actors.BatchedActor(env, policy, epsilon), 16)
-  writer = actors.BatchedActor(env, policy, epsilon, client, settings.n_step,
-                               settings.discount,
-                               settings.environment.max_return)
-  act_rate = rate(writer, 16)
-  while client.server_info()[train.TABLE].current_size < fill:
+  while client.server_info()[train.TABLE].current_size < 2 * FLAGS.batch_size:
     writer.step()
-
+  writer.close()
   learner = learning.RainbowLearner(
       network, target, learning.replay_dataset(address, train.TABLE,
                                                settings.batch_size),
       client, train.TABLE, settings.discount, settings.learning_rate,
       settings.importance_sampling_exponent, settings.target_update_period)
   learner.step()
-  steps_per_s = harness.best_rate(learner.step, FLAGS.learner_steps, 1)
-  writer.close()
+  return learner.step, settings.batch_size
+
+
+def learn(name: str) -> tuple[Callable[[], None], int]:
+  """Encoder `name`'s learner step (see `_learner_step`)."""
+  settings, _, server, network, target, writer = _setup(name)
+  return _learner_step(settings, server, network, target, writer)
+
+
+def measure(name: str) -> dict:
+  """All figures for one encoder (runs in a child process)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
+  settings, env, server, network, target, writer = _setup(name)
+  flops = harness.forward_flops(network)
+
+  def rate(actor, steps: int) -> float:
+    actor.step()  # Warm-up (traces the policy, resets the env).
+    return harness.best_rate(actor.step, steps, env.batch_size)
+
+  policy_rate = rate(actors.BatchedActor(env, writer.policy,
+                                         writer.base_epsilon), 16)
+  act_rate = rate(writer, 16)
+  step, samples = _learner_step(settings, server, network, target, writer)
+  samples_per_s = harness.best_rate(step, FLAGS.learner_steps, samples)
   server.stop()
-  samples = steps_per_s * settings.batch_size
   return {
       'params': int(sum(np.prod(v.shape)
                         for v in network.encoder.trainable_variables)),
       'mflops': flops / 1e6,
-      'learner_steps': steps_per_s,
-      'samples': samples,
-      'gflops': 5 * flops * samples / 1e9,
+      'learner_steps': samples_per_s / settings.batch_size,
+      'samples': samples_per_s,
+      'gflops': 5 * flops * samples_per_s / 1e9,
       'act': act_rate,
       'policy': policy_rate,
       'peak_mb': harness.peak_mb(),
@@ -95,7 +122,7 @@ def measure(name: str) -> dict:
 def main(argv):
   del argv
   harness.main(
-      __file__, measure, FLAGS.encoders or DEFAULT, harness.ENCODERS,
+      __file__, measure, learn, FLAGS.encoders or DEFAULT, harness.ENCODERS,
       f'Rainbow throughput, {FLAGS.game}, batch {FLAGS.batch_size}, '
       f'{FLAGS.num_envs} actor envs, {os.cpu_count()} CPU cores',
       [('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),

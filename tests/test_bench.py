@@ -42,17 +42,38 @@ def test_several_rounds_report_their_median(capsys):
                        '1.17 / 85%, 1.50 / 66%, 1.25 / 80%')
 
 
-def test_fused_ab_alternates_the_variants_and_reports_medians():
-  import fused_ab  # pylint: disable=g-import-not-at-top
+def test_alternate_times_the_steps_in_turn_every_round():
   calls = []
-  steps = {'fused': lambda: calls.append('fused'),
-           'tf_ops': lambda: calls.append('tf_ops')}
-  rates = fused_ab.alternate(steps, rounds=3, items_per_step=256)
+  steps = {'fused': (lambda: calls.append('fused'), 256),
+           'tf_ops': (lambda: calls.append('tf_ops'), 2048)}
+  rates = harness.alternate(steps, rounds=3)
   assert calls == ['fused', 'tf_ops'] * 3
   assert [len(v) for v in rates.values()] == [3, 3]
   assert all(rate > 0 for v in rates.values() for rate in v)
+
+
+def test_fused_ab_reports_medians():
+  import fused_ab  # pylint: disable=g-import-not-at-top
   lines = fused_ab.table({'fused': [300.0, 340.0, 330.0],
                           'tf_ops': [260.0, 250.0, 280.0]})
   assert lines[1].split()[:4] == ['fused', '330', '340', '1.00x']
   assert lines[2].split()[:4] == ['tf_ops', '260', '280', '0.79x']
   assert lines[2].endswith('260 250 280')
+
+
+def test_paired_rounds_give_ratios_from_rates_timed_in_turn(capsys):
+  # The table's rounds give the MFLOP/sample; the paired child, the rates.
+  measured = [{'impala_16x3': _result(35.0, 1600.0, 168.0),
+               'micro_16x3': _result(140.0, 300.0, 126.0)}]
+  rates = {'impala_16x3': [1600.0, 1200.0, 1400.0],
+           'micro_16x3': [360.0, 300.0, 330.0]}
+  rounds = harness.paired_results(rates, measured, 'learn')
+  assert len(rounds) == 3
+  harness.print_ratios(rounds, 'learn', 'paired round')
+  line = capsys.readouterr().out.strip()
+  # GFLOP/s shares 4 x 360 / 1600 = 90%, 100%, 94%; cost ratios over the
+  # FLOP ratio 4: 1.11, 1.00, 1.06.
+  assert '(median of 3 paired rounds)' in line
+  assert 'GFLOP/s 94% of' in line
+  assert line.endswith('per paired round (of the FLOP ratio / of GFLOP/s): '
+                       '1.11 / 90%, 1.00 / 100%, 1.06 / 94%')
