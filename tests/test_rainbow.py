@@ -198,6 +198,10 @@ def test_target_network_copies_every_period():
     rl.step()  # The 3rd step copies.
     np.testing.assert_array_equal(alpha(network), alpha(target))
     assert np.abs(before - alpha(target)).max() > 0
+    # Every variable, each to its own counterpart (value and advantage heads
+    # have the same shapes): the two networks give the same logits.
+    observations = env.reset().observation
+    np.testing.assert_array_equal(network(observations), target(observations))
     server.stop()
   finally:
     helpers.parse_gin('')
@@ -285,3 +289,149 @@ def test_distributed_actors_learn_through_reverb(tmp_path):
 def test_bad_input_gives_clear_errors(args, message, tmp_path):
   assert message in helpers.fails('launchers.rainbow', tmp_path,
                                   TINY_SEARCH + args)
+
+
+class _ShootOrDodge(environments.BatchedEnvironment):
+  """Procgen's reward scale in two actions: shoot earns 1 of a maximum of 64
+  and ends the episode with probability 0.3; dodge earns nothing and never
+  does. Shooting is better in every state (dodging only delays rewards)."""
+
+  def __init__(self, num_envs, seed=0):
+    from tf_agents.specs import array_spec  # pylint: disable=g-import-not-at-top
+    super().__init__(num_envs, array_spec.BoundedArraySpec(
+        (8, 8, 3), np.uint8, 0, 255), 2)
+    self._rng = np.random.default_rng(seed)
+
+  def _observe_reset(self):
+    return np.full((self._num_envs, 8, 8, 3), 128, np.uint8)
+
+  def _act(self, actions):
+    shoot = actions == 0
+    done = shoot & (self._rng.random(self._num_envs) < 0.3)
+    return shoot.astype(np.float32), self._observe_reset(), done
+
+
+@pytest.mark.parametrize('initial_return, prefers', [(0.0, 0), (None, 1)])
+def test_untrained_values_decide_between_reward_and_survival(initial_return,
+                                                             prefers):
+  """Targets bootstrap from the untrained network. Starting at the middle of
+  C51's [0, 1] support, every step survived is worth ~0.5 against a reward of
+  1/64, so the greedy policy dodges; starting at zero return, it shoots."""
+  helpers.parse_gin(ENCODERS['impala_cnn'] +
+                    f'\nDuelingC51.initial_return = {initial_return}')
+  tf.keras.utils.set_random_seed(0)
+  settings = train.RainbowSettings(
+      batch_size=32, min_replay_size=32, replay_size=1000, n_step=2,
+      environment=runs.Environment(kind='quadrant', num_envs=4))
+  env = _ShootOrDodge(4)
+  server = reverb.Server([train.replay_table(settings, env)])
+  try:
+    address = f'localhost:{server.port}'
+    client = reverb.Client(address)
+    network, target = train.build_network(env), train.build_network(env)
+    q_values = lambda: network.q_values(network(env.reset().observation[:1]))
+    start = float(tf.reduce_mean(q_values()))
+    assert start == pytest.approx(0.5 if initial_return is None else 0.0,
+                                  abs=0.02)
+    actor = actors.BatchedActor(env, actors.EpsilonGreedy(network, 0),
+                                np.ones(4, np.float32), client, n_step=2,
+                                discount=0.99, reward_scale=64.0)
+    for _ in range(100):
+      actor.step()
+    rl = learning.RainbowLearner(
+        network, target, learning.replay_dataset(address, train.TABLE, 32),
+        client, train.TABLE, discount=0.99, learning_rate=1e-3,
+        importance_sampling_exponent=0.2, target_update_period=10_000)
+    for _ in range(150):  # The target network stays the untrained one.
+      rl.step()
+    actor.close()
+    q = q_values().numpy()[0]
+    assert q.argmax() == prefers, q
+  finally:
+    server.stop()
+    helpers.parse_gin('')
+
+
+class _Recorded:
+  """Wraps a batched env; keeps each env's (observation, action, reward,
+  done, next observation) as the env saw them."""
+
+  def __init__(self, env):
+    self.env, self.steps = env, [[] for _ in range(env.batch_size)]
+    self._observations = None
+
+  def __getattr__(self, name):
+    return getattr(self.env, name)
+
+  def reset(self):
+    step = self.env.reset()
+    self._observations = step.observation
+    return step
+
+  def step(self, actions):
+    step = self.env.step(actions)
+    for i, steps in enumerate(self.steps):
+      steps.append((self._observations[i].tobytes(), int(actions[i]),
+                    float(step.reward[i]), bool(step.step_type[i] == 2),
+                    step.observation[i].tobytes()))
+    self._observations = step.observation
+    return step
+
+
+def _nstep_transitions(steps, n, discount, scale):
+  """Every transition Acme's n-step adder may write from one env's stream:
+  (obs, action, next obs) -> [(return / scale, discount)], k <= n steps."""
+  expected = {}
+  for t, (observation, action, _, _, _) in enumerate(steps):
+    ret, gamma = 0.0, 1.0
+    for k, (_, _, reward, done, arrival) in enumerate(steps[t:t + n]):
+      ret += gamma * reward
+      bootstrap = 0.0 if done else gamma  # Acme's: one gamma short.
+      expected.setdefault((observation, action, arrival), []).append(
+          (ret / scale, bootstrap))
+      if done:
+        break
+      gamma *= discount
+  return expected
+
+
+@pytest.mark.parametrize('n_step', [2, 7])
+def test_procgen_transitions_match_the_game(n_step):
+  """Every n-step transition written from real Procgen (auto-resets, level
+  ends, rewards divided by the game's maximum) is one the game played."""
+  helpers.parse_gin(ENCODERS['impala_cnn'])
+  environment = runs.Environment(game='starpilot', num_envs=3, num_levels=0)
+  settings = train.RainbowSettings(batch_size=8, min_replay_size=8,
+                                   replay_size=10_000, n_step=n_step,
+                                   environment=environment)
+  env = _Recorded(environment.make())
+  server = reverb.Server([train.replay_table(settings, env.env)])
+  try:
+    client = reverb.Client(f'localhost:{server.port}')
+    actor = actors.BatchedActor(
+        env, actors.EpsilonGreedy(train.build_network(env.env), 0),
+        np.ones(3, np.float32), client, n_step, 0.9, environment.max_return)
+    for _ in range(300):
+      actor.step()
+    actor.close()
+    expected = {}
+    for steps in env.steps:
+      for key, values in _nstep_transitions(steps, n_step, 0.9, 64.0).items():
+        expected.setdefault(key, []).extend(values)
+    size = client.server_info()[train.TABLE].current_size
+    items = list(client.sample(train.TABLE, num_samples=3 * size,
+                               emit_timesteps=False,
+                               unpack_as_table_signature=True))
+    ends = sum(done for steps in env.steps for _, _, _, done, _ in steps)
+    rewarded = [x for x in items if float(x.data.reward) > 0]
+    assert ends >= 3 and rewarded  # Episodes ended; some steps scored.
+    for x in items:
+      data = x.data
+      key = (np.asarray(data.observation).tobytes(), int(data.action),
+             np.asarray(data.next_observation).tobytes())
+      got = (float(data.reward), float(data.discount))
+      assert any(np.allclose(got, e, atol=1e-6) for e in expected.get(key, [])
+                 ), (key[1], got, expected.get(key))
+  finally:
+    server.stop()
+    helpers.parse_gin('')
