@@ -189,19 +189,19 @@ def plot_columns(csv_path: str, columns: list[str], png_path: str,
 
 class Progress:
   """A progress line: step, steps/s and recent metrics, at most every
-  `interval` seconds (and always at the last step)."""
+  `interval` seconds (and always at the last step). Rates count from
+  `start`, the step at which the run (or its resumption) began."""
 
   def __init__(self, total_steps: int, unit: str = 'steps',
-               interval: float = 2.0, stream: TextIO = sys.stdout):
+               interval: float = 2.0, stream: TextIO = sys.stdout,
+               start: int = 0):
     self.total, self.unit, self.interval = total_steps, unit, interval
     self.stream = stream
-    self._last_time = self._start_time = time.monotonic()
-    self._last_step: Optional[int] = None
+    self._last_time = time.monotonic()
+    self._last_step = start
 
   def update(self, step: int, **metrics: float) -> None:
     now = time.monotonic()
-    if self._last_step is None:
-      self._last_step = step
     if now - self._last_time < self.interval and step < self.total:
       return
     rate = (step - self._last_step) / max(now - self._last_time, 1e-9)

@@ -146,7 +146,8 @@ class RunLog:
       self.recorder.record(0)
     self.metrics_log = recording.CsvLog(
         os.path.join(root_dir, 'metrics.csv'), columns, self.start)
-    self.progress = recording.Progress(total_env_steps, unit='env steps')
+    self.progress = recording.Progress(total_env_steps, unit='env steps',
+                                       start=self.start)
     self.total_env_steps = total_env_steps
     self.recent_returns: list[float] = []
 

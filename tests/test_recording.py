@@ -1,7 +1,9 @@
 """Run artifacts: CSV resume, distinct genotypes, diagrams, alpha plot."""
 
 import csv
+import io
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -65,3 +67,15 @@ def test_diagram_labels_discrete_and_supernet_edges():
   source = diagrams.supernet_graph(probs, ('Conv3x3', 'ReLU', 'Tanh', 'Skip',
                                            'Zero'), 1, 'Zero', 'x').source
   assert source.count('Conv3x3 0.70') == 3 and 'others 0.10' in source
+
+
+def test_progress_rates_count_from_the_start_step():
+  stream = io.StringIO()
+  progress = recording.Progress(1000, unit='env steps', interval=0.0,
+                                stream=stream, start=200)
+  time.sleep(0.05)
+  progress.update(400, loss=1.5)  # The first line already has a rate.
+  line = stream.getvalue()
+  assert line.startswith('[400/1000 env steps] ') and 'loss 1.5' in line
+  rate = float(line.split('] ')[1].split()[0])
+  assert 0 < rate < 200 / 0.05
