@@ -13,11 +13,18 @@ import gin
 
 from rl_darts import genotypes
 from rl_darts import logs
+from rl_darts import runs
 
 flags.DEFINE_multi_string('gin_configs', [], 'Gin config files (gin_configs/).')
 flags.DEFINE_multi_string('gin_bindings', [],
                           "Gin bindings, e.g. \"Supernet.depths = [16, 16, 16]\".")
 flags.DEFINE_bool('verbose', False, 'Show INFO logs of TF and absl.')
+flags.DEFINE_integer('seed', 0, 'Seeds Python, numpy, TF and the environments '
+                     '(Environment.seed); recorded in ROOT_DIR/seed.json, and '
+                     'a rerun that resumes must pass the same.')
+flags.DEFINE_bool('deterministic', False, "TF's op determinism on top of "
+                  '--seed: repeatable down to the bit where ops allow it '
+                  '(slower; see WORKSPACE.md).')
 FLAGS = flags.FLAGS
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'gin_configs')
 
@@ -40,6 +47,24 @@ def parse_gin() -> None:
       gin.parse_config(binding)
     except (ValueError, SyntaxError, ImportError, KeyError) as e:
       raise app.UsageError(f'bad gin binding {binding!r}: {e}') from None
+
+
+def seed_run(root_dir: str) -> int:
+  """Applies --seed (and --deterministic) to everything random in the run,
+  binds Environment.seed to it and records it; returns it."""
+  seed = FLAGS.seed
+  try:
+    bound = gin.query_parameter('Environment.seed')
+  except ValueError:
+    bound = None
+  if bound is not None and bound != seed:
+    raise app.UsageError(f'Environment.seed = {bound} (gin) conflicts with '
+                         f'--seed={seed}: set the seed with --seed only')
+  gin.bind_parameter('Environment.seed', seed)
+  runs.seed_everything(seed, FLAGS.deterministic)
+  with user_errors():
+    runs.record_seed(root_dir, seed)
+  return seed
 
 
 @contextlib.contextmanager

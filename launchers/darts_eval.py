@@ -38,8 +38,9 @@ def main(argv):
   if not FLAGS.genotype:
     raise app.UsageError('--genotype is required: a JSON file, a DARTS-string '
                          'file or a DARTS string')
+  seed = common.seed_run(FLAGS.root_dir)
   with common.user_errors():
-    rows = darts_eval.train(FLAGS.root_dir, FLAGS.genotype)
+    rows = darts_eval.train(FLAGS.root_dir, FLAGS.genotype, seed)
   if rows:
     print(f'Final test accuracy {rows[-1]["test_acc"]:.4f} (best epoch '
           f'{rows[-1]["best_test_acc"]:.4f})')

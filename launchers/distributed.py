@@ -48,10 +48,12 @@ def report(role: str) -> None:
 
 
 def forwarded_flags() -> list[str]:
-  """This process's gin, root and logging flags, for the processes it starts."""
+  """This process's gin, root, seed and logging flags, for the processes it
+  starts."""
   return ([f'--gin_configs={c}' for c in FLAGS.gin_configs] +
           [f'--gin_bindings={b}' for b in FLAGS.gin_bindings] +
-          [f'--root_dir={FLAGS.root_dir}'] +
+          [f'--root_dir={FLAGS.root_dir}', f'--seed={FLAGS.seed}'] +
+          (['--deterministic'] if FLAGS.deterministic else []) +
           (['--verbose'] if FLAGS.verbose else []))
 
 

@@ -28,6 +28,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   darts_data.setup()
+  common.seed_run(FLAGS.root_dir)
   with common.user_errors():
     train.train(FLAGS.root_dir)
   print(f'Wrote the genotype (genotype.json, genotype.txt), cell diagrams, '

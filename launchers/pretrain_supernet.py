@@ -23,8 +23,9 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   darts_data.setup()
+  seed = common.seed_run(FLAGS.root_dir)
   with common.user_errors():
-    rows = pretrain.pretrain(FLAGS.root_dir)
+    rows = pretrain.pretrain(FLAGS.root_dir, seed)
   if rows:
     print(f'Best reward-split accuracy {rows[-1]["best_valid_acc"]:.4f}')
   print(f'Wrote the best weights to {os.path.abspath(FLAGS.root_dir)}/best')

@@ -38,6 +38,7 @@ def main(argv):
   del argv
   common.parse_gin()
   distributed.check_flags(FLAGS.role, 'actor')
+  common.seed_run(FLAGS.root_dir)
   with common.user_errors():
     if FLAGS.role == 'single':
       train.train(FLAGS.root_dir, replay_port=FLAGS.replay_port)

@@ -101,8 +101,9 @@ def main(argv):
   common.parse_gin()
   if not FLAGS.root_dir:
     raise app.UsageError('--root_dir is required: where the run writes')
+  seed = common.seed_run(FLAGS.root_dir)
   with common.user_errors():
-    synthetic_search(FLAGS.root_dir)
+    synthetic_search(FLAGS.root_dir, seed=seed)
   print(f'Wrote genotype, diagrams, alpha plot and curves to '
         f'{os.path.abspath(FLAGS.root_dir)}')
 

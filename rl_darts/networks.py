@@ -209,13 +209,12 @@ class Supernet(CellNetwork):
     self.edges_per_node = edges_per_node
     used = {kind for block in self.blocks for kind, _ in block}
     num_edges = len(genotypes.cell_edges(1, num_nodes))
-    rng = np.random.default_rng()
     self.alpha = {}
     for cell_type in self.space.cell_types:
       if cell_type in used:
         shape = [num_edges, len(self.space.ops(cell_type))]
-        self.alpha[cell_type] = tf.Variable(
-            (alpha_init_stddev * rng.standard_normal(shape)).astype(np.float32),
+        self.alpha[cell_type] = tf.Variable(  # Seeded by the run's TF seed.
+            alpha_init_stddev * tf.random.normal(shape),
             trainable=not freeze_alpha, name=f'alpha_{cell_type}')
 
   def mixing_probs(self) -> dict[str, tf.Tensor]:

@@ -9,6 +9,7 @@ start a server under the run directory and wait for a remote one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from typing import Optional
@@ -20,6 +21,7 @@ import tensorflow as tf
 
 from rl_darts import checkpointing
 from rl_darts import environments
+from rl_darts import io_utils
 from rl_darts import networks
 from rl_darts import procgen_env
 from rl_darts import recording
@@ -83,6 +85,30 @@ class Environment:
     if self.kind != 'procgen':
       return 1.0
     return procgen_env.RETURN_RANGES[self.game][self.distribution_mode][1]
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+  """Seeds Python, numpy and TF (weights, action sampling, drop-path); with
+  `deterministic`, TF's op determinism too (see WORKSPACE.md for what stays
+  nondeterministic without it)."""
+  tf.keras.utils.set_random_seed(seed)
+  if deterministic:
+    tf.config.experimental.enable_op_determinism()
+
+
+def record_seed(root_dir: str, seed: int) -> None:
+  """Writes the run's seed to `root_dir/seed.json`; a rerun (which resumes)
+  must bring the same seed."""
+  path = os.path.join(root_dir, 'seed.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      recorded = json.load(f)['seed']
+    if recorded != seed:
+      raise ValueError(f'{root_dir} was started with --seed={recorded}; this '
+                       f'command passes --seed={seed}: rerun with '
+                       f'--seed={recorded} to resume, or use another --root_dir')
+    return
+  io_utils.atomic_write_text(path, json.dumps({'seed': seed}) + '\n')
 
 
 def episode_metrics(environment: Environment, episodes, prefix: str = 'train'
