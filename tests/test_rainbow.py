@@ -435,3 +435,52 @@ def test_procgen_transitions_match_the_game(n_step):
   finally:
     server.stop()
     helpers.parse_gin('')
+
+
+class _Lengths(environments.BatchedEnvironment):
+  """Env i's episodes last 2 (i + 1) steps, each step earning 1."""
+
+  def __init__(self, num_envs):
+    from tf_agents.specs import array_spec  # pylint: disable=g-import-not-at-top
+    super().__init__(num_envs, array_spec.BoundedArraySpec(
+        (8, 8, 3), np.uint8, 0, 255), 4)
+    self.t = np.zeros(num_envs, np.int64)
+    self.calls = 0
+
+  def _observe_reset(self):
+    return np.zeros((self._num_envs, 8, 8, 3), np.uint8)
+
+  def _act(self, actions):
+    self.calls += 1
+    self.t += 1
+    done = self.t == 2 * (np.arange(self._num_envs) + 1)
+    self.t[done] = 0
+    return np.ones(self._num_envs, np.float32), self._observe_reset(), done
+
+
+def test_greedy_evaluation_counts_whole_episodes_equally_per_env():
+  helpers.parse_gin(ENCODERS['impala_cnn'])
+  try:
+    env = _Lengths(3)
+    evaluator = actors.GreedyEvaluator(
+        env, actors.EpsilonGreedy(train.build_network(env), 0),
+        num_episodes=5, max_steps=300)
+    # Fresh envs: 2 episodes from each (5 over 3 envs, rounded up), not the
+    # 5 that finish first (4 of them 2 or 4 steps long).
+    assert sorted(evaluator.evaluate()) == [(2.0, 2)] * 2 + [(4.0, 4)] * 2 + [
+        (6.0, 6)] * 2
+    for _ in range(3):
+      evaluator.actor.step()  # Mid-episode in every env.
+    env.calls = 0
+    episodes = evaluator.evaluate()
+    # Episodes under way are played out and dropped: env 2 needs 3 + 2 x 6.
+    assert env.calls == 15 and sorted(episodes) == [(2.0, 2)] * 2 + [
+        (4.0, 4)] * 2 + [(6.0, 6)] * 2
+    # Past the step budget, each env gives as many as the one with fewest.
+    env = _Lengths(3)
+    short = actors.GreedyEvaluator(
+        env, actors.EpsilonGreedy(train.build_network(env), 0),
+        num_episodes=6, max_steps=3 * 9)
+    assert sorted(short.evaluate()) == [(2.0, 2), (4.0, 4), (6.0, 6)]
+  finally:
+    helpers.parse_gin('')

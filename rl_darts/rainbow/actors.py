@@ -113,8 +113,8 @@ class BatchedActor:
   def decay(self, env_steps: int, decay_steps: int) -> None:
     self.epsilon = decayed(self.base_epsilon, env_steps, decay_steps)
 
-  def step(self) -> None:
-    """One step of every env (the first call resets them)."""
+  def step(self) -> ts.TimeStep:
+    """One step of every env (the first call resets them); returns it."""
     if self._observations is None:
       self._observations = self.env.reset().observation
       for adder, observation in zip(self.adders, self._observations):
@@ -129,30 +129,47 @@ class BatchedActor:
       if step.step_type[i] == ts.StepType.LAST:
         adder.add_first(dm_env.restart(step.observation[i]))
     self._observations = step.observation
+    return step
 
 
 class GreedyEvaluator:
-  """Mean return of `policy` at `epsilon` (greedy by default) over the next
-  `num_episodes` episodes its env finishes, within `max_steps` env steps.
+  """Mean return of `policy` at `epsilon` (greedy by default) over whole
+  episodes played entirely by the policy being evaluated.
 
-  The env keeps running between evaluations, so an episode under way when a
-  new policy arrives finishes under it (as the authors' continuous evaluator).
+  The env keeps running between evaluations; each env's episode under way
+  when an evaluation begins is played out and dropped (it began under an older
+  policy), then every env contributes the same number of episodes,
+  ceil(`num_episodes` / envs), so that quick episodes do not crowd out long
+  ones. Past `max_steps` env steps, each env contributes as many as the one
+  with the fewest finished.
   """
 
   def __init__(self, env: environments.BatchedEnvironment,
                policy: EpsilonGreedy, num_episodes: int, max_steps: int,
                epsilon: float = 0.0):
-    self.env, self.num_episodes, self.max_steps = env, num_episodes, max_steps
+    self.env, self.max_steps = env, max_steps
+    self.per_env = -(-num_episodes // env.batch_size)
     self.actor = BatchedActor(env, policy, np.full(env.batch_size, epsilon,
                                                    np.float32))
 
   def evaluate(self) -> list[tuple[float, int]]:
-    """(return, length) of up to `num_episodes` finished episodes."""
-    self.env.stats.pop()
-    episodes: list[tuple[float, int]] = []
-    for _ in range(max(1, self.max_steps // self.env.batch_size)):
-      self.actor.step()
-      episodes += self.env.stats.pop()
-      if len(episodes) >= self.num_episodes:
+    """(return, length) of the same number of whole episodes from each env."""
+    num_envs = self.env.batch_size
+    fresh = self.actor._observations is None  # pylint: disable=protected-access
+    started = np.full(num_envs, fresh)  # Is the episode under way ours?
+    returns, lengths = np.zeros(num_envs), np.zeros(num_envs, np.int64)
+    episodes: list[list[tuple[float, int]]] = [[] for _ in range(num_envs)]
+    for _ in range(max(1, self.max_steps // num_envs)):
+      step = self.actor.step()
+      returns += step.reward
+      lengths += 1
+      for i in np.flatnonzero(step.step_type == ts.StepType.LAST):
+        if started[i] and len(episodes[i]) < self.per_env:
+          episodes[i].append((float(returns[i]), int(lengths[i])))
+        started[i], returns[i], lengths[i] = True, 0.0, 0
+      if min(map(len, episodes)) == self.per_env:
         break
-    return episodes[:self.num_episodes]
+    self.env.stats.pop()
+    count = min(map(len, episodes))
+    return [episode for env_episodes in episodes
+            for episode in env_episodes[:count]]

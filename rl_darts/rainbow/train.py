@@ -66,7 +66,8 @@ class RainbowSettings:
   steps_per_iteration: int = 10_000  # Env steps between metrics rows.
   eval_every: int = 10  # Iterations between greedy evaluations (0: never).
   eval_episodes: int = 20
-  eval_max_steps: int = 20_000  # Env steps per evaluation at most.
+  eval_max_steps: int = 50_000  # Env steps per evaluation at most (16 envs:
+  # an episode under way and 2 whole ones of up to 1,000 steps each).
   record_every: int = 1  # Iterations between alpha records.
   checkpoint_every: int = 1  # Iterations between checkpoints.
   variable_update_period: int = 100  # Distributed actors' steps between pulls.
