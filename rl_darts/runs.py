@@ -89,8 +89,8 @@ class Environment:
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
   """Seeds Python, numpy and TF (weights, action sampling, drop-path); with
-  `deterministic`, TF's op determinism too (see WORKSPACE.md for what stays
-  nondeterministic without it)."""
+  `deterministic`, TF's op determinism too (which does not make a run repeat
+  to the bit here: see WORKSPACE.md)."""
   tf.keras.utils.set_random_seed(seed)
   if deterministic:
     tf.config.experimental.enable_op_determinism()

@@ -1,6 +1,7 @@
 """The throughput scripts' supernet/IMPALA-CNN ratios and their medians."""
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -77,3 +78,53 @@ def test_paired_rounds_give_ratios_from_rates_timed_in_turn(capsys):
   assert 'GFLOP/s 94% of' in line
   assert line.endswith('per paired round (of the FLOP ratio / of GFLOP/s): '
                        '1.11 / 90%, 1.00 / 100%, 1.06 / 94%')
+
+
+def _rows(returns, greedy=()):
+  greedy = dict(greedy)
+  return [{'step': str(10_000 * (i + 1)), 'train_return': str(r),
+           'greedy_test_return': str(greedy.get(i, ''))}
+          for i, r in enumerate(returns)]
+
+
+def test_learning_check_verdict_against_start_and_rmin():
+  import learning_check  # pylint: disable=g-import-not-at-top
+  text, learned = learning_check.report(
+      _rows([1.0, 1.2, 0.8, 2.0, 3.5, 4.0, 4.5], {2: 0.7, 6: 5.0}),
+      'starpilot', window=2)
+  assert learned
+  assert 'starpilot (easy): Rmin 2.5, Rmax 64' in text
+  assert 'train return, first 2 rows: 1.10 (steps 10,000-20,000)' in text
+  assert 'train return, last 2 rows: 4.25 (steps 60,000-70,000)' in text
+  assert 'greedy_test_return: 0.70 at 30,000 -> 5.00 at 70,000' in text
+  assert text.endswith('learns: yes (end above its start and above Rmin)')
+  # Above its start but below Rmin; then above Rmin but no better than start.
+  assert not learning_check.report(_rows([1.0, 1.0, 2.0, 2.0]),
+                                   'starpilot', 2)[1]
+  assert not learning_check.report(_rows([3.0, 3.0, 3.0, 2.9]),
+                                   'starpilot', 2)[1]
+  with pytest.raises(ValueError, match='3 metric rows with returns; the '
+                     'check needs at least 4'):
+    learning_check.report(_rows([1.0, 2.0, 3.0]), 'starpilot', 2)
+
+
+def test_learning_check_runs_the_launcher(tmp_path):
+  """The real command at smoke scale: a tiny Rainbow on Procgen."""
+  tiny = ['Environment.num_envs = 4', 'ImpalaCNN.depths = [4]',
+          'DuelingC51.hidden_units = 16', 'RainbowSettings.batch_size = 8',
+          'RainbowSettings.min_replay_size = 16',
+          'RainbowSettings.steps_per_iteration = 16',
+          'RainbowSettings.eval_every = 2', 'RainbowSettings.eval_episodes = 1',
+          'RainbowSettings.eval_max_steps = 16']
+  result = subprocess.run(
+      [sys.executable, os.path.join(harness.REPO, 'bench', 'learning_check.py'),
+       '--agent=rainbow', '--game=starpilot', '--total_env_steps=512',
+       '--window=1', f'--root_dir={tmp_path}',
+       *(f'--gin_bindings={b}' for b in tiny)],
+      capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  out = result.stdout
+  assert "Environment.game = 'starpilot'" in out
+  assert 'starpilot (easy): Rmin 2.5, Rmax 64' in out
+  assert 'train return, last 1 rows: ' in out
+  assert out.rstrip().splitlines()[-1].startswith('learns: ')

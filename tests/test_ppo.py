@@ -163,24 +163,30 @@ def test_bad_collector_flags_give_clear_error(tmp_path):
 
 
 def _seeded_run(tmp_path, name, seed):
+  """(metrics without the rate, alpha records) of a tiny search; numbers."""
   config = tmp_path / 'quadrant.gin'
   config.write_text(QUADRANT + ENCODERS['supernet'] +
                     '\nPPOSettings.total_env_steps = 384\n')
   root = tmp_path / name
   helpers.launch('launchers.ppo', root, [f'--gin_configs={config}',
-                                          f'--seed={seed}', '--deterministic'])
-  metrics = [{k: v for k, v in r.items() if k != 'env_steps_per_s'}
-             for r in helpers.rows(root / 'metrics.csv')]
-  return metrics, helpers.rows(root / 'alpha.csv')
+                                          f'--seed={seed}'])
+  numbers = lambda rows, skip: np.array(
+      [[float(v or 'nan') for k, v in r.items() if k not in skip] for r in rows])
+  return (numbers(helpers.rows(root / 'metrics.csv'), ('env_steps_per_s',)),
+          numbers(helpers.rows(root / 'alpha.csv'), ()))
 
 
 def test_one_seed_repeats_a_run(tmp_path):
-  """Weights, alpha, action sampling and envs all follow --seed; with
-  --deterministic the run repeats to the bit."""
-  first = _seeded_run(tmp_path, 'a', 3)
-  assert first == _seeded_run(tmp_path, 'b', 3)
-  other = _seeded_run(tmp_path, 'c', 4)
-  assert other[0] != first[0] and other[1] != first[1]
+  """Weights, alpha, action sampling and envs all follow --seed. Runs repeat
+  up to float rounding (measured: alpha within 7e-6, losses within 4e-5
+  relative; another seed moves alpha by 1e-2)."""
+  metrics, alpha = _seeded_run(tmp_path, 'a', 3)
+  again_metrics, again_alpha = _seeded_run(tmp_path, 'b', 3)
+  np.testing.assert_allclose(again_metrics, metrics, rtol=1e-3)
+  np.testing.assert_allclose(again_alpha, alpha, atol=1e-4)
+  other_metrics, other_alpha = _seeded_run(tmp_path, 'c', 4)
+  assert np.abs(other_alpha - alpha).max() > 1e-3
+  assert not np.allclose(other_metrics, metrics, rtol=1e-3, equal_nan=True)
   assert (tmp_path / 'a' / 'seed.json').read_text() == '{"seed": 3}\n'
   message = helpers.fails('launchers.ppo', tmp_path / 'a', [
       f'--gin_configs={tmp_path / "quadrant.gin"}', '--seed=5'])

@@ -1,0 +1,140 @@
+r"""Does an agent learn? A fixed-budget run of a launcher, then its returns at
+the start and the end against the game's easy-mode Rmin.
+
+  python bench/learning_check.py --agent=rainbow     # about 30 minutes on 2 cores
+  python bench/learning_check.py --agent=ppo
+  python bench/learning_check.py --agent=rainbow --total_env_steps=600000 \
+      --gin_bindings="DuelingC51.initial_return = None"
+
+Runs `python -m launchers.<agent>` on the agent's IMPALA-CNN config, on
+`--game` in easy mode with infinite levels (the paper's regime), under
+`--root_dir` (a rerun resumes, or only reports a finished run); `--seed`,
+`--gin_configs` (after the agent's), `--gin_bindings`, `--deterministic` and
+`--verbose` go to the launcher. Then prints
+the learning curve from the run's metrics.csv and a verdict: the mean return
+of the last `--window` rows against that of the first rows and against Rmin
+(Cobbe et al. 2020). Rainbow's train return is epsilon-greedy (per-env
+epsilons from 0.4 down), PPO's the stochastic policy's; Rainbow's greedy
+returns on train and test levels are printed where evaluated.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+from absl import app
+from absl import flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from rl_darts import procgen_env  # pylint: disable=g-import-not-at-top
+
+# Per agent: gin config, budget (env steps, about 30 minutes here) and the
+# bindings that size its iterations for a curve of some 20 rows.
+AGENTS = {
+    'rainbow': ('gin_configs/rainbow/impala_cnn.gin', 200_000,
+                ['RainbowSettings.steps_per_iteration = 10_000',
+                 'RainbowSettings.eval_every = 5']),
+    'ppo': ('gin_configs/ppo/impala_cnn.gin', 300_000, []),
+}
+FLAGS = flags.FLAGS
+CURVE = ('train_return', 'greedy_train_return', 'greedy_test_return')
+
+
+def _define_flags() -> None:
+  """The script's flags, with the launchers' own (gin, seed, logging) that
+  it forwards; defined when run, so tests can import the module beside the
+  launchers."""
+  from launchers import common  # pylint: disable=g-import-not-at-top,unused-import
+  flags.DEFINE_enum('agent', 'rainbow', sorted(AGENTS), 'Which launcher.')
+  flags.DEFINE_string('game', 'starpilot', 'Procgen game (easy mode).')
+  flags.DEFINE_integer('total_env_steps', None, 'Budget in env steps '
+                       "(default: the agent's, about 30 minutes on 2 cores).",
+                       lower_bound=1)
+  flags.DEFINE_integer('window', 3, 'Rows averaged at the start and the end.',
+                       lower_bound=1)
+  flags.DEFINE_string('root_dir', None, 'Run directory (default: '
+                      'runs/learning_check/<agent>_<game>).')
+
+
+def command(agent: str, game: str, total: int, forwarded: list[str]
+            ) -> list[str]:
+  """The launcher command of the check; `forwarded` flags come last (gin
+  configs after the agent's, bindings over the check's)."""
+  config, _, sizing = AGENTS[agent]
+  settings = 'RainbowSettings' if agent == 'rainbow' else 'PPOSettings'
+  bindings = [f"Environment.game = '{game}'", 'Environment.num_levels = 0',
+              f'{settings}.total_env_steps = {total}', *sizing]
+  return [sys.executable, '-m', f'launchers.{agent}', f'--gin_configs={config}',
+          *(f'--gin_bindings={b}' for b in bindings), *forwarded]
+
+
+def _mean(rows: list[dict], column: str) -> float | None:
+  values = [float(r[column]) for r in rows if r.get(column)]
+  return sum(values) / len(values) if values else None
+
+
+def _cell(value: float | None) -> str:
+  return '' if value is None else f'{value:.2f}'
+
+
+def report(rows: list[dict], game: str, window: int) -> tuple[str, bool]:
+  """The curve, start/end against Rmin, and whether the agent learned: its
+  end return above both its start and Rmin."""
+  rmin, rmax = procgen_env.RETURN_RANGES[game]['easy']
+  rows = [r for r in rows if r.get('train_return')]
+  if len(rows) < 2 * window:
+    raise ValueError(f'{len(rows)} metric rows with returns; the check needs '
+                     f'at least {2 * window} (--window={window})')
+  lines = ['| env steps | ' + ' | '.join(CURVE) + ' |',
+           '|---:|' + '---:|' * len(CURVE)]
+  lines += [f"| {int(r['step']):,} | " +
+            ' | '.join(_cell(_mean([r], c)) for c in CURVE) + ' |'
+            for r in rows]
+  start = _mean(rows[:window], 'train_return')
+  end = _mean(rows[-window:], 'train_return')
+  learned = end > start and end > rmin
+  lines += ['', f'{game} (easy): Rmin {rmin}, Rmax {rmax}',
+            f'train return, first {window} rows: {start:.2f} '
+            f'(steps {int(rows[0]["step"]):,}-{int(rows[window - 1]["step"]):,})',
+            f'train return, last {window} rows: {end:.2f} '
+            f'(steps {int(rows[-window]["step"]):,}-{int(rows[-1]["step"]):,})']
+  for column in CURVE[1:]:
+    evaluated = [r for r in rows if r.get(column)]
+    if evaluated:
+      lines.append(f'{column}: {_mean(evaluated[:1], column):.2f} at '
+                   f'{int(evaluated[0]["step"]):,} -> '
+                   f'{_mean(evaluated[-1:], column):.2f} at '
+                   f'{int(evaluated[-1]["step"]):,}')
+  lines.append('learns: ' + ('yes' if learned else 'no') +
+               ' (end above its start and above Rmin)')
+  return '\n'.join(lines), learned
+
+
+def main(argv):
+  del argv
+  procgen_env.check_game(FLAGS.game)
+  _, budget, _ = AGENTS[FLAGS.agent]
+  total = FLAGS.total_env_steps or budget
+  from launchers import distributed  # pylint: disable=g-import-not-at-top
+  FLAGS.root_dir = FLAGS.root_dir or os.path.join(
+      'runs', 'learning_check', f'{FLAGS.agent}_{FLAGS.game}')
+  run = command(FLAGS.agent, FLAGS.game, total, distributed.forwarded_flags())
+  print(' '.join(run[1:]), flush=True)
+  if subprocess.run(run, cwd=REPO, check=False).returncode:
+    sys.exit(f'error: the run failed: {" ".join(run[1:])}')
+  with open(os.path.join(REPO, FLAGS.root_dir, 'metrics.csv'), newline='') as f:
+    rows = list(csv.DictReader(f))
+  try:
+    text, _ = report(rows, FLAGS.game, FLAGS.window)
+  except ValueError as e:
+    sys.exit(f'error: {e}: raise --total_env_steps or lower --window')
+  print(text)
+
+
+if __name__ == '__main__':
+  _define_flags()
+  app.run(main)
