@@ -10,10 +10,9 @@ Runs `python -m launchers.<agent>` on the agent's IMPALA-CNN config, on
 `--game` in easy mode with infinite levels (the paper's regime), under
 `--root_dir` (a rerun resumes, or only reports a finished run); `--seed`,
 `--gin_configs` (after the agent's), `--gin_bindings`, `--deterministic` and
-`--verbose` go to the launcher. Then prints
-the learning curve from the run's metrics.csv and a verdict: the mean return
-of the last `--window` rows against that of the first rows and against Rmin
-(Cobbe et al. 2020). Rainbow's train return is epsilon-greedy (per-env
+`--verbose` go to the launcher. Then prints the learning curve from the
+run's metrics.csv and a verdict: the mean return of the last `--window` rows
+against that of the first rows and against Rmin (Cobbe et al. 2020). Rainbow's train return is epsilon-greedy (per-env
 epsilons from 0.4 down), PPO's the stochastic policy's; Rainbow's greedy
 returns on train and test levels are printed where evaluated.
 """
@@ -105,10 +104,10 @@ def report(rows: list[dict], game: str, window: int) -> tuple[str, bool]:
   for column in CURVE[1:]:
     evaluated = [r for r in rows if r.get(column)]
     if evaluated:
-      lines.append(f'{column}: {_mean(evaluated[:1], column):.2f} at '
-                   f'{int(evaluated[0]["step"]):,} -> '
-                   f'{_mean(evaluated[-1:], column):.2f} at '
-                   f'{int(evaluated[-1]["step"]):,}')
+      first, last = evaluated[0], evaluated[-1]
+      lines.append(f'{column}: {float(first[column]):.2f} at '
+                   f'{int(first["step"]):,} -> {float(last[column]):.2f} at '
+                   f'{int(last["step"]):,}')
   lines.append('learns: ' + ('yes' if learned else 'no') +
                ' (end above its start and above Rmin)')
   return '\n'.join(lines), learned

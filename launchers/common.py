@@ -23,8 +23,8 @@ flags.DEFINE_integer('seed', 0, 'Seeds Python, numpy, TF and the environments '
                      '(Environment.seed); recorded in ROOT_DIR/seed.json, and '
                      'a rerun that resumes must pass the same.')
 flags.DEFINE_bool('deterministic', False, "TF's op determinism on top of "
-                  '--seed: repeatable down to the bit where ops allow it '
-                  '(slower; see WORKSPACE.md).')
+                  '--seed (slower; runs still differ by float rounding here: '
+                  'see WORKSPACE.md).')
 FLAGS = flags.FLAGS
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'gin_configs')
 

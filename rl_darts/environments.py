@@ -21,18 +21,23 @@ class EpisodeStats:
   def __init__(self, num_envs: int):
     self.returns = np.zeros(num_envs, np.float64)
     self.lengths = np.zeros(num_envs, np.int64)
-    self.finished: list[tuple[float, int]] = []
+    self.finished: list[tuple[int, float, int]] = []
 
   def update(self, rewards: np.ndarray, done: np.ndarray) -> None:
     self.returns += rewards
     self.lengths += 1
     for i in np.flatnonzero(done):
-      self.finished.append((float(self.returns[i]), int(self.lengths[i])))
+      self.finished.append((int(i), float(self.returns[i]),
+                            int(self.lengths[i])))
     self.returns[done] = 0
     self.lengths[done] = 0
 
   def pop(self) -> list[tuple[float, int]]:
     """(return, length) of the episodes finished since the last pop."""
+    return [(r, n) for _, r, n in self.pop_with_envs()]
+
+  def pop_with_envs(self) -> list[tuple[int, float, int]]:
+    """(env, return, length) of the episodes finished since the last pop."""
     finished, self.finished = self.finished, []
     return finished
 

@@ -161,7 +161,6 @@ def test_bad_collector_flags_give_clear_error(tmp_path):
   assert '0 <= --collector_id < --num_collectors; got 2 and 2' in out
 
 
-
 def _seeded_run(tmp_path, name, seed):
   """(metrics without the rate, alpha records) of a tiny search; numbers."""
   config = tmp_path / 'quadrant.gin'

@@ -113,8 +113,8 @@ class BatchedActor:
   def decay(self, env_steps: int, decay_steps: int) -> None:
     self.epsilon = decayed(self.base_epsilon, env_steps, decay_steps)
 
-  def step(self) -> ts.TimeStep:
-    """One step of every env (the first call resets them); returns it."""
+  def step(self) -> None:
+    """One step of every env (the first call resets them)."""
     if self._observations is None:
       self._observations = self.env.reset().observation
       for adder, observation in zip(self.adders, self._observations):
@@ -129,7 +129,6 @@ class BatchedActor:
       if step.step_type[i] == ts.StepType.LAST:
         adder.add_first(dm_env.restart(step.observation[i]))
     self._observations = step.observation
-    return step
 
 
 class GreedyEvaluator:
@@ -157,19 +156,16 @@ class GreedyEvaluator:
     num_envs = self.env.batch_size
     fresh = self.actor._observations is None  # pylint: disable=protected-access
     started = np.full(num_envs, fresh)  # Is the episode under way ours?
-    returns, lengths = np.zeros(num_envs), np.zeros(num_envs, np.int64)
     episodes: list[list[tuple[float, int]]] = [[] for _ in range(num_envs)]
+    self.env.stats.pop()
     for _ in range(max(1, self.max_steps // num_envs)):
-      step = self.actor.step()
-      returns += step.reward
-      lengths += 1
-      for i in np.flatnonzero(step.step_type == ts.StepType.LAST):
+      self.actor.step()
+      for i, episode_return, length in self.env.stats.pop_with_envs():
         if started[i] and len(episodes[i]) < self.per_env:
-          episodes[i].append((float(returns[i]), int(lengths[i])))
-        started[i], returns[i], lengths[i] = True, 0.0, 0
+          episodes[i].append((episode_return, length))
+        started[i] = True
       if min(map(len, episodes)) == self.per_env:
         break
-    self.env.stats.pop()
     count = min(map(len, episodes))
     return [episode for env_episodes in episodes
             for episode in env_episodes[:count]]
