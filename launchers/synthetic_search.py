@@ -76,6 +76,7 @@ def synthetic_search(root_dir: str, num_steps: int = 60, batch_size: int = 32,
     began = time.monotonic()
     loss, accuracy = (float(v) for v in train_step(images, labels))
     rate = batch_size / (time.monotonic() - began)
+    checkpointer.check_finite(step, {'loss': loss})
     metrics.write({'step': step, 'loss': loss, 'accuracy': accuracy,
                    'samples_per_s': rate})
     with writer.as_default(step=step):

@@ -67,15 +67,22 @@ class AlphaRecorder:
 
   Writes under `root_dir`: alpha.csv (a row per record), TensorBoard scalars
   'alpha/<column>', genotypes/step_<step>.json for every distinct genotype met
-  (paper Fig. 5, 6: the cell evolution) and, on `finish`, genotype.json, the
-  cell diagrams and alpha.png.
+  (paper Fig. 5, 6: the cell evolution), genotype.json (the cell discretized
+  at the first record at or after `discretize_at`, or at the end of a shorter
+  run) and, on `finish`, genotype_final.json when `discretize_at` is set, the
+  diagrams of genotype.json's cell and alpha.png.
   """
 
   def __init__(self, root_dir: str, supernet: networks.Supernet,
                summary_writer: Optional[tf.summary.SummaryWriter] = None,
-               resume_step: int = 0):
+               resume_step: int = 0, discretize_at: Optional[int] = None):
     self.root_dir, self.supernet = root_dir, supernet
     self.summary_writer = summary_writer
+    self.discretize_at = discretize_at
+    self.genotype_path = os.path.join(root_dir, 'genotype.json')
+    # Resumed before discretize_at: a genotype.json there is rewritten.
+    self.discretized = (discretize_at is not None
+                        and resume_step >= discretize_at)
     self.columns = alpha_columns(supernet)
     self.log = CsvLog(os.path.join(root_dir, 'alpha.csv'),
                       ['step'] + self.columns, resume_step)
@@ -101,6 +108,12 @@ class AlphaRecorder:
         for column, value in zip(self.columns, values):
           tf.summary.scalar(f'alpha/{column}', value)
     genotype = self.supernet.genotype()
+    if (self.discretize_at is not None and step >= self.discretize_at
+        and not self.discretized):
+      genotype.save(self.genotype_path)
+      self.discretized = True
+      print(f'Discretized at {step} steps (discretize_at '
+            f'{self.discretize_at:,}): {self.genotype_path}', flush=True)
     if genotype in self.seen:
       return None
     self.seen.add(genotype)
@@ -108,10 +121,16 @@ class AlphaRecorder:
     return genotype
 
   def finish(self) -> genotypes.Genotype:
-    """Writes the final genotype, diagrams and the alpha plot; returns it."""
+    """Writes the final genotype (genotype_final.json if genotype.json was
+    discretized earlier), the diagrams of genotype.json's cell and the alpha
+    plot; returns genotype.json's cell."""
     self.log.close()
-    genotype = self.supernet.genotype()
-    genotype.save(os.path.join(self.root_dir, 'genotype.json'))
+    final = self.supernet.genotype()
+    if self.discretize_at is not None:
+      final.save(os.path.join(self.root_dir, 'genotype_final.json'))
+    if not self.discretized or not os.path.exists(self.genotype_path):
+      final.save(self.genotype_path)  # No discretize_at, or not reached.
+    genotype = genotypes.Genotype.load(self.genotype_path)
     diagrams.draw_genotype(genotype, self.root_dir)
     diagrams.draw_supernet(self.supernet.probabilities(), self.supernet.space,
                            self.root_dir)

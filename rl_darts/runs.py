@@ -154,19 +154,20 @@ class RunLog:
 
   def __init__(self, root_dir: str, encoder: networks.Encoder,
                columns: list[str], total_env_steps: int, scope: str,
-               **trackables):
+               discretize_at: Optional[int] = None, **trackables):
     self.root_dir, self.scope = root_dir, scope
     self.env_steps = tf.Variable(0, dtype=tf.int64, name='env_steps')
     self.checkpointer = checkpointing.Checkpointer(
-        os.path.join(root_dir, 'checkpoints'), env_steps=self.env_steps,
-        **trackables)
+        os.path.join(root_dir, 'checkpoints'), unit='env step',
+        env_steps=self.env_steps, **trackables)
     self.start = self.checkpointer.restore()
     if self.start:
       print(f'Resuming at {self.start} env steps from '
             f'{self.checkpointer.manager.latest_checkpoint}', flush=True)
     self.writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
     self.recorder = (
-        recording.AlphaRecorder(root_dir, encoder, self.writer, self.start)
+        recording.AlphaRecorder(root_dir, encoder, self.writer, self.start,
+                                discretize_at)
         if isinstance(encoder, networks.Supernet) else None)
     if self.recorder is not None and self.start == 0:
       self.recorder.record(0)
@@ -185,9 +186,14 @@ class RunLog:
   def done(self) -> bool:
     return self.step >= self.total_env_steps
 
+  def check_finite(self, metrics: dict) -> None:
+    self.checkpointer.check_finite(self.step, metrics)
+
   def write(self, metrics: dict, episodes=(), record_alpha: bool = True,
             checkpoint: bool = False) -> None:
-    """Logs `metrics` at the current env step (CSV, TensorBoard, progress)."""
+    """Logs `metrics` at the current env step (CSV, TensorBoard, progress)
+    after checking them and the watched variables (check_finite)."""
+    self.check_finite(metrics)
     step = self.step
     metrics = {'step': step, **metrics}
     self.metrics_log.write(metrics)

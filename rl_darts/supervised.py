@@ -108,8 +108,8 @@ def train_classifier(root_dir: str, model: tf.keras.Model,
   epoch_var = tf.Variable(0, dtype=tf.int64, name='epoch')
   best = tf.Variable(-np.inf, dtype=tf.float64, name='best')
   checkpointer = checkpointing.Checkpointer(
-      os.path.join(root_dir, 'checkpoints'), model=model, optimizer=optimizer,
-      epoch=epoch_var, best=best)
+      os.path.join(root_dir, 'checkpoints'), unit='epoch', model=model,
+      optimizer=optimizer, epoch=epoch_var, best=best)
   start = checkpointer.restore()
   if start:
     print(f'Resuming after epoch {start}', flush=True)
@@ -132,6 +132,7 @@ def train_classifier(root_dir: str, model: tf.keras.Model,
               for _ in range(batches.batches_per_epoch)]
     row = {'step': epoch + 1, 'epoch': epoch + 1, 'learning_rate': lr,
            'train_loss': float(np.mean(losses)), **evaluate()}
+    checkpointer.check_finite(epoch + 1, row)
     if keep_best and row[keep_best] > best.numpy():
       best.assign(row[keep_best])
       if best_saver is not None:

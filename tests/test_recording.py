@@ -6,12 +6,15 @@ import os
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from rl_darts import checkpointing
 from rl_darts import diagrams
 from rl_darts import genotypes
 from rl_darts import networks
 from rl_darts import recording
+from rl_darts import runs
 
 
 def _rows(path):
@@ -58,6 +61,31 @@ def test_alpha_recorder_keeps_distinct_genotypes_and_draws(tmp_path):
   assert os.listdir(tmp_path / 'genotypes') == ['step_000000000000.json']
 
 
+def test_alpha_recorder_discretizes_at_discretize_at(tmp_path):
+  """genotype.json is the cell at the first record from `discretize_at` on
+  (paper Sec. 4.4: discretized at 25M of 50M); the final cell is
+  genotype_final.json; a resume from before that step discretizes again."""
+  supernet = networks.Supernet('micro', depths=(4,), normal_cells=2)
+  supernet(tf.zeros([1, 64, 64, 3], tf.uint8))
+  recorder = recording.AlphaRecorder(str(tmp_path), supernet,
+                                     discretize_at=10)
+  recorder.record(5)
+  assert not (tmp_path / 'genotype.json').exists()
+  at_10 = supernet.genotype()
+  recorder.record(10)
+  supernet.alpha['normal'].assign(tf.one_hot(np.full(10, 2), 5) * 3.0)
+  recorder.record(15)
+  assert recorder.finish() == at_10
+  load = genotypes.Genotype.load
+  assert load(str(tmp_path / 'genotype.json')) == at_10
+  assert load(str(tmp_path / 'genotype_final.json')) == supernet.genotype()
+  assert at_10 != supernet.genotype()
+  resumed = recording.AlphaRecorder(str(tmp_path), supernet, resume_step=5,
+                                    discretize_at=10)
+  resumed.record(10)
+  assert load(str(tmp_path / 'genotype.json')) == supernet.genotype()
+
+
 def test_diagram_labels_discrete_and_supernet_edges():
   genotype = genotypes.Genotype(normal=[[('Conv3x3', 0)],
                                         [('Tanh', 0), ('Skip', 1)]])
@@ -79,3 +107,27 @@ def test_progress_rates_count_from_the_start_step():
   assert line.startswith('[400/1000 env steps] ') and 'loss 1.5' in line
   rate = float(line.split('] ')[1].split()[0])
   assert 0 < rate < 200 / 0.05
+
+
+def test_run_log_stops_on_non_finite_values_before_checkpointing(tmp_path):
+  encoder = networks.ImpalaCNN(depths=[4])
+  encoder(tf.zeros([1, 8, 8, 3]))
+  log = runs.RunLog(str(tmp_path), encoder, ['step', 'loss'], 100, 'test',
+                    network=encoder)
+  log.env_steps.assign(10)
+  log.write({'loss': 1.0}, checkpoint=True)
+  good = log.checkpointer.manager.latest_checkpoint
+  log.env_steps.assign(20)
+  with pytest.raises(checkpointing.NonFiniteError, match=(
+      rf'loss = inf at env step 20: stopped without checkpointing; the last '
+      rf'good checkpoint is {good} \(a rerun resumes from it\)')):
+    log.write({'loss': float('inf')}, checkpoint=True)
+  weight = encoder.trainable_variables[0]
+  weight.assign(tf.tensor_scatter_nd_update(
+      weight, [[0, 0, 0, 0]], [float('nan')]))
+  with pytest.raises(checkpointing.NonFiniteError, match=f'variable {weight.name} at '
+                     'env step 20'):
+    log.write({'loss': 1.0}, checkpoint=True)
+  assert log.checkpointer.manager.latest_checkpoint == good
+  log.metrics_log.close()
+  assert [row[0] for row in _rows(tmp_path / 'metrics.csv')] == ['step', '10']

@@ -50,6 +50,8 @@ class PPOSettings:
   eval_steps: int = 256  # Env steps per eval env per evaluation.
   record_every: int = 1  # Iterations between alpha records.
   checkpoint_every: int = 10  # Iterations between checkpoints.
+  discretize_at: Optional[int] = None  # Env step of genotype.json (a
+  # supernet's; None: the end; the final cell is also genotype_final.json).
   environment: runs.Environment = dataclasses.field(
       default_factory=runs.Environment)
 
@@ -165,7 +167,7 @@ class Learner:
     self.root_dir, self.settings, self.agent = root_dir, settings, agent
     self.log = runs.RunLog(
         root_dir, agent_lib.encoder_of(agent), self.COLUMNS,
-        settings.total_env_steps, 'ppo', agent=agent,
+        settings.total_env_steps, 'ppo', settings.discretize_at, agent=agent,
         optimizer=agent._optimizer,  # pylint: disable=protected-access
         **trackables)
     self.env_steps = self.log.env_steps

@@ -11,6 +11,8 @@ copied from the online one every `target_update_period` learner steps.
 
 from __future__ import annotations
 
+import math
+
 from typing import Optional
 
 import numpy as np
@@ -94,11 +96,14 @@ class RainbowLearner(acme.Learner):
     rainbow_networks.copy_variables(self.network, self.target_network)
 
   def step(self) -> float:
-    """One learner step; returns its loss."""
+    """One learner step; returns its loss (priorities are updated only when
+    it is finite: the caller stops the run on a NaN or infinite loss)."""
     result = self._step()
-    self.client.mutate_priorities(self.table, updates=dict(zip(
-        result['keys'].numpy(), result['priorities'].numpy())))
-    return float(result['loss'].numpy())
+    loss = float(result['loss'].numpy())
+    if math.isfinite(loss):
+      self.client.mutate_priorities(self.table, updates=dict(zip(
+          result['keys'].numpy(), result['priorities'].numpy())))
+    return loss
 
   def get_variables(self, names: list[str]) -> list[list[np.ndarray]]:
     del names

@@ -70,6 +70,8 @@ class RainbowSettings:
   # an episode under way and 2 whole ones of up to 1,000 steps each).
   record_every: int = 1  # Iterations between alpha records.
   checkpoint_every: int = 1  # Iterations between checkpoints.
+  discretize_at: Optional[int] = None  # Env step of genotype.json (a
+  # supernet's; None: the end; the final cell is also genotype_final.json).
   variable_update_period: int = 100  # Distributed actors' steps between pulls.
   environment: runs.Environment = dataclasses.field(
       default_factory=runs.Environment)
@@ -201,7 +203,8 @@ class Learner:
         settings.adam_epsilon)
     self.log = runs.RunLog(
         root_dir, self.network.encoder, self.COLUMNS, settings.total_env_steps,
-        'rainbow', network=self.network, target_network=self.target_network,
+        'rainbow', settings.discretize_at, network=self.network,
+        target_network=self.target_network,
         optimizer=self.learner.optimizer, learner_steps=self.learner.num_steps)
     self.iteration = self.log.start // settings.iteration_steps
     self.losses: list[float] = []
@@ -218,7 +221,9 @@ class Learner:
     return self.client.server_info()[TABLE].current_size
 
   def step(self) -> None:
-    self.losses.append(self.learner.step())
+    loss = self.learner.step()
+    self.log.check_finite({'loss': loss})
+    self.losses.append(loss)
 
   def end_iteration(self, episodes=(), extra: Optional[dict] = None) -> dict:
     """Logs one iteration; evaluates, records and checkpoints when due."""
