@@ -49,14 +49,19 @@ def parse_gin() -> None:
       raise app.UsageError(f'bad gin binding {binding!r}: {e}') from None
 
 
+def binding(parameter: str) -> object:
+  """The gin value bound to `parameter` ('Configurable.name'), None if none."""
+  try:
+    return gin.query_parameter(parameter)
+  except ValueError:
+    return None
+
+
 def seed_run(root_dir: str) -> int:
   """Applies --seed (and --deterministic) to everything random in the run,
   binds Environment.seed to it and records it; returns it."""
   seed = FLAGS.seed
-  try:
-    bound = gin.query_parameter('Environment.seed')
-  except ValueError:
-    bound = None
+  bound = binding('Environment.seed')
   if bound is not None and bound != seed:
     raise app.UsageError(f'Environment.seed = {bound} (gin) conflicts with '
                          f'--seed={seed}: set the seed with --seed only')

@@ -1,7 +1,10 @@
 r"""Prints an encoder's parameter counts per component and, for a supernet, the
-size of its search space (paper App. G.1).
+size of its search space (paper App. G.1), from a network config or any
+launcher's (the encoder of the run it would start; for an RL-for-DARTS
+search, the DARTS supernet it searches).
 
   python -m launchers.describe --gin_configs=gin_configs/networks/classic_supernet.gin
+  python -m launchers.describe --gin_configs=gin_configs/rainbow/micro_search.gin
   python -m launchers.describe --gin_configs=gin_configs/networks/discrete_64x3.gin \
       --gin_bindings="DiscreteNetwork.genotype = 'runs/demo/genotype.json'"
   python -m launchers.describe --darts_genotype=runs/disc_nwot/genotype.json
@@ -18,8 +21,12 @@ import numpy as np
 import tensorflow as tf
 
 from launchers import common
+from rl_darts import darts_eval  # pylint: disable=unused-import
 from rl_darts import darts_networks
 from rl_darts import networks
+from rl_darts.nas_rl import environment  # pylint: disable=unused-import
+from rl_darts.ppo import train as ppo_train  # pylint: disable=unused-import
+from rl_darts.rainbow import train as rainbow_train  # pylint: disable=unused-import
 
 flags.DEFINE_string('darts_genotype', None,
                     'Describe the DARTS evaluation network of this genotype.')
@@ -56,12 +63,25 @@ def describe_darts(genotype: str) -> str:
           f'{network.count_params(auxiliary=True):,} with it')
 
 
+def describe_darts_supernet() -> str:
+  """Parameter count of the DARTS supernet an RL-for-DARTS search edits."""
+  supernet = darts_networks.DartsSupernet()
+  probs = {t: tf.fill(shape, 1.0 / shape[1])
+           for t, shape in supernet.alpha_shapes().items()}
+  supernet(tf.zeros([1, 32, 32, 3]), probs)
+  return (f'DartsSupernet ({supernet.space.name!r} space, alpha '
+          f'{dict(supernet.alpha_shapes())}): '
+          f'{supernet.count_params():,} parameters')
+
+
 def main(argv):
   del argv
   common.parse_gin()
   with common.user_errors():
     if FLAGS.darts_genotype:
       print(describe_darts(FLAGS.darts_genotype))
+    elif common.binding('Environment.kind') == 'darts_search':
+      print(describe_darts_supernet())
     else:
       print(describe(networks.make_encoder()))
 

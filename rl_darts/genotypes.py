@@ -23,6 +23,9 @@ from rl_darts import ops as ops_lib
 Edge = tuple[str, int]  # (op name, input state index)
 Node = tuple[Edge, ...]
 JSON_FORMAT = 'rl-darts-genotype'
+# A searched network's shape, as DiscreteNetwork's arguments name it.
+SHAPE_KEYS = ('space', 'normal_cells', 'reduction_cells', 'edges_per_node',
+              'cell_output')
 
 
 class GenotypeError(ValueError):
@@ -39,8 +42,11 @@ def cell_edges(num_inputs: int, num_nodes: int) -> list[tuple[int, int]]:
 class Genotype:
   """A discrete architecture: each node's (op, input) pairs per cell type.
 
-  `reduce` is None where the reduction is not searched (Micro). `*_concat` lists
-  the states the DARTS format concatenates (default: all nodes).
+  `reduce` is None where the reduction is not searched (Micro, or R = 0).
+  `*_concat` lists the states the DARTS format concatenates (default: all
+  nodes). `shape` is the searched network's (space, N, R, K, cell output;
+  I is the node count), for a discrete network built from it; None where the
+  source did not say (a DARTS string, an older file).
   """
 
   normal: tuple[Node, ...]
@@ -48,6 +54,7 @@ class Genotype:
   num_inputs: int = 1
   normal_concat: Optional[tuple[int, ...]] = None
   reduce_concat: Optional[tuple[int, ...]] = None
+  shape: Optional[Mapping[str, object]] = None
 
   def __post_init__(self):
     if self.num_inputs not in (1, 2):
@@ -68,6 +75,15 @@ class Genotype:
         raise GenotypeError(f'{concat_field} {list(concat)} names a state '
                             f'outside 0..{self.num_inputs + len(nodes) - 1}')
       object.__setattr__(self, concat_field, concat)
+    if self.shape is not None:
+      unknown = set(self.shape) - set(SHAPE_KEYS)
+      if unknown:
+        raise GenotypeError(f'unknown shape keys {sorted(unknown)}; allowed: '
+                            f'{", ".join(SHAPE_KEYS)}')
+      object.__setattr__(self, 'shape', dict(self.shape))
+
+  def __hash__(self) -> int:
+    return hash((self.normal, self.reduce, self.num_inputs))
 
   @property
   def cell_types(self) -> tuple[str, ...]:
@@ -86,6 +102,8 @@ class Genotype:
   # JSON ----------------------------------------------------------------------
   def to_json(self) -> str:
     doc = {'format': JSON_FORMAT, 'version': 1, 'num_inputs': self.num_inputs}
+    if self.shape is not None:
+      doc['shape'] = self.shape
     for cell_type in ops_lib.CELL_TYPES:
       nodes = getattr(self, cell_type)
       doc[cell_type] = (None if nodes is None else
@@ -106,14 +124,15 @@ class Genotype:
           f'"format": "{JSON_FORMAT}", "normal": [[[op, input], ...], ...], '
           f'"reduce": ... or null)')
     unknown = set(doc) - {'format', 'version', 'num_inputs', 'normal', 'reduce',
-                          'normal_concat', 'reduce_concat'}
+                          'normal_concat', 'reduce_concat', 'shape'}
     if unknown:
       raise GenotypeError(f'{source}: unknown keys {sorted(unknown)}')
     try:
       return cls(normal=doc.get('normal'), reduce=doc.get('reduce'),
                  num_inputs=doc.get('num_inputs', 1),
                  normal_concat=doc.get('normal_concat'),
-                 reduce_concat=doc.get('reduce_concat'))
+                 reduce_concat=doc.get('reduce_concat'),
+                 shape=doc.get('shape'))
     except GenotypeError as e:
       raise GenotypeError(f'{source}: {e}') from None
 
@@ -315,10 +334,12 @@ def cell_space_size(num_nonzero_ops: int, num_inputs: int, num_nodes: int,
 
 
 def space_size(space: ops_lib.SearchSpace, num_inputs: int, num_nodes: int,
-               k: int) -> dict[str, int]:
-  """Discrete cells per searched cell type, and their product ('total')."""
+               k: int, cell_types: Optional[Sequence[str]] = None
+               ) -> dict[str, int]:
+  """Discrete cells per searched cell type (default: all of the space's), and
+  their product ('total')."""
   sizes = {}
-  for cell_type in space.cell_types:
+  for cell_type in cell_types or space.cell_types:
     op_names = space.ops(cell_type)
     nonzero = len(op_names) - (space.zero_op in op_names)
     sizes[cell_type] = cell_space_size(nonzero, num_inputs, num_nodes, k)

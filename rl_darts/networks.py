@@ -7,6 +7,8 @@ by gin (`make_encoder.network = @Supernet` / `@DiscreteNetwork` / `@ImpalaCNN`).
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Callable, Optional, Sequence
 
 import gin
@@ -32,6 +34,9 @@ def scale_images(images: tf.Tensor) -> tf.Tensor:
   return tf.cast(images, tf.float32)
 
 
+KERNEL_SIZES = (3, 5)
+
+
 def _conv(width: int, kernel_size: int = 3) -> tf.keras.layers.Conv2D:
   return tf.keras.layers.Conv2D(width, kernel_size, padding='same',
                                 kernel_initializer=ops_lib.conv_initializer())
@@ -55,11 +60,12 @@ class FeatureHead(tf.keras.layers.Layer):
 
 
 class ResidualBlock(tf.keras.layers.Layer):
-  """IMPALA-CNN's [ReLU, Conv3x3, ReLU, Conv3x3] + input."""
+  """IMPALA-CNN's [ReLU, Conv, ReLU, Conv] + input (3x3 convs by default)."""
 
-  def __init__(self, width: int, **kwargs):
+  def __init__(self, width: int, kernel_size: int = 3, **kwargs):
     super().__init__(**kwargs)
-    self.conv_a, self.conv_b = _conv(width), _conv(width)
+    self.conv_a = _conv(width, kernel_size)
+    self.conv_b = _conv(width, kernel_size)
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
     return x + self.conv_b(tf.nn.relu(self.conv_a(tf.nn.relu(x))))
@@ -121,16 +127,28 @@ class Encoder(tf.keras.Model):
 
 @gin.configurable
 class ImpalaCNN(Encoder):
-  """IMPALA-CNN (Espeholt et al. 2018): per depth Conv3x3, MaxPool3x3/2 and
-  two residual blocks. [16, 32, 32] is the Procgen PPO standard."""
+  """IMPALA-CNN (Espeholt et al. 2018): per depth a Conv, MaxPool3x3/2 and
+  two residual blocks of Convs, 3x3 (or 5x5: the paper's Table 1 ablation).
+  [16, 32, 32] is the Procgen PPO standard."""
 
   def __init__(self, depths: Sequence[int] = (16, 32, 32),
-               name: str = 'impala_cnn'):
+               kernel_size: int = 3, name: str = 'impala_cnn'):
     super().__init__(name)
+    _check_depths(depths)
+    if kernel_size not in KERNEL_SIZES:
+      raise ValueError(f'ImpalaCNN.kernel_size must be one of {KERNEL_SIZES} '
+                       f'(Table 1: Conv3x3 vs Conv5x5), got {kernel_size!r}')
     for width in depths:
-      self.blocks.append([('conv', _conv(width)), ('pool', _max_pool()),
-                          ('residual', ResidualBlock(width)),
-                          ('residual', ResidualBlock(width))])
+      self.blocks.append([('conv', _conv(width, kernel_size)),
+                          ('pool', _max_pool()),
+                          ('residual', ResidualBlock(width, kernel_size)),
+                          ('residual', ResidualBlock(width, kernel_size))])
+
+
+def _check_depths(depths: Sequence[int]) -> None:
+  if not depths or any(int(d) < 1 for d in depths):
+    raise ValueError(f'depths must be a list of positive widths, got '
+                     f'{depths!r}')
 
 
 def _per_block(value: int | Sequence[int], num_blocks: int,
@@ -142,27 +160,35 @@ def _per_block(value: int | Sequence[int], num_blocks: int,
   return counts
 
 
+def _compact(counts: list[int]) -> int | list[int]:
+  return counts[0] if len(set(counts)) == 1 else counts
+
+
 class CellNetwork(Encoder):
   """Blocks of cells (shared by the supernet and the discrete network).
 
-  Cell-style (searched reduction): a Conv3x3 stem to depths[0], then per block
-  R reduction cells and N normal cells. IMPALA-style (reduction not searched,
-  Micro): per block Conv3x3 + MaxPool3x3/2, then N normal cells.
+  Cell-style (R > 0 reduction cells, a space that searches them): a Conv3x3
+  stem to depths[0], then per block R reduction cells and N normal cells.
+  IMPALA-style (R = 0, in any space; Micro has no reduction ops): per block
+  Conv3x3 + MaxPool3x3/2, then N normal cells.
   """
 
   def __init__(self, make_cell: Callable[[str, int], cells.Cell],
                depths: Sequence[int], normal_cells: int | Sequence[int],
-               reduction_cells: int | Sequence[int], impala_reduction: bool,
+               reduction_cells: int | Sequence[int], searched_reduction: bool,
                name: str):
     super().__init__(name)
-    if not depths or any(int(d) < 1 for d in depths):
-      raise ValueError(f'depths must be positive widths, got {depths!r}')
+    _check_depths(depths)
     self.depths = tuple(int(d) for d in depths)
     normal = _per_block(normal_cells, len(self.depths), 'normal_cells')
     reduce = _per_block(reduction_cells, len(self.depths), 'reduction_cells')
-    if impala_reduction and any(reduce):
+    if not searched_reduction and any(reduce):
       raise ValueError('this network does not search reduction cells (each '
                        'block reduces like IMPALA-CNN); set reduction_cells=0')
+    # R = 0 reduces like IMPALA-CNN in any space (paper Sec. 4.1).
+    impala_reduction = not any(reduce)
+    self.cell_counts = {'normal_cells': _compact(normal),
+                        'reduction_cells': _compact(reduce)}
     if not impala_reduction:
       self.stem = _conv(self.depths[0])
     for width, n, r in zip(self.depths, normal, reduce):
@@ -193,6 +219,11 @@ class Supernet(CellNetwork):
                freeze_alpha: bool = False, edges_per_node: int = 2,
                name: str = 'supernet'):
     space = ops_lib.get_space(space)
+    if num_nodes < 1 or edges_per_node < 1 or temperature <= 0:
+      raise ValueError(
+          f'Supernet needs num_nodes >= 1, edges_per_node >= 1 and '
+          f'temperature > 0; got num_nodes={num_nodes}, edges_per_node='
+          f'{edges_per_node}, temperature={temperature}')
     searched_reduction = space.reduction_ops is not None
     if reduction_cells is None:
       reduction_cells = 1 if searched_reduction else 0
@@ -203,10 +234,12 @@ class Supernet(CellNetwork):
           reduction=cell_type == 'reduce', output=cell_output)
 
     super().__init__(make_cell, depths, normal_cells, reduction_cells,
-                     not searched_reduction, name)
+                     searched_reduction, name)
     self.space, self.num_nodes = space, num_nodes
     self.temperature = float(temperature)
     self.edges_per_node = edges_per_node
+    self.shape = {'space': space.name, **self.cell_counts,
+                  'edges_per_node': edges_per_node, 'cell_output': cell_output}
     used = {kind for block in self.blocks for kind, _ in block}
     num_edges = len(genotypes.cell_edges(1, num_nodes))
     self.alpha = {}
@@ -235,14 +268,16 @@ class Supernet(CellNetwork):
     return {t: p.numpy() for t, p in self.mixing_probs().items()}
 
   def genotype(self) -> genotypes.Genotype:
-    """The discretized cells, keeping `edges_per_node` inputs (Algorithm 4)."""
-    return genotypes.discretize(self.probabilities(), self.space, 1,
-                                self.edges_per_node)
+    """The discretized cells, keeping `edges_per_node` inputs (Algorithm 4),
+    with this network's shape for the discrete network built from them."""
+    return dataclasses.replace(
+        genotypes.discretize(self.probabilities(), self.space, 1,
+                             self.edges_per_node), shape=self.shape)
 
   def space_size(self) -> dict[str, int]:
     """Discrete cells this supernet can yield (paper App. G.1)."""
     return genotypes.space_size(self.space, 1, self.num_nodes,
-                                self.edges_per_node)
+                                self.edges_per_node, list(self.alpha))
 
   def components(self) -> list[tuple[str, list[tf.Variable]]]:
     return super().components() + [('alpha', self.alpha_variables)]
@@ -254,12 +289,30 @@ class DiscreteNetwork(CellNetwork):
 
   def __init__(self, genotype: str | genotypes.Genotype = gin.REQUIRED,
                depths: Sequence[int] = (64, 64, 64),
-               normal_cells: int | Sequence[int] = 1,
+               normal_cells: Optional[int | Sequence[int]] = None,
                reduction_cells: Optional[int | Sequence[int]] = None,
-               cell_output: str = 'concat_conv',
+               cell_output: Optional[str] = None,
                name: str = 'discrete_network'):
+    """N, R and the cell output come from the genotype's shape (its search)
+    where it has one; a binding that differs from it is an error. Without
+    either: N = 1, R = 1 if the genotype has a reduction cell, concat_conv."""
     if isinstance(genotype, str):
       genotype = genotypes.Genotype.load(genotype)
+    searched = genotype.shape or {}
+    bound = {'normal_cells': normal_cells, 'reduction_cells': reduction_cells,
+             'cell_output': cell_output}
+    for key, value in bound.items():
+      if value is not None and key in searched and _compact(
+          list(np.atleast_1d(value))) != searched[key]:
+        raise genotypes.GenotypeError(
+            f'DiscreteNetwork.{key} = {value!r} conflicts with the '
+            f'genotype\'s {key} = {searched[key]!r} (from its search): drop '
+            f'the binding to build the searched shape')
+    normal_cells, reduction_cells, cell_output = (
+        searched.get(key) if value is None else value
+        for key, value in bound.items())
+    normal_cells = 1 if normal_cells is None else normal_cells
+    cell_output = cell_output or 'concat_conv'
     if genotype.num_inputs != 1:
       raise genotypes.GenotypeError(
           'this network stacks single-input RL-DARTS cells; the genotype has '
@@ -280,7 +333,7 @@ class DiscreteNetwork(CellNetwork):
           concat=getattr(genotype, f'{cell_type}_concat'))
 
     super().__init__(make_cell, depths, normal_cells, reduction_cells,
-                     not searched_reduction, name)
+                     searched_reduction, name)
     self.genotype = genotype
 
 

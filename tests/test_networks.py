@@ -1,5 +1,7 @@
 """Supernet, discrete network and IMPALA-CNN: shapes, gradients, equivalence."""
 
+import dataclasses
+
 import gin
 import numpy as np
 import pytest
@@ -193,26 +195,37 @@ def test_temperature_multiplies_the_logits():
   np.testing.assert_allclose(p[0] / p[1], np.exp(1.0), rtol=1e-5)
 
 
-def _random_genotype(space, rng):
-  probs = {t: rng.dirichlet(np.ones(len(space.ops(t))), size=10)
-           for t in space.cell_types}
+def _random_genotype(space, rng, cell_types=None, num_nodes=4):
+  probs = {t: rng.dirichlet(np.ones(len(space.ops(t))),
+                            size=len(genotypes.cell_edges(1, num_nodes)))
+           for t in cell_types or space.cell_types}
   return genotypes.discretize(probs, space)
 
 
-@pytest.mark.parametrize('space_name, normal_cells', [('classic', 1),
-                                                      ('micro', 2)])
-def test_one_hot_supernet_equals_discrete_network(space_name, normal_cells):
+@pytest.mark.parametrize('space_name, shape', [
+    ('classic', {}),  # (N, R, I) = (1, 1, 4).
+    ('micro', {'normal_cells': 2}),  # (2, 0, 4).
+    # The paper's other Classic search: (1, 0, 6), last-node output (App. C.2).
+    ('classic', {'reduction_cells': 0, 'num_nodes': 6,
+                 'cell_output': 'last_node'}),
+])
+def test_one_hot_supernet_equals_discrete_network(space_name, shape):
+  """The discrete network of a genotype, shaped by the genotype alone, equals
+  the supernet whose alpha is one-hot on it."""
   space = ops.get_space(space_name)
   rng = np.random.default_rng(1)
   images = _images(3, np.float32)
   seen = []
   for _ in range(3):
-    genotype = _random_genotype(space, rng)
-    supernet = networks.Supernet(space, depths=(6, 8), normal_cells=normal_cells)
-    discrete = networks.DiscreteNetwork(genotype, depths=(6, 8),
-                                        normal_cells=normal_cells)
+    supernet = networks.Supernet(space, depths=(6, 8), **shape)
+    genotype = dataclasses.replace(
+        _random_genotype(space, rng, supernet.alpha, supernet.num_nodes),
+        shape=supernet.genotype().shape)
+    discrete = networks.DiscreteNetwork(genotype, depths=(6, 8))
     supernet(images)
     discrete(images)
+    assert [[k for k, _ in b] for b in discrete.blocks] == [
+        [k for k, _ in b] for b in supernet.blocks]
     assert networks.copy_weights(supernet, discrete) == len(discrete.weights)
     for cell_type, alpha in supernet.alpha.items():
       alpha.assign(genotypes.one_hot_alpha(genotype.nodes(cell_type),
@@ -223,6 +236,56 @@ def test_one_hot_supernet_equals_discrete_network(space_name, normal_cells):
     seen.append(expected)
   # Different genotypes compute different functions.
   assert not np.allclose(seen[0], seen[1], atol=1e-3)
+
+
+def test_reduction_free_classic_reduces_like_impala_cnn():
+  """R = 0 means IMPALA-CNN's Conv + MaxPool per block in any space."""
+  supernet = networks.Supernet('classic', depths=(4, 4, 4), reduction_cells=0)
+  assert [[k for k, _ in b] for b in supernet.blocks] == [
+      ['conv', 'pool', 'normal']] * 3
+  assert list(supernet.alpha) == ['normal']
+  assert [s[:2] for s in _block_outputs(supernet, _images())] == [
+      (32, 32), (16, 16), (8, 8)]
+
+
+def test_discrete_network_takes_its_shape_from_the_genotype(tmp_path):
+  supernet = networks.Supernet('micro', depths=(4,), normal_cells=2,
+                               num_nodes=2)
+  path = str(tmp_path / 'genotype.json')
+  supernet.genotype().save(path)
+  assert genotypes.Genotype.load(path).shape == {
+      'space': 'micro', 'normal_cells': 2, 'reduction_cells': 0,
+      'edges_per_node': 2, 'cell_output': 'concat_conv'}
+  discrete = networks.DiscreteNetwork(path, depths=(4,))
+  assert [k for k, _ in discrete.blocks[0]] == [
+      'conv', 'pool', 'normal', 'normal']
+  assert networks.DiscreteNetwork(path, depths=(4,), normal_cells=2)
+  with pytest.raises(genotypes.GenotypeError, match=(
+      r"DiscreteNetwork.normal_cells = 1 conflicts with the genotype's "
+      r'normal_cells = 2')):
+    networks.DiscreteNetwork(path, depths=(4,), normal_cells=1)
+
+
+@pytest.mark.parametrize('make, message', [
+    (lambda: networks.Supernet('classic', num_nodes=-1),
+     'num_nodes >= 1.*num_nodes=-1'),
+    (lambda: networks.Supernet('classic', temperature=0.0),
+     'temperature > 0.*temperature=0.0'),
+    (lambda: networks.ImpalaCNN(depths=[16, -2]),
+     r'positive widths, got \[16, -2\]'),
+    (lambda: networks.ImpalaCNN(kernel_size=4),
+     r'kernel_size must be one of \(3, 5\).*got 4'),
+])
+def test_out_of_range_structure_is_a_clear_error(make, message):
+  with pytest.raises(ValueError, match=message):
+    make()
+
+
+def test_impala_cnn_with_5x5_kernels():
+  net = networks.ImpalaCNN(depths=(4,), kernel_size=5)
+  net(_images(1))
+  assert {tuple(w.shape[:2]) for w in net.weights if len(w.shape) == 4} == {
+      (5, 5)}
 
 
 def test_copy_weights_rejects_a_mismatched_network():
