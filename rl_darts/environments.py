@@ -12,6 +12,7 @@ from tf_agents.environments import py_environment
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
+from rl_darts import checkpointing
 from rl_darts import synthetic
 
 
@@ -90,9 +91,29 @@ class BatchedEnvironment(py_environment.PyEnvironment):
     self.stats = EpisodeStats(self._num_envs)
     return ts.restart(self._observe_reset(), batch_size=self._num_envs)
 
+  def describe(self, index: int) -> str:
+    """What env `index` played, for error messages."""
+    return f'env {index}'
+
+  def _checked(self, action: np.ndarray) -> np.ndarray:
+    """`action` as the spec's dtype; an error naming it and the spec if it
+    is out of the spec's bounds (or not finite)."""
+    spec = self._action_spec
+    actions = np.asarray(action, spec.dtype)
+    bad = ~np.isfinite(actions) if actions.dtype.kind == 'f' else np.zeros(
+        actions.shape, bool)
+    bad |= (actions < spec.minimum) | (actions > spec.maximum)
+    if bad.any():
+      raise ValueError(f'action {action!r} is outside the action spec {spec}')
+    return actions
+
   def _step(self, action: np.ndarray) -> ts.TimeStep:
-    rewards, observations, done = self._act(
-        np.asarray(action, self._action_spec.dtype))
+    rewards, observations, done = self._act(self._checked(action))
+    bad = np.flatnonzero(~np.isfinite(rewards))
+    if bad.size:
+      raise checkpointing.NonFiniteError(
+          f'reward {rewards[bad[0]]} of {self.describe(int(bad[0]))} is not '
+          f'finite: stopped before it reached the agent')
     rewards = rewards.astype(np.float32)
     self.stats.update(rewards, done)
     return ts.TimeStep(

@@ -5,7 +5,13 @@ Every ReLU that runs reports its input, flattened per image and binarised
 (> 0), to the active `ReluCodes` recorder (the DARTS ops call `relu` below, the
 way Mellor et al. hook every nn.ReLU). K = sum over ReLUs of c c^T +
 (1 - c)(1 - c)^T, i.e. the number of units minus the Hamming distance, and
-the score is log|det K| (slogdet, sign dropped, no normalisation).
+the score is log|det K| (slogdet, sign dropped, no normalisation) as in Mellor
+et al.'s and the RL-for-DARTS authors' code, with one difference: where K is
+singular (two images with the same codes, which happens for a few untrained
+cells on small images) their slogdet gives -inf, which poisons an RL reward;
+here the score is log det(K + I). K's entries count ReLU units (thousands),
+so for a non-singular K the ridge moves the score by about sum(1/eigenvalue),
+and a singular K scores finitely, below every K that separates the images.
 """
 
 from __future__ import annotations
@@ -34,10 +40,11 @@ class ReluCodes:
     self.num_relus += 1
 
   def score(self) -> float:
-    """log|det K| (0 if no ReLU ran)."""
+    """log|det K| where K is non-singular, log det(K + I) always (0 if no
+    ReLU ran)."""
     if self.kernel is None:
       return 0.0
-    return float(np.linalg.slogdet(self.kernel)[1])
+    return float(np.linalg.slogdet(self.kernel + np.eye(len(self.kernel)))[1])
 
 
 def is_recording() -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rl_darts import checkpointing
 from rl_darts import darts_networks
 from rl_darts import genotypes
 from rl_darts import image_data
@@ -194,16 +195,27 @@ def test_naswot_equals_a_direct_numpy_computation():
     return naswot.relu(naswot.relu(x @ w1) @ w2)
 
   x = rng.standard_normal((6, 5)).astype(np.float32)
-  h1 = x @ w1
-  h2 = np.maximum(h1, 0) @ w2
-  kernel = np.zeros((6, 6))
-  for h in (h1, h2):
-    codes = h > 0
-    hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1)
-    kernel += codes.shape[1] - hamming
-  expected = np.linalg.slogdet(kernel)[1]
-  assert naswot.score(model, tf.constant(x)) == pytest.approx(expected)
+  kernel = _naswot_kernel(x, w1, w2)
+  # Mellor et al.'s log|det K|, with the ridge that keeps a singular K finite.
+  score = naswot.score(model, tf.constant(x))
+  assert score == pytest.approx(np.linalg.slogdet(kernel + np.eye(6))[1])
   assert not naswot.is_recording()
+  # Two identical images: K is singular and slogdet gives -inf; the score is
+  # finite and below that of six distinct images.
+  twins = np.concatenate([x[:5], x[:1]])
+  assert np.linalg.slogdet(_naswot_kernel(twins, w1, w2))[1] == -np.inf
+  twin_score = naswot.score(model, tf.constant(twins))
+  assert np.isfinite(twin_score) and twin_score < score
+
+
+def _naswot_kernel(x, w1, w2):
+  """K of the two-ReLU model above: units minus Hamming distance, summed."""
+  h1 = x @ w1
+  kernel = np.zeros((len(x), len(x)))
+  for h in (h1, np.maximum(h1, 0) @ w2):
+    codes = h > 0
+    kernel += codes.shape[1] - (codes[:, None, :] != codes[None, :, :]).sum(-1)
+  return kernel
 
 
 @pytest.mark.parametrize('op, relus_per_edge', [
@@ -255,6 +267,27 @@ def test_discrete_episodes_set_one_hot_edges_and_reward_at_the_end(
   np.testing.assert_allclose(step.observation, 1 / num_ops, atol=1e-3)
   assert env.last_alpha['normal'][13, 13 % num_ops] == 1e6
   assert env.trackables() == {}  # Weights never change in discrete mode.
+
+
+def test_bad_actions_and_non_finite_rewards_stop_the_search(tmp_path, digits,
+                                                            monkeypatch):
+  """An action outside the spec is an error naming both (never an
+  IndexError); a non-finite reward stops before it reaches the agent,
+  naming the alpha that scored it."""
+  env = _env(tmp_path, digits, reward='acc')
+  env.reset()
+  with pytest.raises(ValueError, match=r'action array\(\[8, 0\].*outside '
+                     r'the action spec .*maximum=7'):
+    env.step(np.array([8, 0], np.int32))
+  monkeypatch.setattr(env, 'score', lambda probs: -np.inf)
+  for _ in range(27):
+    env.step(np.array([1, 2], np.int32))
+  with pytest.raises(checkpointing.NonFiniteError, match=(
+      r'reward -inf of env 0, whose alpha is saved in .*nonfinite_alpha.npz '
+      r"\(decoded: Genotype\(normal=\[\('max_pool_3x3'")):
+    env.step(np.array([1, 2], np.int32))
+  saved = np.load(tmp_path / 'nonfinite_alpha.npz')
+  assert saved['reduce'][13, 1] == 1e6  # Env 0's last action, on its alpha.
 
 
 @pytest.mark.parametrize('reward', ['loss', 'nwot'])

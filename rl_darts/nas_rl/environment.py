@@ -94,6 +94,7 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
                settings: Optional[SearchSettings] = None,
                data: Optional[image_data.ImageData] = None):
     self.settings = settings or SearchSettings()
+    self.root_dir = root_dir
     self.data = data or image_data.load_dataset()
     self.supernet = darts_networks.DartsSupernet()
     self.shapes = self.supernet.alpha_shapes()
@@ -257,9 +258,20 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
       return (np.zeros(self._num_envs, np.float32), self._observe(none_done),
               none_done)
     self.last_alpha = {t: a[0].copy() for t, a in self.alpha.items()}
+    self.scored_alpha = {t: a.copy() for t, a in self.alpha.items()}
     rewards = np.array([self.score(p) for p in self._probs(self.alpha)],
                        np.float32)
     return rewards, self._observe_reset(), ~none_done
+
+  def describe(self, index: int) -> str:
+    """The env's last scored alpha, saved to nonfinite_alpha.npz."""
+    alpha = {t: a[index] for t, a in self.scored_alpha.items()}
+    path = os.path.join(self.root_dir, 'nonfinite_alpha.npz')
+    _save_npz(path, alpha)
+    genotype = self.supernet.genotype(
+        self._probs({t: a[None] for t, a in alpha.items()})[0])
+    return (f'env {index}, whose alpha is saved in {path} (decoded: '
+            f'{genotype.to_darts_string()})')
 
   # Run hooks --------------------------------------------------------------------
   def trackables(self) -> dict:
