@@ -96,13 +96,15 @@ class BatchedEnvironment(py_environment.PyEnvironment):
     return f'env {index}'
 
   def _checked(self, action: np.ndarray) -> np.ndarray:
-    """`action` as the spec's dtype; an error naming it and the spec if it
-    is out of the spec's bounds (or not finite)."""
+    """`action` as the spec's dtype; an error naming it and the spec if a
+    discrete action is out of the spec's bounds or a continuous one is not
+    finite (continuous actions beyond the bounds are the env's to clip)."""
     spec = self._action_spec
     actions = np.asarray(action, spec.dtype)
-    bad = ~np.isfinite(actions) if actions.dtype.kind == 'f' else np.zeros(
-        actions.shape, bool)
-    bad |= (actions < spec.minimum) | (actions > spec.maximum)
+    if actions.dtype.kind == 'f':
+      bad = ~np.isfinite(actions)
+    else:
+      bad = (actions < spec.minimum) | (actions > spec.maximum)
     if bad.any():
       raise ValueError(f'action {action!r} is outside the action spec {spec}')
     return actions

@@ -427,10 +427,14 @@ register_space(SearchSpace(
     ('Conv3x3', 'DilConv3x3', 'Conv5x5', 'DilConv5x5', 'Skip', 'Zero'),
     _CLASSIC_REDUCTION))
 register_space(SearchSpace('micro', ('Conv3x3', 'ReLU', 'Tanh', 'Skip', 'Zero')))
-# DARTS: PRIMITIVES order of the original code; RobustDARTS S2-S4.
+# DARTS: PRIMITIVES order of the original code; 'dartsrl': the same ops in the
+# RL-for-DARTS authors' order (their action indices, and their decoding's ties:
+# a kept edge whose op is none decodes to sep_conv_3x3); RobustDARTS S2-S4.
 _DARTS_OPS = ('none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect',
               'sep_conv_3x3', 'sep_conv_5x5', 'dil_conv_3x3', 'dil_conv_5x5')
-for _name, _ops in (('darts', _DARTS_OPS),
+_DARTSRL_OPS = ('sep_conv_3x3', 'sep_conv_5x5', 'dil_conv_3x3', 'dil_conv_5x5',
+                'skip_connect', 'avg_pool_3x3', 'max_pool_3x3', 'none')
+for _name, _ops in (('darts', _DARTS_OPS), ('dartsrl', _DARTSRL_OPS),
                     ('s2', ('skip_connect', 'sep_conv_3x3')),
                     ('s3', ('none', 'skip_connect', 'sep_conv_3x3')),
                     ('s4', ('noise', 'sep_conv_3x3'))):

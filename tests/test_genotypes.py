@@ -161,3 +161,19 @@ def test_classic_space_size_matches_paper():
   assert sizes == {'normal': 1_406_250, 'reduce': 294_912,
                    'total': 1_406_250 * 294_912}
   assert 4e11 < sizes['total'] < 4.2e11
+
+
+@pytest.mark.parametrize('space, tie', [('dartsrl', 'sep_conv_3x3'),
+                                        ('darts', 'max_pool_3x3')])
+def test_a_kept_none_edge_decodes_by_the_space_op_order(space, tie):
+  """One-hot alpha choosing none on both of node 0's edges (K = 2 keeps
+  both): the strongest non-none op is a tie, won by the space's first op
+  (the RL-for-DARTS authors' order: sep_conv_3x3)."""
+  space = ops.get_space(space)
+  names = space.ops('normal')
+  chosen = ['none', 'none'] + ['skip_connect'] * 12
+  alpha = np.stack([np.eye(len(names))[names.index(op)] for op in chosen]) * 1e6
+  probs = np.exp(alpha - alpha.max(1, keepdims=True))
+  probs /= probs.sum(1, keepdims=True)
+  genotype = genotypes.discretize({'normal': probs, 'reduce': probs}, space, 2)
+  assert genotype.normal[0] == ((tie, 0), (tie, 1))
