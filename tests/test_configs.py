@@ -89,7 +89,7 @@ def _run(config: str, root: str, pretrained: str) -> None:
   if name.startswith('discrete_'):  # Bound to a search's genotype first.
     bindings.append(f"DiscreteNetwork.genotype = "
                     f"'{_genotype_file(root, SEARCH_OF_DISCRETE[folder])}'")
-  if name.startswith('disc_ckpt_'):  # Bound to a pretrained supernet first.
+  if name.startswith(('disc_ckpt_', 'cont')):  # From a pretrained supernet.
     bindings.append(f"SearchSettings.checkpoint = '{pretrained}'")
   _parse(config, bindings)
   if folder == 'networks':  # Included by launcher configs: describe's build.
