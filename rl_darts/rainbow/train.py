@@ -19,6 +19,7 @@ checkpoint every few minutes; see WORKSPACE.md).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from typing import Optional
@@ -222,7 +223,8 @@ class Learner:
 
   def step(self) -> None:
     loss = self.learner.step()
-    self.log.check_finite({'loss': loss})
+    if not math.isfinite(loss):  # Weights are checked once per iteration.
+      self.log.check_finite({'loss': loss})
     self.losses.append(loss)
 
   def end_iteration(self, episodes=(), extra: Optional[dict] = None) -> dict:
