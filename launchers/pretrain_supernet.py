@@ -1,11 +1,14 @@
 r"""Pretrains the DARTS search supernet's weights (alpha fixed near uniform)
 for the "ckpt" search variants; keeps the best epoch on the reward split.
 
-  python -m launchers.pretrain_supernet --data_dir=/data/cifar-10-batches-py \
-      --root_dir=runs/pretrain_supernet
+  python -m launchers.pretrain_supernet \
+      --gin_configs=gin_configs/nas_rl/pretrain.gin \
+      --data_dir=/data/cifar-10-batches-py --root_dir=runs/pretrain_supernet
 
-Then search with `SearchSettings.checkpoint = 'runs/pretrain_supernet'`.
-Writes metrics.csv, tb/, checkpoints/ (a rerun resumes), best/, split.json.
+Then search with `SearchSettings.checkpoint = 'runs/pretrain_supernet'`, on the
+same data and supernet bindings (the search checks them against provenance.json).
+Writes metrics.csv, tb/, checkpoints/ (a rerun resumes), best/, split.json,
+provenance.json.
 """
 
 import os

@@ -83,6 +83,15 @@ class DartsSupernet(_Stack):
                      stem_multiplier, 'darts_supernet')
     self.space, self.num_nodes, self.swap_alphas = space, num_nodes, swap_alphas
     self.num_edges = len(genotypes.cell_edges(2, num_nodes))
+    self.channels, self.num_cells = channels, layers
+    self.num_classes, self.stem_multiplier = num_classes, stem_multiplier
+
+  def shape(self) -> dict[str, object]:
+    """What its weights depend on (a pretrained checkpoint's provenance)."""
+    return {'space': self.space.name, 'channels': self.channels,
+            'layers': self.num_cells, 'num_nodes': self.num_nodes,
+            'num_classes': self.num_classes,
+            'stem_multiplier': self.stem_multiplier}
 
   def alpha_shapes(self) -> dict[str, tuple[int, int]]:
     return {t: (self.num_edges, len(self.space.ops(t)))

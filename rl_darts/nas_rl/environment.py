@@ -37,6 +37,7 @@ from rl_darts import io_utils
 from rl_darts import naswot
 from rl_darts import recording
 from rl_darts import supervised
+from rl_darts.nas_rl import pretrain
 
 MODES = ('discrete', 'continuous')
 REWARDS = ('acc', 'loss', 'nwot')
@@ -112,7 +113,7 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
         self.supernet, self.optimizer, self.settings.weight_decay, None,
         _supernet_loss)
     if self.settings.checkpoint:
-      restore_supernet(self.supernet, self.settings.checkpoint)
+      pretrain.restore(self.supernet, self.data, self.settings.checkpoint)
     weights, rewards = image_data.weight_reward_split(self.data, root_dir)
     images, labels = self.data.train_images, self.data.train_labels
     self.weight_batches = image_data.Batches(
@@ -275,9 +276,11 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
 
   # Run hooks --------------------------------------------------------------------
   def trackables(self) -> dict:
-    """Continuous mode trains the supernet: its weights and optimizer."""
+    """The supernet, whose weights define the reward (a resumed search
+    scores against the same one), and in continuous mode, which trains it,
+    its optimizer."""
     if self.settings.mode != 'continuous':
-      return {}
+      return {'supernet': self.supernet}
     return {'supernet': self.supernet, 'supernet_optimizer': self.optimizer}
 
   def record(self, root_dir: str, step: int) -> None:
@@ -323,14 +326,3 @@ def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
   np.savez(buffer, **arrays)
   io_utils.atomic_write_bytes(path, buffer.getvalue())
 
-
-def restore_supernet(supernet: darts_networks.DartsSupernet, run_dir: str
-                     ) -> None:
-  """Loads the best weights a `pretrain_supernet` run kept under run_dir."""
-  path = tf.train.latest_checkpoint(os.path.join(run_dir, 'best'))
-  if path is None:
-    raise ValueError(
-        f'no pretrained supernet under {run_dir!r} (expected {run_dir}/best/, '
-        f'written by python -m launchers.pretrain_supernet '
-        f'--root_dir={run_dir})')
-  tf.train.Checkpoint(model=supernet).restore(path).expect_partial()
