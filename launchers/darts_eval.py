@@ -3,9 +3,11 @@ accuracy per epoch (standard DARTS protocol by default).
 
   python -m launchers.darts_eval --genotype=runs/disc_nwot/genotype.json \
       --data_dir=/data/cifar-10-batches-py --root_dir=runs/disc_nwot_eval
-  python -m launchers.darts_eval --genotype="Genotype(normal=[...], ...)" ...
+  python -m launchers.darts_eval --genotype=DISC_NWOT ...
 
---genotype is a JSON file, a file holding a DARTS string, or the string.
+--genotype is a paper cell's name (rl_darts/paper_cells.py: the nine Table 1
+cells and DARTS_V1/V2), a JSON file, a file holding a DARTS string, or the
+string.
 Without --gin_configs the standard protocol applies
 (gin_configs/darts_eval/darts.gin: CIFAR-10, 600 epochs); the dartsrl code's
 is gin_configs/darts_eval/dartsrl_code.gin.
@@ -22,8 +24,9 @@ from launchers import common
 from launchers import darts_data
 from rl_darts import darts_eval
 
-flags.DEFINE_string('genotype', None, 'Genotype: JSON file, DARTS-string '
-                    'file or DARTS string.')
+flags.DEFINE_string('genotype', None, "Genotype: a paper cell's name "
+                    '(DISC_NWOT, DARTS_V2, ...: rl_darts/paper_cells.py), a '
+                    'JSON file, a DARTS-string file or a DARTS string.')
 FLAGS = flags.FLAGS
 
 
@@ -36,8 +39,9 @@ def main(argv):
     FLAGS.gin_configs = [DEFAULT_CONFIG]
   darts_data.setup()
   if not FLAGS.genotype:
-    raise app.UsageError('--genotype is required: a JSON file, a DARTS-string '
-                         'file or a DARTS string')
+    raise app.UsageError("--genotype is required: a paper cell's name "
+                         '(DISC_NWOT, ...), a JSON file, a DARTS-string file '
+                         'or a DARTS string')
   seed = common.seed_run(FLAGS.root_dir)
   with common.user_errors():
     rows = darts_eval.train(FLAGS.root_dir, FLAGS.genotype, seed)

@@ -29,7 +29,9 @@ from rl_darts.ppo import train as ppo_train  # pylint: disable=unused-import
 from rl_darts.rainbow import train as rainbow_train  # pylint: disable=unused-import
 
 flags.DEFINE_string('darts_genotype', None,
-                    'Describe the DARTS evaluation network of this genotype.')
+                    'Describe the DARTS evaluation network of this genotype '
+                    "(a paper cell's name such as DISC_NWOT, a file or a "
+                    'DARTS string).')
 FLAGS = flags.FLAGS
 
 

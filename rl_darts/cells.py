@@ -41,6 +41,8 @@ class Cell(tf.keras.layers.Layer):
       width, RL-DARTS) or 'relu_conv_bn' (DARTS).
     reduction_prev: with 'relu_conv_bn', input 0 comes from a reduction cell
       and is reduced by FactorizedReduce.
+    supernet_ops: build ops in their supernet form (DARTS: pools followed by
+      BN); default: when mixed.
   """
 
   def __init__(self, width: int, edge_ops: dict[tuple[int, int], Sequence[str]],
@@ -48,7 +50,7 @@ class Cell(tf.keras.layers.Layer):
                mixed: bool = False, output: str = 'concat_conv',
                concat: Optional[Sequence[int]] = None,
                preprocess: str = 'match_width', reduction_prev: bool = False,
-               **kwargs):
+               supernet_ops: Optional[bool] = None, **kwargs):
     super().__init__(**kwargs)
     if output not in OUTPUTS:
       raise ValueError(f'unknown cell output {output!r}; allowed: {OUTPUTS}')
@@ -70,7 +72,8 @@ class Cell(tf.keras.layers.Layer):
       stride = 2 if reduction and source < num_inputs else 1
       for col, name in enumerate(names):
         key = f'{source}_{node}_{name}'
-        self.op_layers[key] = ops_lib.make_op(name, width, stride, mixed)
+        self.op_layers[key] = ops_lib.make_op(
+            name, width, stride, mixed if supernet_ops is None else supernet_ops)
         outgoing[source].append((node, name, key, rows[(source, node)], col))
     self._outgoing = {source: tuple(v) for source, v in outgoing.items()}
     if preprocess == 'relu_conv_bn':

@@ -159,13 +159,14 @@ class DartsNetwork(_Stack):
   With `auxiliary`, training calls return (logits, auxiliary logits); the
   auxiliary head reads the output of the cell at 2/3 depth.
   `identity_dropout`: dropout after identity skips in training (the dartsrl
-  code's evaluation; DARTS: 0).
+  code's evaluation; DARTS: 0). `pool_bn`: pools followed by non-affine BN,
+  as in the search network (the dartsrl code's evaluation cells; DARTS: no).
   """
 
   def __init__(self, genotype: str | genotypes.Genotype = gin.REQUIRED,
                channels: int = 36, layers: int = 20, num_classes: int = 10,
                auxiliary: bool = True, stem_multiplier: int = 3,
-               identity_dropout: float = 0.0):
+               identity_dropout: float = 0.0, pool_bn: bool = False):
     if isinstance(genotype, str):
       genotype = genotypes.Genotype.load_any(genotype)
     if genotype.num_inputs != 2 or genotype.reduce is None:
@@ -179,7 +180,8 @@ class DartsNetwork(_Stack):
       return cells.discrete_cell(
           width, genotype.nodes(cell_type), 2, reduction=reduction,
           output='concat', concat=getattr(genotype, f'{cell_type}_concat'),
-          preprocess='relu_conv_bn', reduction_prev=reduction_prev)
+          preprocess='relu_conv_bn', reduction_prev=reduction_prev,
+          supernet_ops=pool_bn)
 
     with ops_lib.affine_batch_norm():
       super().__init__(make_cell, channels, layers, num_classes,

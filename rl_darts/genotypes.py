@@ -26,6 +26,8 @@ JSON_FORMAT = 'rl-darts-genotype'
 # A searched network's shape, as DiscreteNetwork's arguments name it.
 SHAPE_KEYS = ('space', 'normal_cells', 'reduction_cells', 'edges_per_node',
               'cell_output')
+# The original DARTS namedtuple's fields, in its order.
+DARTS_FIELDS = ('normal', 'normal_concat', 'reduce', 'reduce_concat')
 
 
 class GenotypeError(ValueError):
@@ -149,8 +151,12 @@ class Genotype:
 
   @classmethod
   def load_any(cls, value: str) -> 'Genotype':
-    """A genotype from a JSON file, a file holding a DARTS string, or a
-    DARTS string itself (`Genotype(normal=[...], ...)`)."""
+    """A genotype from a paper cell's name (`paper_cells.NAMED`), a JSON
+    file, a file holding a DARTS string, or a DARTS string itself
+    (`Genotype(normal=[...], ...)`)."""
+    from rl_darts import paper_cells  # pylint: disable=g-import-not-at-top
+    if value in paper_cells.NAMED:
+      return cls.from_darts_string(paper_cells.NAMED[value])
     if os.path.isfile(value):
       with open(value) as f:
         text = f.read()
@@ -159,7 +165,8 @@ class Genotype:
       return cls.from_darts_string(text)
     if value.lstrip().startswith('Genotype('):
       return cls.from_darts_string(value)
-    raise GenotypeError(f'genotype {value!r} is neither a file (JSON or a '
+    raise GenotypeError(f'genotype {value!r} is neither a paper cell\'s name '
+                        f'({", ".join(paper_cells.NAMED)}), a file (JSON or a '
                         f'DARTS string) nor a DARTS string Genotype(...)')
 
   # The original DARTS format --------------------------------------------------
@@ -189,12 +196,16 @@ class Genotype:
       raise GenotypeError(f'not a DARTS genotype string ({e.msg}); '
                           f'{expected}') from None
     if not (isinstance(call, ast.Call) and getattr(call.func, 'id', '') ==
-            'Genotype' and not call.args):
+            'Genotype' and len(call.args) <= len(DARTS_FIELDS)):
       raise GenotypeError(f'not a DARTS genotype string; {expected}')
-    fields = {}
+    # Positional arguments in the namedtuple's order, as some authors wrote.
+    fields = {name: _literal(arg, name, expected)
+              for name, arg in zip(DARTS_FIELDS, call.args)}
     for keyword in call.keywords:
+      if keyword.arg in fields:
+        raise GenotypeError(f'{keyword.arg} given twice; {expected}')
       fields[keyword.arg] = _literal(keyword.value, keyword.arg, expected)
-    if set(fields) != {'normal', 'normal_concat', 'reduce', 'reduce_concat'}:
+    if set(fields) != set(DARTS_FIELDS):
       raise GenotypeError(f'DARTS genotype fields are {sorted(fields)}; '
                           f'{expected}')
     cells = {}

@@ -301,13 +301,14 @@ class FactorizedReduce(tf.keras.layers.Layer):
 
 
 class PoolBN(tf.keras.layers.Layer):
-  """DARTS's pooling op in the search network: 3x3 pool, then BN."""
+  """DARTS's pooling op in the search network (and in the dartsrl code's
+  evaluation cells): 3x3 pool, then non-affine BN."""
 
   def __init__(self, pool: Callable[[tf.Tensor, int], tf.Tensor], stride: int,
                **kwargs):
     super().__init__(**kwargs)
     self.pool, self.stride = pool, stride
-    self.bn = batch_norm()
+    self.bn = batch_norm(affine=False)
 
   def call(self, x: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
     return self.bn(self.pool(x, self.stride), training=training)

@@ -11,16 +11,10 @@ import gin
 import tensorflow as tf
 
 from rl_darts import genotypes
+from rl_darts import paper_cells
 
 # The DARTS paper's second-order cell, in the original code's format.
-DARTS_V2 = (
-    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
-    "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
-    "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
-    "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
-    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
-    "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
-    "('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])")
+DARTS_V2 = paper_cells.NAMED['DARTS_V2']
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENCODERS = {  # One of each kind, tiny, for the synthetic quadrant task.

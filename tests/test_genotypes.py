@@ -9,6 +9,7 @@ import pytest
 from rl_darts import genotypes
 from tests.helpers import DARTS_V2
 from rl_darts import ops
+from rl_darts import paper_cells
 from rl_darts.genotypes import Genotype, GenotypeError
 
 MICRO = ops.get_space('micro')
@@ -116,12 +117,30 @@ def test_darts_string_accepts_range_concat():
   assert Genotype.from_darts_string(text) == Genotype.from_darts_string(DARTS_V2)
 
 
+def test_darts_string_accepts_positional_fields():
+  positional = DARTS_V2.replace('Genotype(normal=', 'Genotype(', 1)
+  assert (Genotype.from_darts_string(positional) ==
+          Genotype.from_darts_string(DARTS_V2))
+
+
+def test_paper_cells_load_by_name():
+  for name in paper_cells.NAMED:
+    genotype = Genotype.load_any(name)
+    assert [len(node) for node in genotype.normal + genotype.reduce] == [2] * 8
+  nwot = Genotype.load_any('DISC_NWOT')  # The paper's best cell (Fig. 3).
+  assert nwot.normal[0] == (('dil_conv_5x5', 1), ('dil_conv_5x5', 0))
+  assert set(nwot.reduce) == {(('sep_conv_5x5', 1), ('sep_conv_5x5', 0))}
+  with pytest.raises(GenotypeError, match="'DISC_NWTO' is neither.*DISC_NWOT"):
+    Genotype.load_any('DISC_NWTO')
+
+
 @pytest.mark.parametrize('text, message', [
     ('Genotype(normal=[', 'not a DARTS genotype string'),
     ('__import__("os").system("true")', 'not a DARTS genotype string'),
     ("Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2], reduce=[], "
      "reduce_concat=[2])", 'even-length list'),
     ("Genotype(normal=[], reduce=[])", 'fields are'),
+    ("Genotype([], normal=[])", 'normal given twice'),
     ("Genotype(normal=[('sep_conv_3x3', 5), ('sep_conv_3x3', 0)], "
      "normal_concat=[2], reduce=[('skip_connect', 0), ('skip_connect', 1)], "
      "reduce_concat=[2])", 'input 5 is not an earlier state'),

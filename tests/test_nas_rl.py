@@ -16,6 +16,7 @@ from rl_darts import genotypes
 from rl_darts import image_data
 from rl_darts import naswot
 from rl_darts.nas_rl import environment
+from rl_darts.nas_rl import pretrain
 from tests import helpers
 from tests.helpers import DARTS_V2
 
@@ -128,6 +129,20 @@ def test_darts_v2_evaluation_network_matches_darts_parameter_count():
   assert network.count_params() == 3_349_342
   assert network.count_params(auxiliary=True) > 3_349_342
   assert network(tf.zeros([2, 32, 32, 3]), training=False).shape == (2, 10)
+
+
+def test_dartsrl_evaluation_cells_normalise_pools():
+  """The authors' evaluation cells put a non-affine BN after each pool:
+  DARTS_V2's 5 pools per reduction cell, 2 reduction cells."""
+  variables = {}
+  for pool_bn in (False, True):
+    network = darts_networks.DartsNetwork(DARTS_V2, channels=4, layers=5,
+                                          auxiliary=False, pool_bn=pool_bn)
+    network(tf.zeros([2, 8, 8, 3]), training=False)
+    variables[pool_bn] = (len(network.trainable_variables),
+                          len(network.non_trainable_variables))
+  assert variables[True][0] == variables[False][0]
+  assert variables[True][1] - variables[False][1] == 2 * 5 * 2  # Mean, var.
 
 
 def test_evaluation_network_trains_a_step():
@@ -355,9 +370,27 @@ def test_search_writes_a_genotype_and_resumes_after_sigkill(tmp_path):
   process = helpers.launch('launchers.nas_rl', root, TINY_SEARCH,
                            'PPOSettings.total_env_steps = 100000', wait=False)
   done = helpers.kill_at_checkpoint(process, root, min_step=112)
+  killed_at = tf.train.latest_checkpoint(os.path.join(root, 'checkpoints'))
   out = helpers.launch('launchers.nas_rl', root, TINY_SEARCH,
                        f'PPOSettings.total_env_steps = {done + 112}')
   assert 'Resuming at' in out
+  # The resumed search scores alpha on the same supernet: a fixed alpha gets
+  # the same logits from the supernet of the killed and of the last checkpoint.
+  finished_at = tf.train.latest_checkpoint(os.path.join(root, 'checkpoints'))
+  assert finished_at != killed_at
+  images = image_data.load_digits().test_images[:16].astype(np.float32) / 255
+  logits = []
+  for path in (killed_at, finished_at):
+    supernet = darts_networks.DartsSupernet(space='dartsrl', channels=4,
+                                            layers=3)
+    probs = {t: tf.nn.softmax(np.linspace(-1, 1, np.prod(s)).reshape(s)
+                              ).numpy().astype(np.float32)
+             for t, s in supernet.alpha_shapes().items()}
+    supernet(images[:1], probs)
+    checkpoint = tf.train.Checkpoint(supernet=supernet)
+    checkpoint.restore(path).assert_existing_objects_matched()
+    logits.append(supernet(images, probs, training=False).numpy())
+  np.testing.assert_array_equal(logits[0], logits[1])
   steps = [int(r['step']) for r in helpers.rows(os.path.join(root,
                                                              'metrics.csv'))]
   assert steps == list(range(56, done + 113, 56))
@@ -388,14 +421,25 @@ def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
   assert float(rows[-1]['best_valid_acc']) == max(
       float(r['valid_acc']) for r in rows)
   # The ckpt variant loads these weights into the search env's supernet.
-  supernet = darts_networks.DartsSupernet()
+  supernet = darts_networks.DartsSupernet(space='dartsrl')
   probs = {t: np.full(s, 1 / s[1], np.float32)
            for t, s in supernet.alpha_shapes().items()}
   supernet(tf.zeros([1, 8, 8, 3]), probs)
   fresh = [v.numpy().copy() for v in supernet.trainable_variables]
-  environment.restore_supernet(supernet, root)
+  digits = image_data.load_digits()
+  pretrain.restore(supernet, digits, root)
   assert any((f != v.numpy()).any() for f, v in
              zip(fresh, supernet.trainable_variables))
+  # Weights pretrained for another supernet or data set are refused.
+  wider = darts_networks.DartsSupernet(space='dartsrl', channels=6, layers=3)
+  with pytest.raises(ValueError, match=r"channels 4 \(checkpoint\) vs 6"):
+    pretrain.restore(wider, digits, root)
+  other_data = image_data.ImageData(
+      'cifar10', np.zeros([2, 32, 32, 3], np.uint8), np.zeros(2, int),
+      digits.test_images, digits.test_labels, digits.mean, digits.std, 4, True)
+  with pytest.raises(ValueError, match="dataset 'digits' .checkpoint. vs "
+                     "'cifar10'.*image_shape"):
+    pretrain.restore(supernet, other_data, root)
 
 
 def test_darts_eval_and_describe_launchers(tmp_path):
@@ -413,7 +457,7 @@ def test_darts_eval_and_describe_launchers(tmp_path):
   assert 0 <= float(rows[-1]['test_acc']) <= 1
   described = subprocess.run(
       [sys.executable, '-m', 'launchers.describe',
-       f'--darts_genotype={DARTS_V2}'], cwd=helpers.REPO, capture_output=True,
+       '--darts_genotype=DARTS_V2'], cwd=helpers.REPO, capture_output=True,
       text=True, timeout=300, check=True)
   assert '3,349,342 parameters without the auxiliary head' in described.stdout
   message = helpers.fails('launchers.darts_eval', tmp_path / 'bad',
