@@ -265,6 +265,7 @@ def test_noise_op_draws_fresh_values_in_s4():
 def test_discrete_episodes_set_one_hot_edges_and_reward_at_the_end(
     tmp_path, digits):
   env = _env(tmp_path, digits, reward='acc')
+  weights = [v.numpy().copy() for v in env.supernet.variables]
   num_ops = 8
   step = env.reset()
   assert step.observation.shape == (2, 2 * 14 * num_ops)
@@ -282,7 +283,11 @@ def test_discrete_episodes_set_one_hot_edges_and_reward_at_the_end(
   # The LAST step shows the next episode's fresh alpha.
   np.testing.assert_allclose(step.observation, 1 / num_ops, atol=1e-3)
   assert env.last_alpha['normal'][13, 13 % num_ops] == 1e6
-  assert env.trackables() == {}  # Weights never change in discrete mode.
+  # Weights never change in discrete mode; they are checkpointed all the
+  # same (they define the reward a resumed search optimises).
+  assert all((w == v.numpy()).all()
+             for w, v in zip(weights, env.supernet.variables))
+  assert list(env.trackables()) == ['supernet']
 
 
 def test_bad_actions_and_non_finite_rewards_stop_the_search(tmp_path, digits,
