@@ -1,0 +1,142 @@
+"""The RL-for-DARTS paper's Table 1 over seeds, from what the runs wrote.
+
+A table run (launchers.nas_rl_table) lays out ROOT/<row>/seed_<s>/search (the
+nas_rl run: metrics.csv, genotype.json) and .../eval (the darts_eval run:
+metrics.csv with test_acc and best_test_acc per epoch), and ROOT/pretrain/
+seed_<s> for the rows that load a pretrained supernet. `summarize` reads only
+those files, so it works on runs copied from elsewhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import statistics
+from typing import Optional, Sequence
+
+from rl_darts import genotypes
+from rl_darts import io_utils
+
+# Table 1's rows, each a gin config gin_configs/nas_rl/<row>.gin.
+ROWS = ('disc_nwot', 'disc_acc', 'disc_loss', 'disc_ckpt_acc',
+        'disc_ckpt_loss', 'cont_acc_step', 'cont_acc_grad_step',
+        'cont_loss_step', 'cont_loss_grad_step')
+COLUMNS = ('row', 'seeds', 'test_acc_mean', 'test_acc_std', 'test_acc_max',
+           'best_epoch_test_acc_mean', 'epochs', 'search_hours',
+           'search_env_steps')
+
+
+def needs_pretraining(row: str) -> bool:
+  """The ckpt rows and the continuous rows start from a trained supernet."""
+  return row.startswith(('disc_ckpt_', 'cont_'))
+
+
+def seed_dir(root: str, row: str, seed: int) -> str:
+  return os.path.join(root, row, f'seed_{seed}')
+
+
+def pretrain_dir(root: str, seed: int) -> str:
+  return os.path.join(root, 'pretrain', f'seed_{seed}')
+
+
+def _rows(path: str) -> list[dict]:
+  if not os.path.isfile(path):
+    return []
+  with open(path, newline='') as f:
+    return list(csv.DictReader(f))
+
+
+def search_seconds(rows: Sequence[dict]) -> float:
+  """Training time of a search from its metrics: each iteration's env steps
+  over its env_steps_per_s (process start-up left out)."""
+  total, previous = 0.0, 0
+  for row in rows:
+    step = int(row['step'])
+    total += (step - previous) / float(row['env_steps_per_s'])
+    previous = step
+  return total
+
+
+def seed_result(root: str, row: str, seed: int) -> Optional[dict]:
+  """One finished seed of a row (search decoded and evaluated), else None."""
+  directory = seed_dir(root, row, seed)
+  genotype_path = os.path.join(directory, 'search', 'genotype.json')
+  evaluation = _rows(os.path.join(directory, 'eval', 'metrics.csv'))
+  if not evaluation or not os.path.isfile(genotype_path):
+    return None
+  search = _rows(os.path.join(directory, 'search', 'metrics.csv'))
+  with open(os.path.join(directory, 'search', 'split.json')) as f:
+    dataset = json.load(f)['dataset']
+  return {'seed': seed, 'dataset': dataset,
+          'test_acc': float(evaluation[-1]['test_acc']),
+          'best_test_acc': float(evaluation[-1]['best_test_acc']),
+          'epochs': int(evaluation[-1]['epoch']),
+          'search_seconds': search_seconds(search),
+          'search_env_steps': int(search[-1]['step']) if search else 0,
+          'genotype': genotypes.Genotype.load(genotype_path
+                                              ).to_darts_string()}
+
+
+def summarize(root: str, rows: Sequence[str], seeds: Sequence[int]
+              ) -> list[dict]:
+  """Per row: test accuracy (%) of the final epoch, mean, std (sample, over
+  seeds; 0 for one seed) and max; the best epoch's mean (what the authors'
+  code reports), search time and the seeds' genotypes."""
+  table = []
+  for row in rows:
+    results = [r for r in (seed_result(root, row, s) for s in seeds) if r]
+    if not results:
+      continue
+    final = [100 * r['test_acc'] for r in results]
+    table.append({
+        'row': row,
+        'seeds': ' '.join(str(r['seed']) for r in results),
+        'test_acc_mean': statistics.mean(final),
+        'test_acc_std': statistics.stdev(final) if len(final) > 1 else 0.0,
+        'test_acc_max': max(final),
+        'best_epoch_test_acc_mean': statistics.mean(
+            100 * r['best_test_acc'] for r in results),
+        'epochs': min(r['epochs'] for r in results),
+        'search_hours': statistics.mean(
+            r['search_seconds'] / 3600 for r in results),
+        'search_env_steps': min(r['search_env_steps'] for r in results),
+        'datasets': sorted({r['dataset'] for r in results}),
+        'genotypes': {r['seed']: r['genotype'] for r in results}})
+  return table
+
+
+def write(root: str, table: Sequence[dict], protocol: str) -> None:
+  """ROOT/table.csv and ROOT/table.md in Table 1's form (the data set as
+  the searches' split.json name it)."""
+  lines = [','.join(COLUMNS)]
+  for entry in table:
+    lines.append(','.join(
+        f'{entry[c]:.4f}' if isinstance(entry[c], float) else str(entry[c])
+        for c in COLUMNS))
+  io_utils.atomic_write_text(os.path.join(root, 'table.csv'),
+                             '\n'.join(lines) + '\n')
+  datasets = sorted({d for e in table for d in e['datasets']})
+  markdown = [
+      f'# Table 1 (RL for DARTS) on {", ".join(datasets) or "no data"}',
+      '',
+      f'Test accuracy (%) of each row\'s searched cell, trained from scratch '
+      f'by `{protocol}`: the final epoch\'s, mean ± std (max) over seeds; '
+      f'"best epoch" is the mean of each run\'s best test epoch (what the '
+      f'authors\' code reports). Search time: the search\'s training time.',
+      '',
+      '| row | seeds | test acc. % | best epoch % | epochs | search env '
+      'steps | search hours |',
+      '|---|---|---|---|---:|---:|---:|']
+  for e in table:
+    markdown.append(
+        f'| {e["row"]} | {e["seeds"]} | {e["test_acc_mean"]:.2f} ± '
+        f'{e["test_acc_std"]:.2f} ({e["test_acc_max"]:.2f}) | '
+        f'{e["best_epoch_test_acc_mean"]:.2f} | {e["epochs"]} | '
+        f'{e["search_env_steps"]:,} | {e["search_hours"]:.3f} |')
+  markdown += ['', '## Genotypes', '']
+  for e in table:
+    for seed, genotype in e['genotypes'].items():
+      markdown.append(f'- {e["row"]}, seed {seed}: `{genotype}`')
+  io_utils.atomic_write_text(os.path.join(root, 'table.md'),
+                             '\n'.join(markdown) + '\n')

@@ -1,0 +1,104 @@
+"""Table 1 over seeds: the summary from fixture runs with known numbers, and
+launchers.nas_rl_table end to end at tiny scale (with a rerun that skips)."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from rl_darts import genotypes
+from rl_darts import paper_cells
+from rl_darts.nas_rl import table
+from tests import helpers
+
+
+def _write_csv(path, rows):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _fixture_seed(root, row, seed, final, best, iterations):
+  directory = table.seed_dir(root, row, seed)
+  _write_csv(os.path.join(directory, 'eval', 'metrics.csv'), [
+      {'epoch': 1, 'test_acc': best - 0.1, 'best_test_acc': best - 0.1},
+      {'epoch': 2, 'test_acc': best, 'best_test_acc': best},
+      {'epoch': 3, 'test_acc': final, 'best_test_acc': best}])
+  _write_csv(os.path.join(directory, 'search', 'metrics.csv'),
+             [{'step': s, 'env_steps_per_s': r} for s, r in iterations])
+  genotypes.Genotype.load_any('DISC_NWOT').save(
+      os.path.join(directory, 'search', 'genotype.json'))
+  with open(os.path.join(directory, 'search', 'split.json'), 'w') as f:
+    json.dump({'dataset': 'digits'}, f)
+
+
+def test_summary_numbers_from_fixture_runs(tmp_path):
+  root = str(tmp_path)
+  _fixture_seed(root, 'disc_nwot', 0, 0.5, 0.6, [(100, 50.0), (200, 100.0)])
+  _fixture_seed(root, 'disc_nwot', 1, 0.7, 0.8, [(100, 25.0), (200, 25.0)])
+  _fixture_seed(root, 'disc_acc', 0, 0.9, 0.9, [(3600, 1.0)])
+  os.makedirs(table.seed_dir(root, 'disc_acc', 1))  # Unfinished: left out.
+  summary = table.summarize(root, ['disc_nwot', 'disc_acc', 'disc_loss'],
+                            [0, 1])
+  assert [e['row'] for e in summary] == ['disc_nwot', 'disc_acc']
+  nwot, acc = summary
+  assert nwot['seeds'] == '0 1' and acc['seeds'] == '0'
+  assert nwot['test_acc_mean'] == pytest.approx(60.0)
+  assert nwot['test_acc_std'] == pytest.approx(14.1421, abs=1e-4)
+  assert nwot['test_acc_max'] == pytest.approx(70.0)
+  assert nwot['best_epoch_test_acc_mean'] == pytest.approx(70.0)
+  # Seed 0: 100/50 + 100/100 = 3 s; seed 1: 8 s; mean 5.5 s.
+  assert nwot['search_hours'] == pytest.approx(5.5 / 3600)
+  assert acc['test_acc_std'] == 0.0 and acc['search_hours'] == 1.0
+  assert nwot['epochs'] == 3 and nwot['search_env_steps'] == 200
+  table.write(root, summary, 'gin_configs/darts_eval/darts.gin')
+  with open(os.path.join(root, 'table.md')) as f:
+    markdown = f.read()
+  assert '# Table 1 (RL for DARTS) on digits' in markdown
+  assert '| disc_nwot | 0 1 | 60.00 ± 14.14 (70.00) | 70.00 | 3 |' in markdown
+  assert paper_cells.NAMED['DISC_NWOT'].split('[')[1][:30] in markdown
+  rows = helpers.rows(os.path.join(root, 'table.csv'))
+  assert rows[0]['row'] == 'disc_nwot'
+  assert float(rows[0]['test_acc_std']) == pytest.approx(14.1421, abs=1e-4)
+
+
+SMOKE = [
+    "--gin_bindings=load_dataset.dataset = 'digits'",
+    '--gin_bindings=DartsSupernet.channels = 4',
+    '--gin_bindings=DartsSupernet.layers = 3',
+    '--gin_bindings=OptimizerSettings.epochs = 1',
+    '--search_bindings=PPOSettings.rollout_length = 28',
+    '--search_bindings=PPOSettings.minibatch_size = 28',
+    '--search_bindings=PPOSettings.num_epochs = 1',
+    '--search_bindings=PPOSettings.total_env_steps = 28',
+    '--eval_bindings=DartsNetwork.channels = 4',
+    '--eval_bindings=DartsNetwork.layers = 3',
+]
+
+
+def test_table_launcher_end_to_end_and_rerun_skips(tmp_path):
+  root = tmp_path / 'table'
+  args = ['--rows=disc_ckpt_acc,disc_nwot', '--seeds=3', *SMOKE,
+          '--eval_config=gin_configs/darts_eval/dartsrl_code.gin']
+  out = helpers.launch('launchers.nas_rl_table', root, args)
+  for stage in ('pretrain seed 3', 'disc_ckpt_acc seed 3: search',
+                'disc_nwot seed 3: evaluation'):
+    assert f'{stage}: done' in out
+  with open(root / 'pretrain' / 'seed_3' / 'seed.json') as f:
+    assert json.load(f)['seed'] == 3
+  rows = helpers.rows(root / 'table.csv')
+  assert [r['row'] for r in rows] == ['disc_ckpt_acc', 'disc_nwot']
+  for r in rows:
+    directory = table.seed_dir(str(root), r['row'], 3)
+    evaluation = helpers.rows(os.path.join(directory, 'eval', 'metrics.csv'))
+    assert float(r['test_acc_mean']) == pytest.approx(
+        100 * float(evaluation[-1]['test_acc']), abs=1e-3)
+    assert int(r['search_env_steps']) == 28
+  rerun = helpers.launch('launchers.nas_rl_table', root, args)
+  assert 'running' not in rerun and '| disc_nwot | 3 |' in rerun
+  message = helpers.fails('launchers.nas_rl_table', root,
+                          ['--rows=disc_nowt'])
+  assert "unknown Table 1 rows ['disc_nowt']; allowed: disc_nwot" in message
