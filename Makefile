@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT_DIR ?= runs/demo
+# Test processes: many tests wait on launcher subprocesses, so 2 workers use
+# 2 cores better than one.
+TEST_WORKERS ?= 2
 CXX ?= g++
 # The supernet's fused elementwise mixing (rl_darts/fused.py), compiled for this CPU.
 KERNEL := rl_darts/kernels/_mix_elementwise.so
@@ -51,7 +54,7 @@ demo: setup
 	$(BIN)/python -m launchers.ppo --gin_configs=gin_configs/ppo/demo.gin --root_dir=$(ROOT_DIR)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 bench: setup
 	@for script in bench/*_throughput.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -128,3 +128,24 @@ def test_learning_check_runs_the_launcher(tmp_path):
   assert 'starpilot (easy): Rmin 2.5, Rmax 64' in out
   assert 'train return, last 1 rows: ' in out
   assert out.rstrip().splitlines()[-1].startswith('learns: ')
+
+
+def test_nas_rl_throughput_reports_a_case():
+  """A continuous case with gradient features: every part of the split."""
+  result = subprocess.run(
+      [sys.executable, os.path.join(harness.REPO, 'bench',
+                                    'nas_rl_throughput.py'),
+       '--cases=cont_acc_grad', '--data=digits', '--rollout_length=28',
+       '--gin_bindings=DartsSupernet.channels = 4',
+       '--gin_bindings=DartsSupernet.layers = 3',
+       '--gin_bindings=PPOSettings.num_epochs = 1',
+       '--gin_bindings=PPOSettings.minibatch_size = 28',
+       '--gin_bindings=SearchSettings.passes = 1'],  # 28-step episodes.
+      cwd=harness.REPO, capture_output=True, text=True, timeout=600,
+      check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  rows = [line.split('|')[1:-1] for line in result.stdout.splitlines()
+          if line.startswith('| cont_acc_grad')]
+  assert len(rows) == 1 and rows[0][1].strip() == 'digits'
+  values = [float(v) for v in rows[0][2:8]]
+  assert all(v > 0 for v in values[:4]) and values[5] > 0, values
