@@ -12,9 +12,11 @@ Runs `python -m launchers.<agent>` on the agent's IMPALA-CNN config, on
 `--gin_configs` (after the agent's), `--gin_bindings`, `--deterministic` and
 `--verbose` go to the launcher. Then prints the learning curve from the
 run's metrics.csv and a verdict: the mean return of the last `--window` rows
-against that of the first rows and against Rmin (Cobbe et al. 2020). Rainbow's train return is epsilon-greedy (per-env
-epsilons from 0.4 down), PPO's the stochastic policy's; Rainbow's greedy
-returns on train and test levels are printed where evaluated.
+against that of the first rows and against Rmin (Cobbe et al. 2020), and last
+the uniformly random policy's return on the same levels. Rainbow's train
+return is epsilon-greedy (per-env epsilons from 0.4 down), PPO's the
+stochastic policy's; Rainbow's greedy returns on train and test levels are
+printed where evaluated.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def _define_flags() -> None:
                        lower_bound=1)
   flags.DEFINE_string('root_dir', None, 'Run directory (default: '
                       'runs/learning_check/<agent>_<game>).')
+  flags.DEFINE_integer('random_steps', 3000, 'Batched steps (32 envs) of the '
+                       'uniformly random policy whose return is printed last '
+                       '(0: skip).', lower_bound=0)
 
 
 def command(agent: str, game: str, total: int, forwarded: list[str]
@@ -78,6 +83,28 @@ def _mean(rows: list[dict], column: str) -> float | None:
 
 def _cell(value: float | None) -> str:
   return '' if value is None else f'{value:.2f}'
+
+
+def random_return(game: str, steps: int, num_envs: int = 32, seed: int = 0
+                  ) -> tuple[float, int]:
+  """Mean return of the uniformly random policy on the check's levels (easy,
+  infinite), over the episodes that end within `steps` batched steps."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  env = runs.Environment(kind='procgen', game=game, num_envs=num_envs,
+                         num_levels=0, seed=seed).make()
+  rng = np.random.default_rng(seed)
+  env.reset()
+  returns, finished = np.zeros(num_envs), []
+  for _ in range(steps):
+    step = env.step(rng.integers(0, env.action_spec().maximum + 1, num_envs,
+                                 dtype=np.int32))
+    returns += step.reward
+    for i in np.flatnonzero(step.step_type == 2):
+      finished.append(returns[i])
+      returns[i] = 0.0
+  return (float(np.mean(finished)) if finished else float('nan'),
+          len(finished))
 
 
 def report(rows: list[dict], game: str, window: int) -> tuple[str, bool]:
@@ -132,6 +159,9 @@ def main(argv):
   except ValueError as e:
     sys.exit(f'error: {e}: raise --total_env_steps or lower --window')
   print(text)
+  if FLAGS.random_steps:
+    mean, episodes = random_return(FLAGS.game, FLAGS.random_steps)
+    print(f'uniformly random policy: {mean:.2f} over {episodes} episodes')
 
 
 if __name__ == '__main__':

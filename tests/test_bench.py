@@ -119,7 +119,7 @@ def test_learning_check_runs_the_launcher(tmp_path):
   result = subprocess.run(
       [sys.executable, os.path.join(harness.REPO, 'bench', 'learning_check.py'),
        '--agent=rainbow', '--game=starpilot', '--total_env_steps=512',
-       '--window=1', f'--root_dir={tmp_path}',
+       '--window=1', f'--root_dir={tmp_path}', '--random_steps=300',
        *(f'--gin_bindings={b}' for b in tiny)],
       capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stdout + result.stderr
@@ -127,7 +127,8 @@ def test_learning_check_runs_the_launcher(tmp_path):
   assert "Environment.game = 'starpilot'" in out
   assert 'starpilot (easy): Rmin 2.5, Rmax 64' in out
   assert 'train return, last 1 rows: ' in out
-  assert out.rstrip().splitlines()[-1].startswith('learns: ')
+  assert out.rstrip().splitlines()[-2].startswith('learns: ')
+  assert out.rstrip().splitlines()[-1].startswith('uniformly random policy: ')
 
 
 def test_nas_rl_throughput_reports_a_case():

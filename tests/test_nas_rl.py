@@ -290,6 +290,20 @@ def test_discrete_episodes_set_one_hot_edges_and_reward_at_the_end(
   assert list(env.trackables()) == ['supernet']
 
 
+def test_the_seed_decides_the_supernet_and_its_rewards(tmp_path, digits):
+  """For the untrained rows the random supernet is the reward: --seed
+  (runs.seed_everything) fixes it, and another seed draws another."""
+  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  weights = []
+  for seed in (3, 3, 4):
+    runs.seed_everything(seed)
+    env = _env(tmp_path / str(len(weights)), digits, num_envs=1)
+    weights.append(np.concatenate([v.numpy().ravel()
+                                   for v in env.supernet.trainable_variables]))
+  np.testing.assert_array_equal(weights[0], weights[1])
+  assert not np.array_equal(weights[0], weights[2])
+
+
 def test_bad_actions_and_non_finite_rewards_stop_the_search(tmp_path, digits,
                                                             monkeypatch):
   """An action outside the spec is an error naming both (never an
