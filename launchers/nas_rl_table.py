@@ -67,8 +67,12 @@ def _parse() -> tuple[list[str], list[int]]:
 
 def _stage(name: str, module: str, root: str, seed: int, configs: list[str],
            bindings: list[str], extra: tuple[str, ...] = ()) -> None:
-  """Runs one launcher on `root` (its output in root.log); a failure stops
-  the table with the log's tail."""
+  """Runs one launcher on `root` (its output in root.log) unless root/DONE
+  says it finished, which it writes after; a failure stops the table with the
+  log's tail."""
+  marker = os.path.join(root, 'DONE')
+  if os.path.isfile(marker):
+    return
   command = [sys.executable, '-m', f'launchers.{module}', f'--root_dir={root}',
              f'--seed={seed}', *(f'--gin_configs={c}' for c in configs),
              *(f'--gin_bindings={b}' for b in [*FLAGS.gin_bindings,
@@ -86,6 +90,7 @@ def _stage(name: str, module: str, root: str, seed: int, configs: list[str],
       tail = ''.join(log.readlines()[-15:])
     raise SystemExit(f'{name} failed (exit {code}); the end of {root}.log:\n'
                      f'{tail}')
+  io_utils.atomic_write_text(marker, '')
   print(f'{name}: done in {time.monotonic() - began:.0f} s', flush=True)
 
 
@@ -96,26 +101,21 @@ def main(argv):
   root = FLAGS.root_dir
   for seed in seeds:
     pretrained = table.pretrain_dir(root, seed)
-    if (any(table.needs_pretraining(r) for r in rows) and
-        not os.path.isfile(os.path.join(pretrained, 'DONE'))):
+    if any(table.needs_pretraining(r) for r in rows):
       _stage(f'pretrain seed {seed}', 'pretrain_supernet', pretrained, seed,
              ['gin_configs/nas_rl/pretrain.gin'], FLAGS.pretrain_bindings)
-      io_utils.atomic_write_text(os.path.join(pretrained, 'DONE'), '')
     for row in rows:
       directory = table.seed_dir(root, row, seed)
       search = os.path.join(directory, 'search')
-      if not os.path.isfile(os.path.join(search, 'genotype.json')):
-        checkpoint = ([f"SearchSettings.checkpoint = '{pretrained}'"]
-                      if table.needs_pretraining(row) else [])
-        _stage(f'{row} seed {seed}: search', 'nas_rl', search, seed,
-               [f'gin_configs/nas_rl/{row}.gin'],
-               checkpoint + FLAGS.search_bindings)
-      evaluation = os.path.join(directory, 'eval')
-      if not os.path.isfile(os.path.join(evaluation, 'DONE')):
-        _stage(f'{row} seed {seed}: evaluation', 'darts_eval', evaluation,
-               seed, [FLAGS.eval_config], FLAGS.eval_bindings,
-               (f'--genotype={os.path.join(search, "genotype.json")}',))
-        io_utils.atomic_write_text(os.path.join(evaluation, 'DONE'), '')
+      checkpoint = ([f"SearchSettings.checkpoint = '{pretrained}'"]
+                    if table.needs_pretraining(row) else [])
+      _stage(f'{row} seed {seed}: search', 'nas_rl', search, seed,
+             [f'gin_configs/nas_rl/{row}.gin'],
+             checkpoint + FLAGS.search_bindings)
+      _stage(f'{row} seed {seed}: evaluation', 'darts_eval',
+             os.path.join(directory, 'eval'), seed, [FLAGS.eval_config],
+             FLAGS.eval_bindings,
+             (f'--genotype={os.path.join(search, "genotype.json")}',))
   summary = table.summarize(root, rows, seeds)
   table.write(root, summary, FLAGS.eval_config)
   with open(os.path.join(root, 'table.md')) as f:

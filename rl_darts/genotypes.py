@@ -19,6 +19,7 @@ import numpy as np
 
 from rl_darts import io_utils
 from rl_darts import ops as ops_lib
+from rl_darts import paper_cells
 
 Edge = tuple[str, int]  # (op name, input state index)
 Node = tuple[Edge, ...]
@@ -154,7 +155,6 @@ class Genotype:
     """A genotype from a paper cell's name (`paper_cells.NAMED`), a JSON
     file, a file holding a DARTS string, or a DARTS string itself
     (`Genotype(normal=[...], ...)`)."""
-    from rl_darts import paper_cells  # pylint: disable=g-import-not-at-top
     if value in paper_cells.NAMED:
       return cls.from_darts_string(paper_cells.NAMED[value])
     if os.path.isfile(value):

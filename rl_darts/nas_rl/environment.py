@@ -279,9 +279,10 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
     """The supernet, whose weights define the reward (a resumed search
     scores against the same one), and in continuous mode, which trains it,
     its optimizer."""
-    if self.settings.mode != 'continuous':
-      return {'supernet': self.supernet}
-    return {'supernet': self.supernet, 'supernet_optimizer': self.optimizer}
+    trackables = {'supernet': self.supernet}
+    if self.settings.mode == 'continuous':
+      trackables['supernet_optimizer'] = self.optimizer
+    return trackables
 
   def record(self, root_dir: str, step: int) -> None:
     """alpha_snapshots/step_<step>.npz: the last finished episode's alpha."""
