@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from rl_darts import fused
 from rl_darts import genotypes
+from rl_darts import naswot
 from rl_darts import ops as ops_lib
 
 OUTPUTS = ('concat_conv', 'concat', 'last_node')
@@ -107,11 +108,16 @@ class Cell(tf.keras.layers.Layer):
            identity_dropout: float = 0.0) -> tf.Tensor:
     """`active` (bool, shaped like `probs`): run only these mixed ops (the
     dartsrl code skips ops weighted <= 1e-3); a node left without inputs is 0.
+    A NumPy `active` leaves the skipped ops out of the graph; a tensor
+    guards each op with a `naswot.cond` (one compiled forward serves every
+    pattern) and zeroes the skipped ops' weights.
     `drop_prob`: DARTS's drop-path on every non-identity op output, per
     sample; `identity_dropout`: dropout on identity outputs (the dartsrl
     code's evaluation). Both only in training, in discrete cells."""
     if self.mixed and probs is None:
       raise ValueError('a supernet cell needs its mixing probabilities')
+    if isinstance(active, tf.Tensor):
+      probs = tf.where(active, probs, tf.zeros_like(probs))
     states = [x if layer is None else layer(x, training=training)
               for x, layer in zip(inputs, self.input_layers)]
     pending = [[] for _ in range(self.num_nodes)]
@@ -143,9 +149,11 @@ class Cell(tf.keras.layers.Layer):
       named.append(('output', self.output_conv))
     return named
 
-  def _zeros(self, x: tf.Tensor) -> tf.Tensor:
-    """A node's zeros: the input's shape, strided in a reduction cell."""
-    stride = 2 if self.reduction else 1
+  def _zeros(self, x: tf.Tensor, source: Optional[int] = None) -> tf.Tensor:
+    """Zeros shaped like a node (strided in a reduction cell), or like the
+    output of an edge leaving state `source`."""
+    strided = self.reduction and (source is None or source < self.num_inputs)
+    stride = 2 if strided else 1
     return tf.zeros_like(x[:, ::stride, ::stride, :])
 
   def _edges_from(self, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
@@ -164,13 +172,15 @@ class Cell(tf.keras.layers.Layer):
     and the outputs several edges share are weighted per node at once
     (`_mix_shared`: the fused kernel or `_weighted_sums`).
     """
-    outputs, skips, shared, stateless = {}, {}, {}, {}
+    outputs, weighted, skips, shared, stateless = {}, {}, {}, {}, {}
     shared_edges = collections.defaultdict(list)
     conv_groups = collections.defaultdict(list)
+    guarded = isinstance(active, tf.Tensor)
+    zeros = self._zeros(x, source) if guarded else None  # Skipped ops' output.
     for node, name, key, row, col in self._outgoing.get(source, ()):
       layer = self.op_layers[key]
       if self.mixed and (isinstance(layer, ops_lib.Zero) or (
-          active is not None and not active[row, col])):
+          active is not None and not guarded and not active[row, col])):
         continue  # Adds p * 0, or is skipped.
       if isinstance(layer, ops_lib.Conv):
         conv_groups[layer.fusion_key].append((node, key, row, col))
@@ -183,6 +193,10 @@ class Cell(tf.keras.layers.Layer):
         if name not in shared:
           shared[name] = layer(x)
         outputs[key] = shared[name]
+      elif guarded:
+        weighted[key] = naswot.cond(
+            active[row, col], lambda layer=layer, p=probs[row, col]:
+            p * layer(x, training=training), zeros)
       else:
         outputs[key] = layer(x, training=training)
     result, sums = [], collections.defaultdict(list)
@@ -211,7 +225,9 @@ class Cell(tf.keras.layers.Layer):
       parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
       result += [(node, None, part) for node, part in zip(nodes, parts)]
     for node, _, key, row, col in self._outgoing.get(source, ()):
-      if key in outputs:
+      if key in weighted:
+        result.append((node, key, weighted[key]))
+      elif key in outputs:
         y = outputs[key]
         result.append((node, key, y * probs[row, col] if self.mixed else y))
     return result

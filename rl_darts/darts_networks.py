@@ -99,9 +99,10 @@ class DartsSupernet(_Stack):
 
   def call(self, images: tf.Tensor, probs: dict[str, tf.Tensor],
            training: Optional[bool] = None,
-           active: Optional[dict[str, np.ndarray]] = None) -> tf.Tensor:
+           active: Optional[dict[str, np.ndarray | tf.Tensor]] = None
+           ) -> tf.Tensor:
     """Logits; `probs` per cell type ([14, |O|]); `active` per cell type:
-    which ops run (None: all; see `cells.Cell.call`)."""
+    which ops run (None: all; NumPy or a tensor, see `cells.Cell.call`)."""
     if self.swap_alphas:
       probs = {'normal': probs['reduce'], 'reduce': probs['normal']}
       if active is not None:

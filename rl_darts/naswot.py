@@ -12,12 +12,16 @@ cells on small images) their slogdet gives -inf, which poisons an RL reward;
 here the score is log det(K + I). K's entries count ReLU units (thousands),
 so for a non-singular K the ridge moves the score by about sum(1/eigenvalue),
 and a singular K scores finitely, below every K that separates the images.
+
+Recording works eagerly and inside a `tf.function` (a recorder records the
+ReLUs of the mode it was made in); ops run under `cond` count only when
+they run.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -26,25 +30,38 @@ _ACTIVE: list['ReluCodes'] = []
 
 
 class ReluCodes:
-  """Accumulates K over the ReLUs that run while it is active (eager only)."""
+  """Sums K and counts the ReLUs that run while it is active."""
 
   def __init__(self):
-    self.kernel: Optional[np.ndarray] = None
-    self.num_relus = 0
+    self.eager = tf.executing_eagerly()
+    self.kernel: Optional[tf.Tensor] = None  # float64 [batch, batch]
+    self.num_relus: int | tf.Tensor = 0
 
   def add(self, x: tf.Tensor) -> None:
-    codes = tf.cast(tf.reshape(x, [tf.shape(x)[0], -1]) > 0, tf.float64)
-    kernel = (tf.matmul(codes, codes, transpose_b=True) +
-              tf.matmul(1.0 - codes, 1.0 - codes, transpose_b=True)).numpy()
+    """K += units - Hamming distance = n - |c_i| - |c_j| + 2 c_i . c_j; the
+    float32 GEMM is exact (integer sums below 2^24)."""
+    codes = tf.cast(tf.reshape(x, [tf.shape(x)[0], -1]) > 0, tf.float32)
+    ones = tf.reduce_sum(codes, axis=1)
+    units = tf.cast(tf.shape(codes)[1], tf.float32)
+    kernel = (units - ones[:, None] - ones[None, :] +
+              2.0 * tf.matmul(codes, codes, transpose_b=True))
+    self.merge(tf.cast(kernel, tf.float64), 1)
+
+  def merge(self, kernel: tf.Tensor, num_relus: int | tf.Tensor) -> None:
     self.kernel = kernel if self.kernel is None else self.kernel + kernel
-    self.num_relus += 1
+    self.num_relus = self.num_relus + num_relus
 
   def score(self) -> float:
     """log|det K| where K is non-singular, log det(K + I) always (0 if no
-    ReLU ran)."""
-    if self.kernel is None:
-      return 0.0
-    return float(np.linalg.slogdet(self.kernel + np.eye(len(self.kernel)))[1])
+    ReLU ran); eager recorders only."""
+    return score_kernel(None if self.kernel is None else self.kernel.numpy())
+
+
+def score_kernel(kernel: Optional[np.ndarray]) -> float:
+  """log det(K + I) of a recorded K (0 for None)."""
+  if kernel is None:
+    return 0.0
+  return float(np.linalg.slogdet(kernel + np.eye(len(kernel)))[1])
 
 
 def is_recording() -> bool:
@@ -53,20 +70,42 @@ def is_recording() -> bool:
 
 def relu(x: tf.Tensor) -> tf.Tensor:
   """tf.nn.relu that reports its input to the active recorder, if any."""
-  if _ACTIVE and tf.executing_eagerly():
+  if _ACTIVE and _ACTIVE[-1].eager == tf.executing_eagerly():
     _ACTIVE[-1].add(x)
   return tf.nn.relu(x)
 
 
 @contextlib.contextmanager
 def recording() -> Iterator[ReluCodes]:
-  """Records the ReLUs run inside the block (eager execution)."""
+  """Records the ReLUs run inside the block."""
   codes = ReluCodes()
   _ACTIVE.append(codes)
   try:
     yield codes
   finally:
     _ACTIVE.remove(codes)
+
+
+def cond(pred: tf.Tensor, fn: Callable[[], tf.Tensor], zeros: tf.Tensor
+         ) -> tf.Tensor:
+  """fn() where `pred`, else `zeros` (fn's shape), running fn only when
+  taken (in a `tf.function`); its ReLUs count for the active recorder only
+  then."""
+  if not (_ACTIVE and not _ACTIVE[-1].eager):
+    return tf.cond(pred, fn, lambda: zeros)
+  batch = tf.shape(zeros)[0]
+
+  def taken():
+    with recording() as inner:
+      y = fn()
+    if inner.kernel is None:
+      return y, tf.zeros([batch, batch], tf.float64), 0
+    return y, inner.kernel, inner.num_relus
+
+  y, kernel, num_relus = tf.cond(
+      pred, taken, lambda: (zeros, tf.zeros([batch, batch], tf.float64), 0))
+  _ACTIVE[-1].merge(kernel, num_relus)
+  return y
 
 
 def score(model, images: tf.Tensor, **kwargs) -> float:

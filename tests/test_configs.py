@@ -42,6 +42,7 @@ TINY = {
                           'RainbowSettings.eval_max_steps = 8'],
     'nas_rl': DARTS + ['Environment.num_envs = 1',
                        'SearchSettings.reward_batch = 8',
+                       'SearchSettings.compiled_forward = False',
                        'SearchSettings.passes = 1',
                        'PPOSettings.rollout_length = 8',
                        'PPOSettings.minibatch_size = 8',

@@ -24,6 +24,7 @@ TINY = """
 import rl_darts.nas_rl.environment
 DartsSupernet.channels = 4
 DartsSupernet.layers = 3
+SearchSettings.compiled_forward = False  # Eager: no tracing in short tests.
 """
 TINY_SEARCH = [
     '--gin_configs=gin_configs/nas_rl/demo.gin',
@@ -248,6 +249,32 @@ def test_only_ops_that_run_count_for_naswot(op, relus_per_edge):
     supernet(tf.random.normal([4, 8, 8, 3]), probs, training=False,
              active=active)
   assert codes.num_relus == 3 * (2 + 14 * relus_per_edge)
+
+
+def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
+                                                                digits):
+  """One trace serves one-hot and soft alphas: the same logits and NASWOT K
+  (skipped ops and their ReLUs left out) as the eager forward."""
+  helpers.parse_gin(TINY + 'DartsSupernet.num_nodes = 2')  # 5 edges: quick.
+  env = _env(tmp_path, digits, num_envs=1, compiled_forward=True)
+  rng = np.random.default_rng(0)
+  images, _ = next(env.reward_batches)
+  one_hot = {t: np.eye(n, dtype=np.float32)[rng.integers(0, n, e)]
+             for t, (e, n) in env.shapes.items()}
+  soft = env._probs(env._draw_alpha(rng, 1))[0]  # pylint: disable=protected-access
+  every_third = np.arange(soft['normal'].size).reshape(soft['normal'].shape)
+  soft = {t: np.where(every_third % 3 == 0, 1e-3, p).astype(np.float32)
+          for t, p in soft.items()}  # Every op somewhere at the threshold.
+  for probs in (one_hot, soft):
+    results = []
+    for compiled in (True, False):
+      env.settings.compiled_forward = compiled
+      logits, kernel = env._forward(images, probs, record=True)  # pylint: disable=protected-access
+      results.append((logits.numpy(), kernel.numpy()))
+    (logits, kernel), (eager_logits, eager_kernel) = results
+    np.testing.assert_allclose(logits, eager_logits, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(kernel, eager_kernel)
+  assert env._compiled_forward.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
 
 
 def test_noise_op_draws_fresh_values_in_s4():
