@@ -7,9 +7,9 @@ digits, and where a meta-step's time goes.
   python bench/nas_rl_throughput.py --gin_bindings="DartsSupernet.channels = 8"
 
 Each case is the real search (`rl_darts.ppo.train.train` on the row's gin
-config, the paper's supernet: C = 16, 8 cells) for `--iterations` PPO
-iterations of `--rollout_length` meta-steps after one warm-up iteration
-(tracing). The PPO update keeps the paper's minibatch (64) and epochs (10), so
+config, the paper's supernet: C = 16, 8 cells, its lockstep envs unless
+`--num_envs`) for `--iterations` PPO iterations of `--rollout_length`
+meta-steps per env after one warm-up iteration (tracing). The PPO update keeps the paper's minibatch (64) and epochs (10), so
 its cost per meta-step is the paper's whatever the rollout length. Columns:
 meta-steps/s over the measured iterations, and seconds per 1,000 meta-steps
 in the reward forward (`score`), the observation (softmax(alpha), plus the
@@ -33,10 +33,12 @@ from absl import app
 from absl import flags
 import gin
 import numpy as np
+import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from launchers import common
+from rl_darts import darts_networks
 from rl_darts import image_data
 from rl_darts import logs
 from rl_darts.nas_rl import environment
@@ -50,10 +52,16 @@ CASES = {  # Table 1 rows' gin configs (gin_configs/nas_rl/).
 DATA = ('cifar_shaped', 'digits')
 flags.DEFINE_list('cases', list(CASES), f'Of: {", ".join(CASES)}.')
 flags.DEFINE_list('data', list(DATA), f'Of: {", ".join(DATA)}.')
-flags.DEFINE_integer('rollout_length', 512, 'Meta-steps per PPO iteration.',
+flags.DEFINE_integer('rollout_length', 512, 'Meta-steps per env and PPO '
+                     'iteration.',
                      lower_bound=28)
 flags.DEFINE_integer('iterations', 1, 'Measured iterations after warm-up.',
                      lower_bound=1)
+flags.DEFINE_integer('num_envs', None, 'Lockstep search envs (default: the '
+                     "config's); each iteration collects num_envs x "
+                     'rollout_length meta-steps.', lower_bound=1)
+flags.DEFINE_bool('floor', True, "Also time the reward forward's floor: a "
+                  'graph compiled for one fixed one-hot cell.')
 FLAGS = flags.FLAGS
 PARTS = ('score', 'observation', 'weight_sgd', 'collect', 'ppo_update')
 
@@ -76,6 +84,13 @@ def _timed(owner, name: str, part: str, timers: dict,
   return lambda: setattr(owner, name, original)
 
 
+def _skipped(owner, name: str) -> Callable[[], None]:
+  """Makes owner.name a no-op; returns what undoes it."""
+  original = getattr(owner, name)
+  setattr(owner, name, lambda *args, **kwargs: None)
+  return lambda: setattr(owner, name, original)
+
+
 def _write_cifar_shaped(directory: str, per_file: int = 2000) -> None:
   """Random 32x32x3 images in CIFAR-10's python format."""
   rng = np.random.default_rng(0)
@@ -93,14 +108,14 @@ def measure(case: str, data: str, cifar_dir: str, root: str) -> dict:
   gin.parse_config([
       'SearchSettings.checkpoint = None',  # Rates do not need trained weights.
       f'PPOSettings.rollout_length = {n}',
-      f'PPOSettings.total_env_steps = {n * (FLAGS.iterations + 1)}',
       'PPOSettings.record_every = 1000', 'PPOSettings.checkpoint_every = 1000',
       *FLAGS.gin_bindings])
-  if data == 'digits':
-    gin.bind_parameter('load_dataset.dataset', 'digits')
-  else:
-    gin.bind_parameter('load_dataset.dataset', 'cifar10')
-    gin.bind_parameter('load_dataset.data_dir', cifar_dir)
+  if FLAGS.num_envs:
+    gin.bind_parameter('Environment.num_envs', FLAGS.num_envs)
+  num_envs = gin.query_parameter('Environment.num_envs')
+  gin.bind_parameter('PPOSettings.total_env_steps',
+                     num_envs * n * (FLAGS.iterations + 1))
+  _bind_data(data, cifar_dir)
   timers = collections.defaultdict(float)
   snapshots = []
   search_env = environment.DartsSearchEnvironment
@@ -108,6 +123,7 @@ def measure(case: str, data: str, cifar_dir: str, root: str) -> dict:
       _timed(search_env, 'score', 'score', timers),
       _timed(search_env, '_frame', 'observation', timers),
       _timed(search_env, 'train_weights', 'weight_sgd', timers),
+      _skipped(search_env, 'finish'),  # The final greedy episode: no rate.
       _timed(rollouts.RolloutCollector, 'collect', 'collect', timers),
       _timed(train.Learner, 'learn', 'ppo_update', timers, after=lambda:
              snapshots.append((time.perf_counter(), dict(timers))))]
@@ -117,12 +133,50 @@ def measure(case: str, data: str, cifar_dir: str, root: str) -> dict:
     for restore in undo:
       restore()
   (t0, first), (t1, last) = snapshots[0], snapshots[-1]
-  steps = n * (len(snapshots) - 1)
+  steps = num_envs * n * (len(snapshots) - 1)
   split = {p: 1000 * (last.get(p, 0) - first.get(p, 0)) / steps
            for p in PARTS}
   split['policy_and_env'] = split['collect'] - (
       split['score'] + split['observation'] + split['weight_sgd'])
   return {'rate': steps / (t1 - t0), **split}
+
+
+def forward_floor(data: str, cifar_dir: str, trials: int = 5
+                  ) -> tuple[float, int]:
+  """(seconds per reward forward, meta-steps per reward) of a graph compiled
+  for one fixed one-hot cell (its skipped ops left out, no per-alpha guards):
+  the bound of any forward that serves every alpha, as the search's does."""
+  gin.clear_config()
+  gin.parse_config_file(os.path.join(common.GIN_DIR, 'nas_rl', 'base.gin'))
+  gin.parse_config(FLAGS.gin_bindings)
+  _bind_data(data, cifar_dir)
+  dataset = image_data.load_dataset()
+  images, _ = next(image_data.Batches(
+      dataset, dataset.train_images, dataset.train_labels,
+      environment.SearchSettings().reward_batch, 0, augment=False))
+  supernet = darts_networks.DartsSupernet()
+  rng = np.random.default_rng(0)
+  probs = {t: np.eye(n, dtype=np.float32)[rng.integers(0, n, e)]
+           for t, (e, n) in supernet.alpha_shapes().items()}
+  active = {t: p > 0 for t, p in probs.items()}
+  forward = tf.function(lambda x: supernet(x, probs, training=False,
+                                           active=active), autograph=False)
+  images = tf.constant(images)
+  forward(images)
+  times = []
+  for _ in range(trials):
+    began = time.perf_counter()
+    forward(images).numpy()
+    times.append(time.perf_counter() - began)
+  return min(times), 2 * supernet.num_edges
+
+
+def _bind_data(data: str, cifar_dir: str) -> None:
+  if data == 'digits':
+    gin.bind_parameter('load_dataset.dataset', 'digits')
+  else:
+    gin.bind_parameter('load_dataset.dataset', 'cifar10')
+    gin.bind_parameter('load_dataset.data_dir', cifar_dir)
 
 
 def main(argv):
@@ -147,8 +201,15 @@ def main(argv):
               f'{r["observation"]:.2f} | {r["weight_sgd"]:.2f} | '
               f'{r["policy_and_env"]:.2f} | {r["ppo_update"]:.2f} | '
               f'{1e6 / r["rate"] / 3600:.1f} h |', flush=True)
-  print('Split columns: seconds per 1,000 meta-steps. Target: 280 '
-        'meta-steps/s (1M steps in an hour).')
+    print('Split columns: seconds per 1,000 meta-steps. Target: 280 '
+          'meta-steps/s (1M steps in an hour).')
+    if FLAGS.floor:
+      for data in FLAGS.data:
+        seconds, steps = forward_floor(data, cifar_dir)
+        print(f'Reward forward floor on {data}: {seconds:.3f} s per batch '
+              f'compiled for one fixed cell; a discrete search bound of '
+              f'{steps / seconds:.0f} meta-steps/s from the reward alone.',
+              flush=True)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """The throughput scripts' supernet/IMPALA-CNN ratios and their medians."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -141,6 +142,7 @@ def test_nas_rl_throughput_reports_a_case():
        '--gin_bindings=DartsSupernet.layers = 3',
        '--gin_bindings=PPOSettings.num_epochs = 1',
        '--gin_bindings=PPOSettings.minibatch_size = 28',
+       '--gin_bindings=SearchSettings.compiled_forward = False',
        '--gin_bindings=SearchSettings.passes = 1'],  # 28-step episodes.
       cwd=harness.REPO, capture_output=True, text=True, timeout=600,
       check=False)
@@ -150,3 +152,6 @@ def test_nas_rl_throughput_reports_a_case():
   assert len(rows) == 1 and rows[0][1].strip() == 'digits'
   values = [float(v) for v in rows[0][2:8]]
   assert all(v > 0 for v in values[:4]) and values[5] > 0, values
+  floor = re.search(r'Reward forward floor on digits: ([\d.]+) s per batch.* '
+                    r'bound of (\d+) meta-steps/s', result.stdout)
+  assert floor and float(floor[1]) > 0 and int(floor[2]) > 0, result.stdout
