@@ -49,6 +49,14 @@ def parse_gin() -> None:
       raise app.UsageError(f'bad gin binding {binding!r}: {e}') from None
 
 
+def int_list(name: str, values: list[str]) -> list[int]:
+  """A list flag's values as integers; else a usage error naming them."""
+  try:
+    return [int(v) for v in values]
+  except ValueError:
+    raise app.UsageError(f'--{name} must be integers; got {values}') from None
+
+
 def binding(parameter: str) -> object:
   """The gin value bound to `parameter` ('Configurable.name'), None if none."""
   try:

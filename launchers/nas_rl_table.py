@@ -18,17 +18,14 @@ ROOT/table.md and ROOT/table.csv, and each stage's output to its .log.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 
 from absl import app
 from absl import flags
 
-from launchers import common  # pylint: disable=unused-import
+from launchers import common
 from launchers import darts_data  # pylint: disable=unused-import
-from rl_darts import io_utils
 from rl_darts import logs
+from rl_darts import run_queue
 from rl_darts.nas_rl import table
 
 flags.DEFINE_list('rows', ['disc_nwot'], "Table 1 rows (or 'all'): "
@@ -41,7 +38,6 @@ flags.DEFINE_multi_string('pretrain_bindings', [], 'Gin bindings of pretraining.
 flags.DEFINE_multi_string('search_bindings', [], 'Gin bindings of the searches.')
 flags.DEFINE_multi_string('eval_bindings', [], 'Gin bindings of the evaluations.')
 FLAGS = flags.FLAGS
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _parse() -> tuple[list[str], list[int]]:
@@ -50,11 +46,7 @@ def _parse() -> tuple[list[str], list[int]]:
   if unknown or not rows:
     raise app.UsageError(f'unknown Table 1 rows {unknown}; allowed: '
                          f'{", ".join(table.ROWS)} or all')
-  try:
-    seeds = [int(s) for s in FLAGS.seeds]
-  except ValueError:
-    raise app.UsageError(f'--seeds must be integers; got {FLAGS.seeds}'
-                         ) from None
+  seeds = common.int_list('seeds', FLAGS.seeds)
   if not seeds or len(set(seeds)) != len(seeds):
     raise app.UsageError(f'--seeds must be distinct integers; got {seeds}')
   if not os.path.isfile(FLAGS.eval_config):
@@ -67,31 +59,11 @@ def _parse() -> tuple[list[str], list[int]]:
 
 def _stage(name: str, module: str, root: str, seed: int, configs: list[str],
            bindings: list[str], extra: tuple[str, ...] = ()) -> None:
-  """Runs one launcher on `root` (its output in root.log) unless root/DONE
-  says it finished, which it writes after; a failure stops the table with the
-  log's tail."""
-  marker = os.path.join(root, 'DONE')
-  if os.path.isfile(marker):
-    return
-  command = [sys.executable, '-m', f'launchers.{module}', f'--root_dir={root}',
-             f'--seed={seed}', *(f'--gin_configs={c}' for c in configs),
-             *(f'--gin_bindings={b}' for b in [*FLAGS.gin_bindings,
-                                                *bindings]), *extra]
-  if FLAGS.data_dir:
-    command.append(f'--data_dir={FLAGS.data_dir}')
-  os.makedirs(os.path.dirname(root), exist_ok=True)
-  began = time.monotonic()
-  print(f'{name}: running (log: {root}.log)', flush=True)
-  with open(f'{root}.log', 'a') as log:
-    code = subprocess.call(command, cwd=REPO, stdout=log,
-                           stderr=subprocess.STDOUT)
-  if code:
-    with open(f'{root}.log') as log:
-      tail = ''.join(log.readlines()[-15:])
-    raise SystemExit(f'{name} failed (exit {code}); the end of {root}.log:\n'
-                     f'{tail}')
-  io_utils.atomic_write_text(marker, '')
-  print(f'{name}: done in {time.monotonic() - began:.0f} s', flush=True)
+  """Runs one launcher on `root` unless it finished (see `run_queue`)."""
+  data = (f'--data_dir={FLAGS.data_dir}',) if FLAGS.data_dir else ()
+  run_queue.run_all([run_queue.Run(
+      name, module, root, seed, tuple(configs),
+      (*FLAGS.gin_bindings, *bindings), (*extra, *data))])
 
 
 def main(argv):
