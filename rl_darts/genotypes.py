@@ -330,6 +330,32 @@ def num_nodes_of(num_edges: int, num_inputs: int) -> int:
   raise ValueError(f'{num_edges} edges fit no cell with {num_inputs} input(s)')
 
 
+def sample_cell(op_names: Sequence[str], zero_op: Optional[str],
+                num_inputs: int, num_nodes: int, k: int,
+                rng: np.random.Generator) -> tuple[Node, ...]:
+  """A cell drawn uniformly from those `cell_space_size` counts: each node
+  keeps a uniform min(k, inputs)-subset of its inputs, each with a uniform
+  non-Zero op (independent choices whose counts multiply to the size)."""
+  ops = [op for op in op_names if op != zero_op]
+  nodes = []
+  for node in range(num_nodes):
+    inputs = num_inputs + node
+    kept = sorted(rng.choice(inputs, size=min(k, inputs), replace=False))
+    nodes.append(tuple((ops[rng.integers(len(ops))], int(source))
+                       for source in kept))
+  return tuple(nodes)
+
+
+def sample(space: ops_lib.SearchSpace, num_inputs: int, num_nodes: int,
+           k: int, rng: np.random.Generator,
+           cell_types: Optional[Sequence[str]] = None) -> Genotype:
+  """A uniformly random genotype of `space` (random search, paper Table 4)."""
+  cells = {t: sample_cell(space.ops(t), space.zero_op, num_inputs, num_nodes,
+                          k, rng) for t in cell_types or space.cell_types}
+  return Genotype(normal=cells['normal'], reduce=cells.get('reduce'),
+                  num_inputs=num_inputs)
+
+
 # ----------------------------------------------------------------------------
 # Search-space size (RL-DARTS paper, App. G.1).
 

@@ -1,7 +1,10 @@
 """Files written so that a crash never leaves a half-written one behind."""
 
+import csv
+import io
 import os
 import tempfile
+from typing import Iterable, Mapping, Sequence
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -22,3 +25,16 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
   atomic_write_bytes(path, text.encode('utf-8'))
+
+
+def atomic_write_csv(path: str, header: Sequence[str],
+                     rows: Iterable[Sequence[object] | Mapping[str, object]]
+                     ) -> None:
+  """A CSV of `rows` (sequences in header order, or dicts by header name)."""
+  buffer = io.StringIO()
+  writer = csv.writer(buffer)
+  writer.writerow(header)
+  for row in rows:
+    writer.writerow([row.get(h) for h in header] if isinstance(row, Mapping)
+                    else row)
+  atomic_write_text(path, buffer.getvalue())

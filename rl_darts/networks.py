@@ -274,6 +274,12 @@ class Supernet(CellNetwork):
         genotypes.discretize(self.probabilities(), self.space, 1,
                              self.edges_per_node), shape=self.shape)
 
+  def random_genotype(self, rng: np.random.Generator) -> genotypes.Genotype:
+    """A cell drawn uniformly from those it can yield, with its shape."""
+    return dataclasses.replace(
+        genotypes.sample(self.space, 1, self.num_nodes, self.edges_per_node,
+                         rng, list(self.alpha)), shape=self.shape)
+
   def space_size(self) -> dict[str, int]:
     """Discrete cells this supernet can yield (paper App. G.1)."""
     return genotypes.space_size(self.space, 1, self.num_nodes,

@@ -138,15 +138,30 @@ class AlphaRecorder:
     return genotype
 
 
+def pyplot():
+  """matplotlib.pyplot on the file-only Agg backend."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def save_figure(fig, png_path: str) -> None:
+  """Writes `fig` to png_path atomically (a reader never sees half a PNG)
+  and closes it."""
+  tmp = png_path + '.tmp.png'
+  fig.savefig(tmp, dpi=80)
+  pyplot().close(fig)
+  os.replace(tmp, png_path)
+
+
 def plot_alpha(csv_path: str, png_path: str) -> None:
   """One panel per (cell type, edge), a line per op: p over training steps.
 
   All panels share one y-range fitted to the data, so that the small moves of
   an early search are visible and panels still compare at a glance.
   """
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = pyplot()
 
   with open(csv_path, newline='') as f:
     rows = list(csv.reader(f))
@@ -175,18 +190,13 @@ def plot_alpha(csv_path: str, png_path: str) -> None:
     ax.axis('off')
   fig.suptitle('softmax(T * alpha) per edge over training steps')
   fig.tight_layout(rect=(0, 0, 1, 0.97))
-  tmp = png_path + '.tmp.png'
-  fig.savefig(tmp, dpi=80)
-  plt.close(fig)
-  os.replace(tmp, png_path)
+  save_figure(fig, png_path)
 
 
 def plot_columns(csv_path: str, columns: list[str], png_path: str,
                  title: str) -> None:
   """Lines of `columns` over the CSV's `step` (empty cells skipped)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = pyplot()
 
   with open(csv_path, newline='') as f:
     rows = list(csv.DictReader(f))
@@ -200,10 +210,7 @@ def plot_columns(csv_path: str, columns: list[str], png_path: str,
   ax.set_title(title, fontsize=10)
   ax.legend(fontsize=8)
   fig.tight_layout()
-  tmp = png_path + '.tmp.png'
-  fig.savefig(tmp, dpi=80)
-  plt.close(fig)
-  os.replace(tmp, png_path)
+  save_figure(fig, png_path)
 
 
 class Progress:

@@ -1,5 +1,6 @@
 """Genotype value object, files, DARTS strings, the discretizer, space sizes."""
 
+import collections
 import itertools
 import json
 
@@ -196,3 +197,26 @@ def test_a_kept_none_edge_decodes_by_the_space_op_order(space, tie):
   probs /= probs.sum(1, keepdims=True)
   genotype = genotypes.discretize({'normal': probs, 'reduce': probs}, space, 2)
   assert genotype.normal[0] == ((tie, 0), (tie, 1))
+
+
+@pytest.mark.parametrize('num_nodes, k', [(2, 2), (3, 1)])
+def test_random_cells_are_uniform_over_the_counted_space(num_nodes, k):
+  """Every cell App. G.1 counts is drawn, about equally often (chi-square),
+  and never with Zero."""
+  from scipy import stats  # pylint: disable=import-outside-toplevel
+  size = genotypes.cell_space_size(5, 1, num_nodes, k)  # Classic: 5 non-Zero.
+  rng = np.random.default_rng(0)
+  draws = [genotypes.sample_cell(CLASSIC.ops('normal'), CLASSIC.zero_op, 1,
+                                 num_nodes, k, rng) for _ in range(60 * size)]
+  counts = np.array(list(collections.Counter(draws).values()))
+  assert len(counts) == size
+  assert all(op != 'Zero' for cell in draws[:100] for node in cell
+             for op, _ in node)
+  assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_random_genotypes_follow_the_seed():
+  draw = lambda seed: genotypes.sample(  # pylint: disable=g-long-lambda
+      CLASSIC, 1, 4, 2, np.random.default_rng(seed))
+  assert draw(3) == draw(3) and draw(3) != draw(4)
+  assert draw(3).reduce is not None and len(draw(3).normal) == 4

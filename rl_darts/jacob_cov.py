@@ -1,0 +1,77 @@
+"""Jacobian covariance (Mellor et al. 2020, the first version of "Neural
+Architecture Search without Training"; RL-DARTS paper App. A.2): score an
+untrained network by how uncorrelated its input Jacobians are over a batch.
+
+J_i = d sum(f(x_i)) / d x_i, flattened per frame; C = their correlation
+matrix; score = -sum_i [log(s_i + k) + 1 / (s_i + k)] over C's eigenvalues
+s_i, k = 1e-5. The RL-DARTS paper found it not predictive of RL returns;
+`study` ranks a random search's cells by it against their trained returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from rl_darts import genotypes
+from rl_darts import io_utils
+from rl_darts import networks
+from rl_darts import recording
+from rl_darts import cell_studies
+
+K = 1e-5
+
+
+def score(network, frames: np.ndarray, k: float = K) -> float:
+  """The score of `network` (images -> features) on a batch of frames."""
+  x = networks.scale_images(tf.constant(frames))
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    total = tf.reduce_sum(network(x))
+  jacobians = tape.gradient(total, x).numpy()
+  correlation = np.corrcoef(jacobians.reshape(len(frames), -1))
+  eigenvalues = np.linalg.eigvalsh(correlation)
+  return float(-np.sum(np.log(eigenvalues + k) + 1.0 / (eigenvalues + k)))
+
+
+def study(search_dir: str, frames: np.ndarray, depths: Sequence[int]
+          ) -> dict:
+  """Scores every cell of a finished random search (built at `depths`,
+  initialised from TF's seed) against its final return; writes
+  jacob_cov.csv and jacob_cov.png there; returns the Spearman rank
+  correlation and the rows."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(search_dir, 'summary.json')) as f:
+    summary = json.load(f)
+  rows = []
+  for cell in summary['cells']:
+    genotype = genotypes.Genotype.load(
+        cell_studies.cell_path(search_dir, cell['cell']))
+    network = networks.DiscreteNetwork(genotype, depths=list(depths))
+    rows.append({'cell': cell['cell'], 'score': score(network, frames),
+                 'final_return': cell['final_return']})
+  scored = [r for r in rows if r['final_return'] is not None]
+  rho, p_value = (stats.spearmanr([r['score'] for r in scored],
+                                  [r['final_return'] for r in scored])
+                  if len(scored) > 2 else (float('nan'), float('nan')))
+  io_utils.atomic_write_csv(os.path.join(search_dir, 'jacob_cov.csv'),
+                            ['cell', 'score', 'final_return'], rows)
+  _plot(scored, float(rho), os.path.join(search_dir, 'jacob_cov.png'))
+  return {'spearman_rho': float(rho), 'p_value': float(p_value),
+          'rows': rows}
+
+
+def _plot(rows: list[dict], rho: float, png_path: str) -> None:
+  plt = recording.pyplot()
+
+  fig, ax = plt.subplots(figsize=(5, 3.2))
+  ax.scatter([r['score'] for r in rows], [r['final_return'] for r in rows])
+  ax.set_xlabel('Jacobian covariance score (untrained)')
+  ax.set_ylabel('final return (trained)')
+  ax.set_title(f'Spearman rank correlation {rho:.2f}', fontsize=10)
+  fig.tight_layout()
+  recording.save_figure(fig, png_path)

@@ -1,0 +1,33 @@
+"""What finished runs wrote, read back: metrics rows and final returns. Reads
+only files (metrics.csv), so it works on runs copied from other machines."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from typing import Optional
+
+FINAL_FRACTION = 0.1  # A run's final return: the mean over its last 10% rows.
+
+
+def metrics(run_dir: str) -> list[dict[str, str]]:
+  """The rows of run_dir/metrics.csv."""
+  path = os.path.join(run_dir, 'metrics.csv')
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path} does not exist: is {run_dir!r} a '
+                            f'finished run directory?')
+  with open(path, newline='') as f:
+    return list(csv.DictReader(f))
+
+
+def final_return(run_dir: str, column: str = 'train_return',
+                 fraction: float = FINAL_FRACTION) -> Optional[float]:
+  """Mean of `column` over the last `fraction` of the rows that log it (at
+  least one row); None if none does."""
+  values = [float(r[column]) for r in metrics(run_dir)
+            if r.get(column) not in (None, '')]
+  if not values:
+    return None
+  last = values[-max(1, math.ceil(fraction * len(values))):]
+  return sum(last) / len(last)

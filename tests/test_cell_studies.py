@@ -1,0 +1,118 @@
+"""Cell studies: random search end to end at tiny scale on the synthetic
+task (seeded cells of the space, each trained by the PPO launcher at the search
+depth, the best one retrained, a rerun that runs nothing again); cell
+evolution's choice of cells and its table, on stand-in runs."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from rl_darts import cell_studies
+from rl_darts import genotypes
+from rl_darts import ops
+from rl_darts import results
+from rl_darts import run_queue
+from tests import helpers
+
+ARGS = [
+    '--gin_configs=gin_configs/random_search/ppo_classic.gin',
+    '--gin_bindings=Supernet.num_nodes = 2',
+    '--gin_bindings=RandomSearch.num_cells = 2',
+    "--gin_bindings=CellTraining.train_bindings = "
+    "['DiscreteNetwork.depths = [4]']",
+    '--run_bindings=DiscreteNetwork.depths = [8]',
+    "--run_bindings=Environment.kind = 'quadrant'",  # One-step episodes.
+    '--run_bindings=Environment.num_envs = 4',
+    '--run_bindings=PPOSettings.rollout_length = 8',
+    '--run_bindings=PPOSettings.minibatch_size = 16',
+    '--run_bindings=PPOSettings.total_env_steps = 64',
+    '--run_bindings=PPOSettings.eval_every = 0',
+    '--seed=3',
+]
+
+
+def test_random_search_trains_each_cell_and_retrains_the_best(tmp_path):
+  out = helpers.launch('launchers.random_search', tmp_path, ARGS)
+  summary = json.loads((tmp_path / 'summary.json').read_text())
+  cells = [genotypes.Genotype.load(str(tmp_path / f'cell_{i}' /
+                                       'genotype.json')) for i in range(2)]
+  assert cells[0] != cells[1]
+  assert all(c.shape['space'] == 'classic' and len(c.normal) == 2 and
+             c.reduce is not None for c in cells)
+  returns = [results.final_return(str(tmp_path / f'cell_{i}' / 'train'),
+                                  'train_return_normalized') for i in range(2)]
+  assert [c['final_return'] for c in summary['cells']] == returns
+  assert summary['best_cell'] == max(range(2), key=lambda i: returns[i])
+  assert f"best: cell {summary['best_cell']}" in out
+  # Cells train at the search depth, the best at the evaluation depth.
+  for run, depths in ((tmp_path / 'cell_0' / 'train', [4]),
+                      (tmp_path / 'best', [8])):
+    config = (run / 'operative_config.gin').read_text()
+    assert f'DiscreteNetwork.depths = {depths}' in config
+  best_cell = tmp_path / f"cell_{summary['best_cell']}" / 'genotype.json'
+  assert str(best_cell) in (tmp_path / 'best' /
+                            'operative_config.gin').read_text()
+  assert (tmp_path / 'returns.png').stat().st_size > 0
+  logs = {p: p.stat().st_size for p in tmp_path.rglob('*.log')}
+  assert len(logs) == 3
+  helpers.launch('launchers.random_search', tmp_path, ARGS)  # All finished.
+  assert {p: p.stat().st_size for p in tmp_path.rglob('*.log')} == logs
+  other_seed = [a.replace('--seed=3', '--seed=4') for a in ARGS]
+  result = subprocess.run(
+      [sys.executable, '-m', 'launchers.random_search',
+       f'--root_dir={tmp_path}', *other_seed], cwd=helpers.REPO,
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode != 0
+  assert 'holds another cell than seed 4 draws' in result.stderr
+
+
+# A stand-in training run: its final return is its step's last digits / 100.
+SCRIPT = """
+import os, sys
+root = sys.argv[1]
+os.makedirs(root, exist_ok=True)
+with open(os.path.join(root, 'metrics.csv'), 'w') as f:
+  f.write(f'step,train_return_normalized\\n1,0\\n2,{int(root[-3:]) / 100}\\n')
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run(run_queue.Run):
+
+  def command(self) -> list[str]:
+    return [sys.executable, '-c', SCRIPT, self.root_dir]
+
+
+def test_cell_evolution_trains_every_kth_cell_and_the_last(tmp_path,
+                                                           monkeypatch):
+  search = tmp_path / 'search'
+  classic = ops.get_space('classic')
+  rng = np.random.default_rng(0)
+  for step in (0, 150, 300, 420, 512):
+    genotypes.sample(classic, 1, 2, 2, rng).save(
+        str(search / 'genotypes' / f'step_{step:012d}.json'))
+  made = []
+  original = cell_studies.CellTraining.run
+
+  def stand_in(self, *args, **kwargs):
+    run = original(self, *args, **kwargs)
+    made.append(run)
+    return _Run(**dataclasses.asdict(run))
+  monkeypatch.setattr(cell_studies.CellTraining, 'run', stand_in)
+  summary = cell_studies.cell_evolution(str(search), str(tmp_path / 'out'), 7,
+                                        every=2, bindings=['X.y = 1'])
+  assert [c['step'] for c in summary['cells']] == [0, 300, 512]
+  # Final return: the mean of the last 10% rows (one of two) = step % 1000.
+  assert [c['final_return'] for c in summary['cells']] == [0.0, 3.0, 5.12]
+  assert made[1].bindings[0] == 'X.y = 1' and made[1].seed == 7
+  assert made[1].bindings[-1] == ("DiscreteNetwork.genotype = '" + str(
+      search / 'genotypes' / 'step_000000000300.json') + "'")
+  assert 'DiscreteNetwork.depths = [16, 16, 16]' in made[1].bindings
+  rows = helpers.rows(tmp_path / 'out' / 'cell_evolution.csv')
+  assert [float(r['final_return']) for r in rows] == [0.0, 3.0, 5.12]
+  assert (tmp_path / 'out' / 'cell_evolution.png').stat().st_size > 0
+  assert os.path.isfile(tmp_path / 'out' / 'step_000000000512' / 'DONE')

@@ -1,0 +1,78 @@
+"""Jacobian covariance: the score against a direct computation, what lowers
+it, and the random-search study's table (in process, then by its launcher on
+Procgen frames)."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats
+import tensorflow as tf
+
+from rl_darts import genotypes
+from rl_darts import jacob_cov
+from rl_darts import ops
+from tests import helpers
+from rl_darts import cell_studies
+
+
+def _relu_model(w):
+  return lambda x: tf.nn.relu(tf.reshape(x, [tf.shape(x)[0], -1]) @ w)
+
+
+def test_score_equals_a_direct_computation():
+  rng = np.random.default_rng(0)
+  frames = rng.integers(0, 256, (6, 4, 4, 3), dtype=np.uint8)
+  w = rng.standard_normal((48, 10)).astype(np.float32)
+  x = frames.reshape(6, -1) / 255.0
+  jacobians = (x @ w > 0) @ w.T  # d sum(relu(x W)) / dx, per frame.
+  s = np.linalg.eigvalsh(np.corrcoef(jacobians)) + 1e-5
+  expected = -np.sum(np.log(s) + 1 / s)
+  assert jacob_cov.score(_relu_model(tf.constant(w)), frames) == (
+      pytest.approx(expected, rel=1e-4))
+
+
+def test_equal_jacobians_score_far_below_distinct_ones():
+  rng = np.random.default_rng(1)
+  frames = rng.integers(0, 256, (8, 4, 4, 3), dtype=np.uint8)
+  w = tf.constant(rng.standard_normal((48, 32)).astype(np.float32))
+  distinct = jacob_cov.score(_relu_model(w), frames)
+  linear = jacob_cov.score(lambda x: tf.reshape(x, [8, -1]) @ w, frames)
+  twins = jacob_cov.score(_relu_model(w), np.concatenate([frames[:7],
+                                                          frames[:1]]))
+  assert linear < twins < distinct and distinct - twins > 1e4
+
+
+def test_study_scores_every_cell_against_its_return(tmp_path):
+  tf.random.set_seed(0)
+  micro = ops.get_space('micro')
+  rng = np.random.default_rng(0)
+  cells = []
+  for i in range(4):
+    cell = genotypes.sample(micro, 1, 2, 1, rng)
+    cell.save(cell_studies.cell_path(str(tmp_path), i))
+    cells.append({'cell': i, 'final_return': [0.2, 0.9, 0.5, None][i]})
+  (tmp_path / 'summary.json').write_text(json.dumps({'cells': cells}))
+  frames = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+  result = jacob_cov.study(str(tmp_path), frames, [4, 4])
+  with open(tmp_path / 'jacob_cov.csv', newline='') as f:
+    rows = list(csv.DictReader(f))
+  assert [float(r['score']) for r in rows] == pytest.approx(
+      [r['score'] for r in result['rows']])
+  assert all(np.isfinite(float(r['score'])) for r in rows)
+  scored = result['rows'][:3]  # Cell 3 has no return.
+  assert result['spearman_rho'] == pytest.approx(stats.spearmanr(
+      [r['score'] for r in scored], [0.2, 0.9, 0.5]).statistic)
+  assert (tmp_path / 'jacob_cov.png').stat().st_size > 0
+  result = subprocess.run(
+      [sys.executable, '-m', 'launchers.jacob_cov',
+       f'--random_search_dir={tmp_path}', '--game=starpilot', '--frames=4',
+       '--random_steps=2', '--depths=4,4'], cwd=helpers.REPO,
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert 'Spearman rank correlation' in result.stdout
+  rows = list(csv.DictReader(open(tmp_path / 'jacob_cov.csv', newline='')))
+  assert len(rows) == 4 and all(np.isfinite(float(r['score'])) for r in rows)
