@@ -1,0 +1,333 @@
+"""A report over RL-DARTS runs, from the files they write (metrics.csv,
+operative_config.gin, seed.json, PNGs, random-search summaries), so it works
+on runs copied from other machines.
+
+A run is a directory with metrics.csv and operative_config.gin. Its game is
+its `Environment.game`, its seed its seed.json, its encoder the network
+`make_encoder.network` names, and its arm the path below the given root
+without the game and `seed_<s>` parts (a sweep's `<config>/<game>/seed_<s>`
+gives the config's name). Random searches (summary.json with `best_cell`)
+give a column of their own; their inner runs are not arms.
+
+The report: final normalized return per game and arm, mean ± std over seeds,
+and the average over games (the form of the paper's Tables 4 and 5); the
+integrality gap of each discrete run trained from a supernet run's genotype;
+learning curves (mean and band over seeds); alpha plots and cell diagrams;
+each run's settings. As Markdown with PNGs beside it, and as one
+self-contained HTML file.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import glob
+import html
+import json
+import os
+import re
+import shutil
+from typing import Optional, Sequence
+
+from gin import config_parser
+import numpy as np
+
+from rl_darts import io_utils
+from rl_darts import recording
+from rl_darts import results
+
+COLUMN = 'train_return_normalized'
+ENCODERS = {'Supernet': 'supernet', 'DiscreteNetwork': 'discrete',
+            'ImpalaCNN': 'impala_cnn'}
+
+
+@dataclasses.dataclass
+class Run:
+  path: str
+  arm: str
+  game: str
+  seed: Optional[int]
+  encoder: str
+  final: Optional[float]
+  curve: list[tuple[float, float]]
+  env_steps: int
+  seconds: float
+  genotype_source: Optional[str]  # The genotype file a discrete run trained.
+
+
+class _Literal(config_parser.ParserDelegate):
+  """Parses a gin file's values without resolving references."""
+
+  def configurable_reference(self, scoped_name, evaluate):
+    return scoped_name
+
+  def macro(self, scoped_name):
+    return scoped_name
+
+
+def bindings(config: str) -> dict[str, object]:
+  """'Selector.param' -> value of a gin file's text (references by name)."""
+  return {f'{s.selector}.{s.arg_name}': s.value
+          for s in config_parser.ConfigParser(config, _Literal())
+          if isinstance(s, config_parser.BindingStatement)}
+
+
+def read_run(path: str, root: str) -> Run:
+  """One run directory's record."""
+  with open(os.path.join(path, 'operative_config.gin')) as f:
+    config = bindings(f.read())
+  game = config.get('Environment.game') or 'unknown'
+  seed = None
+  if os.path.isfile(os.path.join(path, 'seed.json')):
+    with open(os.path.join(path, 'seed.json')) as f:
+      seed = int(json.load(f)['seed'])
+  parts = [p for p in os.path.relpath(path, root).split(os.sep)
+           if p not in ('.', game) and not re.fullmatch(r'seed_\d+', p)]
+  rows = results.metrics(path)
+  curve = [(float(r['step']), float(r[COLUMN])) for r in rows
+           if r.get(COLUMN) not in (None, '')]
+  seconds, last = 0.0, 0
+  for r in rows:  # Time from each row's env steps and rate.
+    step = int(float(r['step']))
+    if r.get('env_steps_per_s') not in (None, '') and float(
+        r['env_steps_per_s']) > 0:
+      seconds += (step - last) / float(r['env_steps_per_s'])
+    last = step
+  source = config.get('DiscreteNetwork.genotype')
+  return Run(path=path, arm='/'.join(parts) or os.path.basename(
+      os.path.abspath(root)), game=game, seed=seed,
+             encoder=ENCODERS.get(config.get('make_encoder.network'),
+                                  'other'),
+             final=results.final_return(path, COLUMN) if curve else None,
+             curve=curve, env_steps=last, seconds=seconds,
+             genotype_source=source if isinstance(source, str) else None)
+
+
+def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
+  """The runs under `roots` (outside random searches) and the random
+  searches' summaries (each with its game and its root)."""
+  found, searches = [], []
+  for root in roots:
+    if not os.path.isdir(root):
+      raise FileNotFoundError(f'--runs {root!r} is not a directory')
+    search_dirs = {os.path.dirname(p) for p in glob.glob(
+        os.path.join(root, '**', 'summary.json'), recursive=True)
+                   if 'best_cell' in _json(p)}
+    for search in sorted(search_dirs):
+      summary = _json(os.path.join(search, 'summary.json'))
+      best = os.path.join(search, 'best')
+      game = (read_run(best, root).game if os.path.isdir(best) else
+              _game_of(summary))
+      searches.append({**summary, 'game': game, 'path': search})
+    for metrics in sorted(glob.glob(os.path.join(root, '**', 'metrics.csv'),
+                                    recursive=True)):
+      path = os.path.dirname(metrics)
+      inside = any(os.path.commonpath([path, s]) == s for s in search_dirs)
+      if not inside and os.path.isfile(os.path.join(path,
+                                                    'operative_config.gin')):
+        found.append(read_run(path, root))
+  if not found and not searches:
+    raise FileNotFoundError(f'no runs (metrics.csv with operative_config.gin)'
+                            f' under {", ".join(roots)}')
+  return found, searches
+
+
+def _json(path: str) -> dict:
+  with open(path) as f:
+    return json.load(f)
+
+
+def _game_of(summary: dict) -> str:
+  for binding in summary.get('run_bindings', []):
+    match = re.fullmatch(r"\s*Environment\.game\s*=\s*['\"](\w+)['\"]\s*",
+                         binding)
+    if match:
+      return match[1]
+  return 'unknown'
+
+
+def _mean_std(values: Sequence[float]) -> str:
+  if not values:
+    return ''
+  return (f'{np.mean(values):.3f} ± {np.std(values):.3f} '
+          f'(n={len(values)})')
+
+
+def score_table(runs: Sequence[Run], searches: Sequence[dict]
+                ) -> tuple[list[str], list[list[str]]]:
+  """Rows: games and their average; columns: arms (and random search):
+  final normalized return, mean ± std over seeds. The average row averages
+  each seed's games (seeds present in every game)."""
+  arms = sorted({r.arm for r in runs})
+  games = sorted({r.game for r in runs} | {s['game'] for s in searches})
+  columns = arms + (['random search'] if searches else [])
+
+  def finals(column: str, game: str) -> dict[Optional[int], float]:
+    if column == 'random search':
+      return {s.get('seed'): s['best_final_return'] for s in searches
+              if s['game'] == game and s.get('best_final_return') is not None}
+    return {r.seed: r.final for r in runs
+            if r.arm == column and r.game == game and r.final is not None}
+
+  body = []
+  for game in games:
+    body.append([game] + [_mean_std(list(finals(c, game).values()))
+                          for c in columns])
+  average = ['average']
+  for column in columns:
+    per_game = [finals(column, g) for g in games]
+    seeds = set.intersection(*(set(f) for f in per_game)) if all(
+        per_game) else set()
+    average.append(_mean_std([float(np.mean([f[s] for f in per_game]))
+                              for s in sorted(seeds, key=str)]))
+  body.append(average)
+  return ['game'] + columns, body
+
+
+def integrality_gaps(runs: Sequence[Run]
+                     ) -> tuple[list[str], list[list[str]]]:
+  """Per discrete run trained from a supernet run's genotype (same game and
+  seed): both final normalized returns, their gap, and each as a fraction of
+  IMPALA-CNN's on that game (mean over its seeds) where such runs exist."""
+  supernets = [r for r in runs if r.encoder == 'supernet']
+  impala = {}
+  for game in {r.game for r in runs}:
+    values = [r.final for r in runs if r.encoder == 'impala_cnn' and
+              r.game == game and r.final is not None]
+    impala[game] = float(np.mean(values)) if values else None
+  rows = []
+  for cell in runs:
+    if cell.encoder != 'discrete' or not cell.genotype_source:
+      continue
+    source = os.path.abspath(cell.genotype_source)
+    for supernet in supernets:
+      if os.path.dirname(source) != os.path.abspath(supernet.path):
+        continue
+      if None in (supernet.final, cell.final):
+        continue
+      base = impala.get(cell.game)
+      ratio = (lambda v: f'{v / base:.3f}') if base else (lambda v: '')
+      rows.append([cell.game, str(cell.seed), supernet.arm, cell.arm,
+                   f'{supernet.final:.3f}', f'{cell.final:.3f}',
+                   f'{supernet.final - cell.final:.3f}',
+                   ratio(supernet.final), ratio(cell.final)])
+  return (['game', 'seed', 'supernet', 'discrete cell', 'supernet return',
+           'cell return', 'gap (supernet - cell)', 'supernet / IMPALA-CNN',
+           'cell / IMPALA-CNN'], rows)
+
+
+def plot_curves(runs: Sequence[Run], game: str, png_path: str) -> None:
+  """Each arm's mean normalized return over seeds on a common step grid,
+  with its min-max band."""
+  plt = recording.pyplot()
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  for arm in sorted({r.arm for r in runs if r.game == game}):
+    curves = [r.curve for r in runs
+              if r.arm == arm and r.game == game and r.curve]
+    if not curves:
+      continue
+    end = min(c[-1][0] for c in curves)
+    grid = np.linspace(max(c[0][0] for c in curves), end, 50)
+    values = np.array([np.interp(grid, *zip(*c)) for c in curves])
+    ax.plot(grid, values.mean(0), label=f'{arm} (n={len(curves)})')
+    ax.fill_between(grid, values.min(0), values.max(0), alpha=0.2)
+  ax.set_xlabel('env steps')
+  ax.set_ylabel('normalized train return')
+  ax.set_title(game, fontsize=10)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  recording.save_figure(fig, png_path)
+
+
+def write(roots: Sequence[str], out_dir: str) -> str:
+  """Writes out_dir/report.md (PNGs in out_dir/figures) and
+  out_dir/report.html (self-contained); returns the Markdown."""
+  runs, searches = find(roots)
+  figures = os.path.join(out_dir, 'figures')
+  os.makedirs(figures, exist_ok=True)
+  blocks: list[tuple[str, object]] = [
+      ('h1', 'RL-DARTS report'),
+      ('p', f'{len(runs)} runs and {len(searches)} random searches under '
+            f'{", ".join(roots)}. Scores are final normalized train returns '
+            f'(the mean over each run\'s last {results.FINAL_FRACTION:.0%} '
+            f'of logged rows), mean ± std over seeds.'),
+      ('h2', 'Normalized scores (the form of Tables 4 and 5)'),
+      ('table', score_table(runs, searches))]
+  header, gaps = integrality_gaps(runs)
+  if gaps:
+    blocks += [('h2', 'Integrality gap (Fig. 7, Table 5)'),
+               ('table', (header, gaps))]
+  blocks.append(('h2', 'Learning curves'))
+  for game in sorted({r.game for r in runs}):
+    name = f'curves_{game}.png'
+    plot_curves(runs, game, os.path.join(figures, name))
+    blocks.append(('img', (f'figures/{name}', f'learning curves on {game}')))
+  pictures = []
+  for run in runs:
+    label = f'{run.arm}_{run.game}_seed{run.seed}'.replace('/', '_')
+    for source in sorted(glob.glob(os.path.join(run.path, 'alpha.png')) +
+                         glob.glob(os.path.join(run.path, 'genotype_*.png'))):
+      name = f'{label}_{os.path.basename(source)}'
+      shutil.copyfile(source, os.path.join(figures, name))
+      pictures.append(('img', (f'figures/{name}', f'{run.arm}, {run.game}, '
+                               f'seed {run.seed}: '
+                               f'{os.path.basename(source)}')))
+  if pictures:
+    blocks += [('h2', 'Alpha and found cells')] + pictures
+  blocks += [('h2', 'Runs'), ('table', (
+      ['arm', 'game', 'seed', 'encoder', 'env steps', 'hours', 'path'],
+      [[r.arm, r.game, str(r.seed), r.encoder, f'{r.env_steps:,}',
+        f'{r.seconds / 3600:.2f}', r.path] for r in runs]))]
+  for search in searches:
+    blocks.append(('p', f"Random search {search['path']} ({search['game']}, "
+                        f"seed {search.get('seed')}): cell finals "
+                        f"{[c['final_return'] for c in search['cells']]}, "
+                        f"best cell {search['best_cell']} retrained: "
+                        f"{search.get('best_final_return')}"))
+  markdown = _markdown(blocks)
+  io_utils.atomic_write_text(os.path.join(out_dir, 'report.md'), markdown)
+  io_utils.atomic_write_text(os.path.join(out_dir, 'report.html'),
+                             _html(blocks, out_dir))
+  return markdown
+
+
+def _markdown(blocks) -> str:
+  lines = []
+  for kind, value in blocks:
+    if kind in ('h1', 'h2'):
+      lines += ['#' * int(kind[1]) + ' ' + value, '']
+    elif kind == 'p':
+      lines += [value, '']
+    elif kind == 'img':
+      lines += [f'![{value[1]}]({value[0]})', '']
+    else:
+      header, rows = value
+      lines.append('| ' + ' | '.join(header) + ' |')
+      lines.append('|' + '---|' * len(header))
+      lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+      lines.append('')
+  return '\n'.join(lines)
+
+
+def _html(blocks, out_dir: str) -> str:
+  parts = ['<!DOCTYPE html><html><head><meta charset="utf-8">'
+           '<title>RL-DARTS report</title><style>body{font-family:sans-serif;'
+           'max-width:1100px;margin:auto}table{border-collapse:collapse}'
+           'td,th{border:1px solid #ccc;padding:3px 6px}</style></head><body>']
+  for kind, value in blocks:
+    if kind in ('h1', 'h2', 'p'):
+      parts.append(f'<{kind}>{html.escape(value)}</{kind}>')
+    elif kind == 'img':
+      with open(os.path.join(out_dir, value[0]), 'rb') as f:
+        data = base64.b64encode(f.read()).decode('ascii')
+      parts.append(f'<figure><img alt="{html.escape(value[1])}" '
+                   f'src="data:image/png;base64,{data}"><figcaption>'
+                   f'{html.escape(value[1])}</figcaption></figure>')
+    else:
+      header, rows = value
+      parts.append('<table><tr>' + ''.join(
+          f'<th>{html.escape(h)}</th>' for h in header) + '</tr>' + ''.join(
+              '<tr>' + ''.join(f'<td>{html.escape(c)}</td>' for c in row) +
+              '</tr>' for row in rows) + '</table>')
+  parts.append('</body></html>')
+  return '\n'.join(parts)
