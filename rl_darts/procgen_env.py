@@ -9,6 +9,8 @@ carries the next episode's first observation, so every action is a real one.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from tf_agents.specs import array_spec
 
@@ -49,6 +51,18 @@ def check_game(game: str, mode: str = 'easy') -> None:
                      f'{", ".join(MODES)}')
 
 
+def check_games(games: Sequence[str], num_envs: int, mode: str = 'easy'
+                ) -> None:
+  """Known, distinct games that share `num_envs` equally."""
+  for game in games:
+    check_game(game, mode)
+  if not games or len(set(games)) != len(games):
+    raise ValueError(f'need distinct games; got {list(games)}')
+  if num_envs < 1 or num_envs % len(games):
+    raise ValueError(f'num_envs ({num_envs}) must be a positive multiple of '
+                     f'the number of games ({len(games)}: {list(games)})')
+
+
 def normalized_return(game: str, mode: str, episode_return: float) -> float:
   """(R - Rmin) / (Rmax - Rmin) with Cobbe et al.'s constants for the mode."""
   check_game(game, mode)
@@ -60,7 +74,9 @@ class ProcgenEnvironment(environments.BatchedEnvironment):
   """`num_envs` Procgen games stepped together.
 
   Args:
-    game: one of GAMES.
+    game: one of GAMES, or several (the paper's joint multi-game training,
+      Fig. 10): each gets an equal block of consecutive envs, so every batch
+      mixes them (`env_games` names each env's game).
     num_envs: games stepped in one batch.
     distribution_mode: 'easy' (the paper's) or 'hard'.
     num_levels: distinct levels (200 in the paper's train setting; 0 =
@@ -70,31 +86,38 @@ class ProcgenEnvironment(environments.BatchedEnvironment):
     num_threads: procgen's C++ stepping threads.
   """
 
-  def __init__(self, game: str, num_envs: int, distribution_mode: str = 'easy',
-               num_levels: int = 200, start_level: int = 0, seed: int = 0,
-               num_threads: int = 2):
-    check_game(game, distribution_mode)
-    if num_envs < 1 or num_levels < 0 or start_level < 0:
-      raise ValueError(f'need num_envs >= 1, num_levels >= 0, start_level >= 0;'
-                       f' got {num_envs}, {num_levels}, {start_level}')
+  def __init__(self, game: str | Sequence[str], num_envs: int,
+               distribution_mode: str = 'easy', num_levels: int = 200,
+               start_level: int = 0, seed: int = 0, num_threads: int = 2):
+    games = (game,) if isinstance(game, str) else tuple(game)
+    check_games(games, num_envs, distribution_mode)
+    if num_levels < 0 or start_level < 0:
+      raise ValueError(f'need num_levels >= 0, start_level >= 0; got '
+                       f'{num_levels}, {start_level}')
     from procgen import ProcgenGym3Env  # pylint: disable=g-import-not-at-top
-    self.game, self.distribution_mode = game, distribution_mode
-    self._env = ProcgenGym3Env(
-        num=num_envs, env_name=game, distribution_mode=distribution_mode,
-        num_levels=num_levels, start_level=start_level, rand_seed=seed,
-        num_threads=num_threads)
+    self.games, self.distribution_mode = games, distribution_mode
+    per_game = num_envs // len(games)
+    self.env_games = tuple(g for g in games for _ in range(per_game))
+    self._envs = [ProcgenGym3Env(
+        num=per_game, env_name=g, distribution_mode=distribution_mode,
+        num_levels=num_levels, start_level=start_level, rand_seed=seed + i,
+        num_threads=num_threads) for i, g in enumerate(games)]
     super().__init__(num_envs, array_spec.BoundedArraySpec(
         (64, 64, 3), np.uint8, 0, 255), NUM_ACTIONS)
 
   def _observe_reset(self) -> np.ndarray:
-    return self._env.observe()[1]['rgb']
+    return np.concatenate([env.observe()[1]['rgb'] for env in self._envs])
 
   def _act(self, actions: np.ndarray):
-    self._env.act(actions)
-    rewards, observations, first = self._env.observe()
+    for env, block in zip(self._envs, np.split(actions, len(self._envs))):
+      env.act(block)
+    rewards, observations, first = zip(*(env.observe() for env in self._envs))
     # gym3: `first` marks a new episode's first observation; the reward that
     # comes with it is the last one of the episode that just ended.
-    return rewards, observations['rgb'], first.astype(bool)
+    return (np.concatenate(rewards),
+            np.concatenate([o['rgb'] for o in observations]),
+            np.concatenate(first).astype(bool))
 
   def close(self) -> None:
-    self._env.close()
+    for env in self._envs:
+      env.close()

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 import gin
 import numpy as np
@@ -37,7 +37,7 @@ class Environment:
 
   kind: str = 'procgen'  # 'quadrant': the synthetic task (tests);
   # 'darts_search': the RL-for-DARTS search env (nas_rl.environment).
-  game: str = 'coinrun'
+  game: str | Sequence[str] = 'coinrun'  # Several: mixed in every batch.
   distribution_mode: str = 'easy'
   num_levels: int = 200
   start_level: int = 0
@@ -49,10 +49,21 @@ class Environment:
     if self.kind not in KINDS:
       raise ValueError(f'unknown environment kind {self.kind!r}; allowed: '
                        f'{", ".join(KINDS)}')
-    if self.kind == 'procgen':
-      procgen_env.check_game(self.game, self.distribution_mode)
     if self.num_envs < 1:
       raise ValueError(f'Environment.num_envs must be >= 1, got {self.num_envs}')
+    if self.kind == 'procgen':
+      procgen_env.check_games(self.games, self.num_envs,
+                              self.distribution_mode)
+    elif len(self.games) > 1:
+      raise ValueError(f'several games need Procgen; kind is {self.kind!r}')
+
+  @property
+  def games(self) -> tuple[str, ...]:
+    return (self.game,) if isinstance(self.game, str) else tuple(self.game)
+
+  def game_of(self, env: int) -> str:
+    """The game env index `env` plays (games hold equal blocks of envs)."""
+    return self.games[env // (self.num_envs // len(self.games))]
 
   def make(self, test: bool = False, seed_offset: int = 0,
            root_dir: Optional[str] = None) -> environments.BatchedEnvironment:
@@ -67,24 +78,32 @@ class Environment:
         raise ValueError('the DARTS search env needs a run directory')
       return environment.DartsSearchEnvironment(self.num_envs, seed, root_dir)
     return procgen_env.ProcgenEnvironment(
-        self.game, self.num_envs, self.distribution_mode,
+        self.games, self.num_envs, self.distribution_mode,
         num_levels=0 if test else self.num_levels,
         start_level=self.test_start_level if test else self.start_level,
         seed=seed)
 
-  def normalize(self, episode_return: float) -> float:
-    """Cobbe et al.'s normalized return (Procgen); the raw return otherwise."""
+  def normalize(self, episode_return: float, game: Optional[str] = None
+                ) -> float:
+    """Cobbe et al.'s normalized return in `game` (default: the only one;
+    Procgen); the raw return otherwise."""
     if self.kind != 'procgen':
       return episode_return
-    return procgen_env.normalized_return(self.game, self.distribution_mode,
+    if game is None and len(self.games) > 1:
+      raise ValueError(f'which game? this env plays {list(self.games)}')
+    return procgen_env.normalized_return(game or self.games[0],
+                                         self.distribution_mode,
                                          episode_return)
 
   @property
-  def max_return(self) -> float:
-    """The game's maximum return (the synthetic task's is 1)."""
+  def max_return(self) -> float | np.ndarray:
+    """The game's maximum return (the synthetic task's is 1); with several
+    games, each env's."""
     if self.kind != 'procgen':
       return 1.0
-    return procgen_env.RETURN_RANGES[self.game][self.distribution_mode][1]
+    highs = [procgen_env.RETURN_RANGES[self.game_of(i)][
+        self.distribution_mode][1] for i in range(self.num_envs)]
+    return highs[0] if len(self.games) == 1 else np.array(highs, np.float32)
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -113,13 +132,38 @@ def record_seed(root_dir: str, seed: int) -> None:
 
 def episode_metrics(environment: Environment, episodes, prefix: str = 'train'
                     ) -> dict:
-  """Mean raw and normalized return and mean length of finished episodes."""
+  """Mean raw and normalized return and mean length of finished episodes,
+  given as (env, return, length). With several games, also each game's
+  (`<prefix>_return/<game>`, `<prefix>_return_normalized/<game>`), and the
+  normalized return is the mean over the games that finished episodes."""
   if not episodes:
     return {}
-  mean = float(np.mean([r for r, _ in episodes]))
-  return {f'{prefix}_return': mean,
-          f'{prefix}_return_normalized': environment.normalize(mean),
-          f'{prefix}_episode_length': float(np.mean([n for _, n in episodes]))}
+  mean = float(np.mean([r for _, r, _ in episodes]))
+  metrics = {f'{prefix}_return': mean,
+             f'{prefix}_episode_length': float(np.mean(
+                 [n for _, _, n in episodes]))}
+  if len(environment.games) == 1:
+    metrics[f'{prefix}_return_normalized'] = environment.normalize(mean)
+    return metrics
+  normalized = []
+  for game in environment.games:
+    returns = [r for e, r, _ in episodes if environment.game_of(e) == game]
+    if returns:
+      game_mean = float(np.mean(returns))
+      normalized.append(environment.normalize(game_mean, game))
+      metrics[f'{prefix}_return/{game}'] = game_mean
+      metrics[f'{prefix}_return_normalized/{game}'] = normalized[-1]
+  metrics[f'{prefix}_return_normalized'] = float(np.mean(normalized))
+  return metrics
+
+
+def game_columns(environment: Environment, prefixes: Sequence[str]
+                 ) -> list[str]:
+  """The per-game metrics columns of a multi-game run (none for one game)."""
+  if len(environment.games) == 1:
+    return []
+  return [f'{p}_return{n}/{g}' for p in prefixes for g in environment.games
+          for n in ('', '_normalized')]
 
 
 def start_server(tables: list[reverb.Table], root_dir: str,
@@ -206,7 +250,8 @@ class RunLog:
         print(f'New discretized cell at {step} env steps', flush=True)
     if checkpoint:
       self.checkpointer.save(step)
-    self.recent_returns = ([r for r, _ in episodes] + self.recent_returns)[:100]
+    self.recent_returns = ([r for _, r, _ in episodes] +
+                           self.recent_returns)[:100]
     shown = {'return_100': float(np.mean(self.recent_returns))} if (
         self.recent_returns) else {}  # Distributed: returns are the actors'.
     self.progress.update(step, **shown, **{

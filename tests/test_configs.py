@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from launchers import describe
 from launchers import synthetic_search
+from rl_darts import cell_studies
 from rl_darts import darts_eval
 from rl_darts import darts_networks
 from rl_darts import networks
@@ -52,6 +53,8 @@ TINY = {
     'darts_eval': DARTS + ['OptimizerSettings.batch_size = 256',
                            'DartsNetwork.auxiliary = False'],  # 8x8 digits.
     'networks': PROCGEN,
+    'random_search': PROCGEN,
+    'cell_evolution': PROCGEN,
     '': PROCGEN + ['synthetic_search.num_steps = 1',
                    'synthetic_search.batch_size = 4'],
 }
@@ -92,8 +95,16 @@ def _run(config: str, root: str, pretrained: str) -> None:
                     f"'{_genotype_file(root, SEARCH_OF_DISCRETE[folder])}'")
   if name.startswith(('disc_ckpt_', 'cont')):  # From a pretrained supernet.
     bindings.append(f"SearchSettings.checkpoint = '{pretrained}'")
+  if name.endswith('_multigame.gin'):  # Two of its games, one env each.
+    bindings.append("Environment.game = ['maze', 'starpilot']")
   _parse(config, bindings)
-  if folder == 'networks':  # Included by launcher configs: describe's build.
+  if folder in ('random_search', 'cell_evolution'):  # Settings and space.
+    training = cell_studies.CellTraining()
+    assert os.path.isfile(os.path.join(helpers.REPO, training.cell_config))
+    if folder == 'random_search':
+      cells = cell_studies.draw_cells(root, 2, 0)
+      assert cells[0].shape == networks.Supernet().shape
+  elif folder == 'networks':  # Included by launcher configs: describe's build.
     assert 'parameters' in describe.describe(networks.make_encoder())
   elif name == 'supernet.gin':  # nas_rl's, included by every search.
     supernet = darts_networks.DartsSupernet()

@@ -470,20 +470,21 @@ def test_greedy_evaluation_counts_whole_episodes_equally_per_env():
         num_episodes=5, max_steps=300)
     # Fresh envs: 2 episodes from each (5 over 3 envs, rounded up), not the
     # 5 that finish first (4 of them 2 or 4 steps long).
-    assert sorted(evaluator.evaluate()) == [(2.0, 2)] * 2 + [(4.0, 4)] * 2 + [
-        (6.0, 6)] * 2
+    assert sorted(evaluator.evaluate()) == [(0, 2.0, 2)] * 2 + [
+        (1, 4.0, 4)] * 2 + [(2, 6.0, 6)] * 2
     for _ in range(3):
       evaluator.actor.step()  # Mid-episode in every env.
     env.calls = 0
     episodes = evaluator.evaluate()
     # Episodes under way are played out and dropped: env 2 needs 3 + 2 x 6.
-    assert env.calls == 15 and sorted(episodes) == [(2.0, 2)] * 2 + [
-        (4.0, 4)] * 2 + [(6.0, 6)] * 2
+    assert env.calls == 15 and sorted(episodes) == [(0, 2.0, 2)] * 2 + [
+        (1, 4.0, 4)] * 2 + [(2, 6.0, 6)] * 2
     # Past the step budget, each env gives as many as the one with fewest.
     env = _Lengths(3)
     short = actors.GreedyEvaluator(
         env, actors.EpsilonGreedy(train.build_network(env), 0),
         num_episodes=6, max_steps=3 * 9)
-    assert sorted(short.evaluate()) == [(2.0, 2), (4.0, 4), (6.0, 6)]
+    assert sorted(short.evaluate()) == [(0, 2.0, 2), (1, 4.0, 4),
+                                        (2, 6.0, 6)]
   finally:
     helpers.parse_gin('')

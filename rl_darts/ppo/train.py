@@ -15,7 +15,6 @@ import time
 from typing import Optional
 
 import gin
-import numpy as np
 import reverb
 import tensorflow as tf
 from tf_agents.experimental.distributed import reverb_variable_container
@@ -146,12 +145,9 @@ class Evaluator:
 
   def evaluate(self) -> dict:
     self.collector.collect()
-    returns = [r for r, _ in self.collector.env.stats.pop()]
-    if not returns:
-      return {}
-    mean = float(np.mean(returns))
-    return {'test_return': mean,
-            'test_return_normalized': self.settings.environment.normalize(mean)}
+    return {k: v for k, v in runs.episode_metrics(
+        self.settings.environment, self.collector.env.stats.pop_with_envs(),
+        'test').items() if 'length' not in k}
 
 
 class Learner:
@@ -166,7 +162,8 @@ class Learner:
                num_collectors: int = 1, **trackables):
     self.root_dir, self.settings, self.agent = root_dir, settings, agent
     self.log = runs.RunLog(
-        root_dir, agent_lib.encoder_of(agent), self.COLUMNS,
+        root_dir, agent_lib.encoder_of(agent), self.COLUMNS + runs.game_columns(
+            settings.environment, ('train', 'test')),
         settings.total_env_steps, 'ppo', settings.discretize_at, agent=agent,
         optimizer=agent._optimizer,  # pylint: disable=protected-access
         **trackables)
@@ -246,7 +243,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
       rollouts.write_rollout(client, collector.collect(), TABLES)
       extra = (evaluator.evaluate() if evaluator is not None and
                (learner.iteration + 1) % settings.eval_every == 0 else {})
-      metrics = learner.learn(began, env.stats.pop(), extra)
+      metrics = learner.learn(began, env.stats.pop_with_envs(), extra)
       if learner.iteration % settings.record_every == 0:
         env.record(root_dir, metrics['step'])
     learner.finish()
@@ -321,11 +318,12 @@ def collect(root_dir: str, replay_address: str, collector_id: int) -> None:
   log = recording.CsvLog(
       os.path.join(root_dir, f'collector_{collector_id}.csv'),
       ['step', 'train_return', 'train_return_normalized',
-       'train_episode_length', 'episodes'])
+       'train_episode_length', 'episodes',
+       *runs.game_columns(settings.environment, ('train',))])
 
   def act(env_steps: int) -> None:
     rollouts.write_rollout(client, collector.collect(), TABLES)
-    episodes = env.stats.pop()
+    episodes = env.stats.pop_with_envs()
     log.write({'step': env_steps, 'episodes': len(episodes),
                **runs.episode_metrics(settings.environment, episodes)})
 
@@ -340,7 +338,9 @@ def evaluate(root_dir: str, replay_address: str) -> None:
   agent = build_agent(env)
   evaluator = Evaluator(settings, env, agent.collect_policy)
   log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'),
-                         ['step', 'test_return', 'test_return_normalized'])
+                         ['step', 'test_return', 'test_return_normalized',
+                          *runs.game_columns(settings.environment,
+                                             ('test',))])
 
   def act(env_steps: int) -> None:
     if env_steps:  # Evaluates each newest policy once it is free again.

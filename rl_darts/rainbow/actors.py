@@ -91,7 +91,8 @@ class BatchedActor:
   def __init__(self, env: environments.BatchedEnvironment,
                policy: EpsilonGreedy, epsilon: np.ndarray,
                client: Optional[reverb.Client] = None, n_step: int = 1,
-               discount: float = 0.99, reward_scale: float = 1.0):
+               discount: float = 0.99,
+               reward_scale: float | np.ndarray = 1.0):
     if len(epsilon) != env.batch_size:
       raise ValueError(f'{len(epsilon)} epsilons for {env.batch_size} envs')
     self.env, self.policy = env, policy
@@ -151,18 +152,20 @@ class GreedyEvaluator:
     self.actor = BatchedActor(env, policy, np.full(env.batch_size, epsilon,
                                                    np.float32))
 
-  def evaluate(self) -> list[tuple[float, int]]:
-    """(return, length) of the same number of whole episodes from each env."""
+  def evaluate(self) -> list[tuple[int, float, int]]:
+    """(env, return, length) of the same number of whole episodes from each
+    env."""
     num_envs = self.env.batch_size
     fresh = self.actor._observations is None  # pylint: disable=protected-access
     started = np.full(num_envs, fresh)  # Is the episode under way ours?
-    episodes: list[list[tuple[float, int]]] = [[] for _ in range(num_envs)]
+    episodes: list[list[tuple[int, float, int]]] = [
+        [] for _ in range(num_envs)]
     self.env.stats.pop()
     for _ in range(max(1, self.max_steps // num_envs)):
       self.actor.step()
       for i, episode_return, length in self.env.stats.pop_with_envs():
         if started[i] and len(episodes[i]) < self.per_env:
-          episodes[i].append((episode_return, length))
+          episodes[i].append((i, episode_return, length))
         started[i] = True
       if min(map(len, episodes)) == self.per_env:
         break

@@ -203,7 +203,10 @@ class Learner:
         settings.importance_sampling_exponent, settings.target_update_period,
         settings.adam_epsilon)
     self.log = runs.RunLog(
-        root_dir, self.network.encoder, self.COLUMNS, settings.total_env_steps,
+        root_dir, self.network.encoder,
+        self.COLUMNS + runs.game_columns(
+            settings.environment, ('train', 'greedy_train', 'greedy_test')),
+        settings.total_env_steps,
         'rainbow', settings.discretize_at, network=self.network,
         target_network=self.target_network,
         optimizer=self.learner.optimizer, learner_steps=self.learner.num_steps)
@@ -280,7 +283,8 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
           due -= 1.0
       if learner.log.step >= boundary or learner.log.done:
         metrics = learner.end_iteration(
-            env.stats.pop(), {'epsilon_min': float(actor.epsilon.min())})
+            env.stats.pop_with_envs(),
+            {'epsilon_min': float(actor.epsilon.min())})
         boundary = learner.next_boundary()
     actor.close()
     learner.log.finish()
@@ -360,12 +364,14 @@ def act(root_dir: str, replay_address: str, actor_id: int, num_actors: int
                                 tf.Variable(0, dtype=tf.int64))
   log = recording.CsvLog(os.path.join(root_dir, f'actor_{actor_id}.csv'),
                          ['step', 'train_return', 'train_return_normalized',
-                          'train_episode_length', 'episodes'])
+                          'train_episode_length', 'episodes',
+                          *runs.game_columns(settings.environment,
+                                             ('train',))])
   while (env_steps := _pull(container, variables)) < settings.total_env_steps:
     actor.decay(env_steps, settings.epsilon_decay_steps)
     for _ in range(settings.variable_update_period):
       actor.step()
-    episodes = env.stats.pop()
+    episodes = env.stats.pop_with_envs()
     if episodes:
       log.write({'step': env_steps, 'episodes': len(episodes),
                  **runs.episode_metrics(settings.environment, episodes)})
@@ -386,7 +392,9 @@ def evaluate(root_dir: str, replay_address: str) -> None:
   every = max(1, settings.eval_every) * settings.iteration_steps
   log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'),
                          ['step'] + [f'{n}_return{s}' for n in evaluators
-                                     for s in ('', '_normalized')])
+                                     for s in ('', '_normalized')] +
+                         runs.game_columns(settings.environment,
+                                           tuple(evaluators)))
   done_until = 0
   while (env_steps := _pull(container, variables)) < settings.total_env_steps:
     if env_steps // every <= done_until:
