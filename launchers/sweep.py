@@ -5,8 +5,8 @@ r"""A grid of runs (configs x games x seeds) as a queue that survives a restart.
       --games=starpilot,dodgeball --seeds=0,1,2 --parallel=2 --root_dir=DIR
 
 Each run is `python -m launchers.<launcher>` with one config, game
-(Environment.game) and seed, under DIR/<config name>/<game>/seed_<s> with its
-log beside it; --gin_bindings go to every run. Runs go one after another, or
+(Environment.game) and seed, under DIR/<config name>/<game>/seed_<s> (no game
+level without --games) with its log beside it; --gin_bindings go to every run. Runs go one after another, or
 --parallel at a time; a rerun skips finished runs and resumes the others.
 """
 
@@ -31,23 +31,6 @@ flags.DEFINE_string('root_dir', None, 'Where the sweep writes; reruns resume.')
 FLAGS = flags.FLAGS
 
 
-def grid(root_dir: str, launcher: str, configs: list[str], games: list[str],
-         seeds: list[int], bindings: list[str]) -> list[run_queue.Run]:
-  """The runs of configs x games (or the configs' own game) x seeds."""
-  runs = []
-  for config in configs:
-    name = os.path.splitext(os.path.basename(config))[0]
-    for game in games or [None]:
-      game_bindings = [f"Environment.game = '{game}'"] if game else []
-      for seed in seeds:
-        directory = os.path.join(root_dir, name, game or 'default',
-                                 f'seed_{seed}')
-        runs.append(run_queue.Run(
-            f'{name} {game or ""} seed {seed}'.replace('  ', ' '), launcher,
-            directory, seed, (config,), (*game_bindings, *bindings)))
-  return runs
-
-
 def _parse() -> tuple[list[str], list[str], list[int]]:
   missing = [c for c in FLAGS.configs if not os.path.isfile(c)]
   if missing or not FLAGS.configs:
@@ -66,8 +49,8 @@ def _parse() -> tuple[list[str], list[str], list[int]]:
 def main(argv):
   del argv
   configs, games, seeds = _parse()
-  runs = grid(FLAGS.root_dir, FLAGS.launcher, configs, games, seeds,
-              FLAGS.gin_bindings)
+  runs = run_queue.grid(FLAGS.root_dir, FLAGS.launcher, configs, games,
+                        seeds, FLAGS.gin_bindings)
   run_queue.run_all(runs, FLAGS.parallel)
   print(f'{len(runs)} runs finished under {os.path.abspath(FLAGS.root_dir)}')
 

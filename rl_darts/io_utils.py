@@ -7,12 +7,17 @@ import tempfile
 from typing import Iterable, Mapping, Sequence
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
   """Writes `data` to a temporary file beside `path`, then renames it over."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
   try:
+    os.chmod(tmp, 0o666 & ~_UMASK)  # As open() would create it (mkstemp: 0600).
     with os.fdopen(fd, 'wb') as f:
       f.write(data)
       f.flush()

@@ -72,20 +72,23 @@ def bindings(config: str) -> dict[str, object]:
           if isinstance(s, config_parser.BindingStatement)}
 
 
-def read_run(path: str, root: str) -> Run:
-  """One run directory's record."""
+def read_runs(path: str, root: str) -> list[Run]:
+  """One run directory's records: one, or one per game of a multi-game run
+  (from its per-game columns; the arm marked "(joint)")."""
   with open(os.path.join(path, 'operative_config.gin')) as f:
     config = bindings(f.read())
   game = config.get('Environment.game') or 'unknown'
+  if config.get('Environment.kind', 'procgen') != 'procgen':
+    game = config['Environment.kind']  # The synthetic task has no game.
+  games = [game] if isinstance(game, str) else list(game)
   seed = None
   if os.path.isfile(os.path.join(path, 'seed.json')):
     with open(os.path.join(path, 'seed.json')) as f:
       seed = int(json.load(f)['seed'])
   parts = [p for p in os.path.relpath(path, root).split(os.sep)
-           if p not in ('.', game) and not re.fullmatch(r'seed_\d+', p)]
+           if p not in ('.', *games) and not re.fullmatch(r'seed_\d+', p)]
+  arm = '/'.join(parts) or os.path.basename(os.path.abspath(root))
   rows = results.metrics(path)
-  curve = [(float(r['step']), float(r[COLUMN])) for r in rows
-           if r.get(COLUMN) not in (None, '')]
   seconds, last = 0.0, 0
   for r in rows:  # Time from each row's env steps and rate.
     step = int(float(r['step']))
@@ -94,13 +97,19 @@ def read_run(path: str, root: str) -> Run:
       seconds += (step - last) / float(r['env_steps_per_s'])
     last = step
   source = config.get('DiscreteNetwork.genotype')
-  return Run(path=path, arm='/'.join(parts) or os.path.basename(
-      os.path.abspath(root)), game=game, seed=seed,
-             encoder=ENCODERS.get(config.get('make_encoder.network'),
-                                  'other'),
-             final=results.final_return(path, COLUMN) if curve else None,
-             curve=curve, env_steps=last, seconds=seconds,
-             genotype_source=source if isinstance(source, str) else None)
+  records = []
+  for name in games:
+    column = COLUMN if len(games) == 1 else f'{COLUMN}/{name}'
+    curve = [(float(r['step']), float(r[column])) for r in rows
+             if r.get(column) not in (None, '')]
+    records.append(Run(
+        path=path, arm=arm if len(games) == 1 else f'{arm} (joint)',
+        game=name, seed=seed,
+        encoder=ENCODERS.get(config.get('make_encoder.network'), 'other'),
+        final=results.final_return(path, column) if curve else None,
+        curve=curve, env_steps=last, seconds=seconds,
+        genotype_source=source if isinstance(source, str) else None))
+  return records
 
 
 def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
@@ -116,7 +125,7 @@ def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
     for search in sorted(search_dirs):
       summary = _json(os.path.join(search, 'summary.json'))
       best = os.path.join(search, 'best')
-      game = (read_run(best, root).game if os.path.isdir(best) else
+      game = (read_runs(best, root)[0].game if os.path.isdir(best) else
               _game_of(summary))
       searches.append({**summary, 'game': game, 'path': search})
     for metrics in sorted(glob.glob(os.path.join(root, '**', 'metrics.csv'),
@@ -125,7 +134,7 @@ def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
       inside = any(os.path.commonpath([path, s]) == s for s in search_dirs)
       if not inside and os.path.isfile(os.path.join(path,
                                                     'operative_config.gin')):
-        found.append(read_run(path, root))
+        found += read_runs(path, root)
   if not found and not searches:
     raise FileNotFoundError(f'no runs (metrics.csv with operative_config.gin)'
                             f' under {", ".join(roots)}')
@@ -263,13 +272,18 @@ def write(roots: Sequence[str], out_dir: str) -> str:
     plot_curves(runs, game, os.path.join(figures, name))
     blocks.append(('img', (f'figures/{name}', f'learning curves on {game}')))
   pictures = []
-  for run in runs:
-    label = f'{run.arm}_{run.game}_seed{run.seed}'.replace('/', '_')
+  first: dict[str, Run] = {}
+  for run in runs:  # A multi-game run's records share one directory.
+    first.setdefault(run.path, run)
+  for run in first.values():
+    game = 'games' if run.arm.endswith('(joint)') else run.game
+    label = f'{run.arm}_{game}_seed{run.seed}'.replace('/', '_').replace(
+        ' ', '_')
     for source in sorted(glob.glob(os.path.join(run.path, 'alpha.png')) +
                          glob.glob(os.path.join(run.path, 'genotype_*.png'))):
       name = f'{label}_{os.path.basename(source)}'
       shutil.copyfile(source, os.path.join(figures, name))
-      pictures.append(('img', (f'figures/{name}', f'{run.arm}, {run.game}, '
+      pictures.append(('img', (f'figures/{name}', f'{run.arm}, {game}, '
                                f'seed {run.seed}: '
                                f'{os.path.basename(source)}')))
   if pictures:

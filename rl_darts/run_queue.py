@@ -5,7 +5,7 @@ and log (`<root_dir>.log`). `run_all` skips runs whose `<root_dir>/DONE` says
 they finished, reruns the others (the launchers resume from their
 checkpoints) one after another or `parallel` at a time, and writes DONE after
 each success. A failure lets the runs under way finish, starts no new one and
-stops with the end of the failed run's log.
+stops with the end of the failed run's log. `grid` lays out a sweep's runs.
 """
 
 from __future__ import annotations
@@ -96,3 +96,22 @@ def run_all(runs: Sequence[Run], parallel: int = 1) -> None:
     run, code = failed[0]
     raise SystemExit(f'{run.name} failed (exit {code}); the end of '
                      f'{run.log}:\n{_tail(run)}')
+
+
+def grid(root_dir: str, launcher: str, configs: Sequence[str],
+         games: Sequence[str], seeds: Sequence[int], bindings: Sequence[str]
+         ) -> list[Run]:
+  """The runs of configs x games (or the configs' own game) x seeds, under
+  root_dir/<config name>/<game>/seed_<s> (without games: .../seed_<s>)."""
+  runs = []
+  for config in configs:
+    name = os.path.splitext(os.path.basename(config))[0]
+    for game in games or [None]:
+      game_bindings = [f"Environment.game = '{game}'"] if game else []
+      for seed in seeds:
+        directory = os.path.join(root_dir, name, *([game] if game else []),
+                                 f'seed_{seed}')
+        runs.append(Run(
+            f'{name} {game or ""} seed {seed}'.replace('  ', ' '), launcher,
+            directory, seed, (config,), (*game_bindings, *bindings)))
+  return runs

@@ -71,6 +71,7 @@ SMOKE = [
     '--gin_bindings=DartsSupernet.layers = 3',
     '--gin_bindings=OptimizerSettings.epochs = 1',
     '--search_bindings=SearchSettings.compiled_forward = False',
+    '--search_bindings=Environment.num_envs = 1',
     '--search_bindings=PPOSettings.rollout_length = 28',
     '--search_bindings=PPOSettings.minibatch_size = 28',
     '--search_bindings=PPOSettings.num_epochs = 1',

@@ -9,7 +9,7 @@ import sys
 from tests import helpers
 
 ENCODER = {'impala': '@ImpalaCNN', 'classic_search': '@Supernet',
-           'cell': '@DiscreteNetwork'}
+           'classic_multigame': '@Supernet', 'cell': '@DiscreteNetwork'}
 FINALS = {  # (arm, game, seed): final normalized return.
     ('impala', 'starpilot', 0): 0.4, ('impala', 'starpilot', 1): 0.6,
     ('impala', 'maze', 0): 0.2, ('impala', 'maze', 1): 0.3,
@@ -21,13 +21,18 @@ FINALS = {  # (arm, game, seed): final normalized return.
 
 
 def _run(path, arm, game, seed, final, genotype=None):
+  """A run dir; `game` and `final` may be lists (a multi-game run)."""
   path.mkdir(parents=True)
-  lines = ['step,train_return_normalized,env_steps_per_s']
-  lines += [f'{100 * i},{final - 0.05 * (10 - i):.4f},50' for i in
-            range(1, 10)] + [f'1000,{final},50']
+  games, finals = ([game], [final]) if isinstance(game, str) else (game, final)
+  columns = (['train_return_normalized'] if len(games) == 1 else
+             [f'train_return_normalized/{g}' for g in games])
+  lines = [','.join(['step', *columns, 'env_steps_per_s'])]
+  lines += [','.join([str(100 * i), *(f'{f - 0.05 * (10 - i):.4f}'
+                                       for f in finals), '50'])
+            for i in range(1, 11)]
   (path / 'metrics.csv').write_text('\n'.join(lines) + '\n')
   config = [f'make_encoder.network = {ENCODER[arm]}',
-            f"Environment.game = '{game}'"]
+            f'Environment.game = {game!r}']
   if genotype:  # Long enough for gin's wrapped form.
     config.append(f"DiscreteNetwork.genotype = \\\n    '{genotype}'")
   (path / 'operative_config.gin').write_text('\n'.join(config) + '\n')
@@ -44,6 +49,8 @@ def test_report_tables_number_by_number(tmp_path):
               'genotype.json') if arm == 'cell' else None
     _run(root / arm / game / f'seed_{seed}', arm, game, seed, final,
          str(source) if source else None)
+  _run(root / 'classic_multigame' / 'seed_0', 'classic_multigame',
+       ['maze', 'starpilot'], 0, [0.15, 0.35])
   search = tmp_path / 'random' / 'rs'
   _run(search / 'best', 'cell', 'starpilot', 0, 0.3)
   _run(search / 'cell_0' / 'train', 'cell', 'starpilot', 0, 0.9)
@@ -59,18 +66,24 @@ def test_report_tables_number_by_number(tmp_path):
   assert result.returncode == 0, result.stdout + result.stderr
   markdown = (out / 'report.md').read_text()
   scores = markdown.split('## Normalized scores')[1].split('\n## ')[0]
-  table = {line.split(' | ')[0].strip('| '): line.split(' | ')[1:]
-           for line in scores.splitlines() if line.startswith('| ')}
-  assert table['game'][:3] == ['cell', 'classic_search', 'impala']
-  assert table['game'][3].strip(' |') == 'random search'
-  assert table['starpilot'][2] == '0.500 ± 0.100 (n=2)'
-  assert table['starpilot'][1] == '0.500 ± 0.050 (n=2)'
-  assert table['starpilot'][3].strip(' |') == '0.300 ± 0.000 (n=1)'
-  assert table['maze'][2] == '0.250 ± 0.050 (n=2)'
+  lines = [[c.strip() for c in line.strip('|').split('|')]
+           for line in scores.splitlines() if line.startswith('| ')]
+  header = lines[0]
+  table = {row[0]: dict(zip(header, row)) for row in lines[1:]}
+  assert header[1:] == ['cell', 'classic_multigame (joint)', 'classic_search',
+                        'impala', 'random search']
+  assert table['starpilot']['impala'] == '0.500 ± 0.100 (n=2)'
+  assert table['starpilot']['classic_search'] == '0.500 ± 0.050 (n=2)'
+  assert table['starpilot']['random search'] == '0.300 ± 0.000 (n=1)'
+  assert table['maze']['impala'] == '0.250 ± 0.050 (n=2)'
+  # The joint run's per-game columns give its per-game scores.
+  assert table['maze']['classic_multigame (joint)'] == '0.150 ± 0.000 (n=1)'
+  assert table['average']['classic_multigame (joint)'] == (
+      '0.250 ± 0.000 (n=1)')
   # Average over games per seed: impala 0.3 (seed 0), 0.45 (seed 1);
   # classic_search has maze for seed 0 only: 0.325.
-  assert table['average'][2] == '0.375 ± 0.075 (n=2)'
-  assert table['average'][1] == '0.325 ± 0.000 (n=1)'
+  assert table['average']['impala'] == '0.375 ± 0.075 (n=2)'
+  assert table['average']['classic_search'] == '0.325 ± 0.000 (n=1)'
   gap = [line for line in markdown.splitlines()
          if line.startswith('| starpilot | 0 | classic_search')]
   assert gap == ['| starpilot | 0 | classic_search | cell | 0.550 | 0.450 | '

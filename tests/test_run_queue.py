@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from launchers import sweep
 from rl_darts import run_queue
 
 # A stand-in launcher: appends its start and end times to ROOT/times, sleeps
@@ -70,9 +69,9 @@ def test_a_failure_stops_new_runs_and_shows_the_log(tmp_path):
 
 
 def test_sweep_grid_names_one_run_per_config_game_and_seed(tmp_path):
-  runs = sweep.grid(str(tmp_path), 'ppo', ['gin_configs/ppo/a.gin',
-                                           'gin_configs/ppo/b.gin'],
-                    ['maze', 'dodgeball'], [0, 1], ['X.y = 1'])
+  runs = run_queue.grid(str(tmp_path), 'ppo', ['gin_configs/ppo/a.gin',
+                                               'gin_configs/ppo/b.gin'],
+                        ['maze', 'dodgeball'], [0, 1], ['X.y = 1'])
   assert len(runs) == 8 and len({r.root_dir for r in runs}) == 8
   run = runs[-1]
   assert run.root_dir == str(tmp_path / 'b' / 'dodgeball' / 'seed_1')
