@@ -1,6 +1,7 @@
-"""Cell studies: random search end to end at tiny scale on the synthetic
-task (seeded cells of the space, each trained by the PPO launcher at the search
-depth, the best one retrained, a rerun that runs nothing again); cell
+"""Cell studies: random search and cell evolution end to end at tiny scale on
+the synthetic task (seeded cells of the space, each trained by the PPO
+launcher at the search depth, the best one retrained, a rerun that runs
+nothing again; a search's cell trained by the cell-evolution launcher); cell
 evolution's choice of cells and its table, on stand-in runs."""
 
 import dataclasses
@@ -61,6 +62,22 @@ def test_random_search_trains_each_cell_and_retrains_the_best(tmp_path):
   assert len(logs) == 3
   helpers.launch('launchers.random_search', tmp_path, ARGS)  # All finished.
   assert {p: p.stat().st_size for p in tmp_path.rglob('*.log')} == logs
+  # Cell evolution through the same launcher: a search whose genotypes/
+  # holds one of these cells.
+  search = tmp_path / 'search'
+  cells[1].save(str(search / 'genotypes' / 'step_000000000640.json'))
+  evolution = [a for a in ARGS if not a.startswith(
+      ('--gin_configs', '--gin_bindings=Supernet', '--gin_bindings=Random'))]
+  out = helpers.launch(
+      'launchers.cell_evolution', tmp_path / 'evolution',
+      ['--gin_configs=gin_configs/cell_evolution/ppo_classic.gin',
+       f'--search_dir={search}', *evolution])
+  assert 'cell of step 640: final return' in out
+  evolved = helpers.rows(tmp_path / 'evolution' / 'cell_evolution.csv')
+  assert [int(r['step']) for r in evolved] == [640]
+  assert float(evolved[0]['final_return']) == results.final_return(
+      str(tmp_path / 'evolution' / 'step_000000000640'),
+      'train_return_normalized')
   other_seed = [a.replace('--seed=3', '--seed=4') for a in ARGS]
   result = subprocess.run(
       [sys.executable, '-m', 'launchers.random_search',
