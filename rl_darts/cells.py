@@ -110,14 +110,18 @@ class Cell(tf.keras.layers.Layer):
     dartsrl code skips ops weighted <= 1e-3); a node left without inputs is 0.
     A NumPy `active` leaves the skipped ops out of the graph; a tensor
     guards each op with a `naswot.cond` (one compiled forward serves every
-    pattern) and zeroes the skipped ops' weights.
+    pattern) and zeroes the skipped ops' weights; an int tensor [edges]
+    names each edge's one active op (-1: none) and runs it by one
+    `naswot.switch` per edge, which costs less than a cond per op.
     `drop_prob`: DARTS's drop-path on every non-identity op output, per
     sample; `identity_dropout`: dropout on identity outputs (the dartsrl
     code's evaluation). Both only in training, in discrete cells."""
     if self.mixed and probs is None:
       raise ValueError('a supernet cell needs its mixing probabilities')
     if isinstance(active, tf.Tensor):
-      probs = tf.where(active, probs, tf.zeros_like(probs))
+      mask = active if active.dtype == tf.bool else tf.cast(
+          tf.one_hot(active, probs.shape[-1]), tf.bool)
+      probs = tf.where(mask, probs, tf.zeros_like(probs))
     states = [x if layer is None else layer(x, training=training)
               for x, layer in zip(inputs, self.input_layers)]
     pending = [[] for _ in range(self.num_nodes)]
@@ -177,6 +181,7 @@ class Cell(tf.keras.layers.Layer):
     conv_groups = collections.defaultdict(list)
     guarded = isinstance(active, tf.Tensor)
     zeros = self._zeros(x, source) if guarded else None  # Skipped ops' output.
+    switched = collections.defaultdict(dict)  # node -> {column: weighted op}.
     for node, name, key, row, col in self._outgoing.get(source, ()):
       layer = self.op_layers[key]
       if self.mixed and (isinstance(layer, ops_lib.Zero) or (
@@ -194,9 +199,12 @@ class Cell(tf.keras.layers.Layer):
           shared[name] = layer(x)
         outputs[key] = shared[name]
       elif guarded:
-        weighted[key] = naswot.cond(
-            active[row, col], lambda layer=layer, p=probs[row, col]:
-            p * layer(x, training=training), zeros)
+        op = lambda layer=layer, p=probs[row, col]: p * layer(  # pylint: disable=g-long-lambda
+            x, training=training)
+        if active.dtype == tf.bool:
+          weighted[key] = naswot.cond(active[row, col], op, zeros)
+        else:
+          switched[(node, row)][col] = op
       else:
         outputs[key] = layer(x, training=training)
     result, sums = [], collections.defaultdict(list)
@@ -224,6 +232,8 @@ class Cell(tf.keras.layers.Layer):
       y = _sum(ys)
       parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
       result += [(node, None, part) for node, part in zip(nodes, parts)]
+    for (node, row), ops in switched.items():
+      result.append((node, None, naswot.switch(active[row], ops, zeros)))
     for node, _, key, row, col in self._outgoing.get(source, ()):
       if key in weighted:
         result.append((node, key, weighted[key]))

@@ -91,19 +91,39 @@ def cond(pred: tf.Tensor, fn: Callable[[], tf.Tensor], zeros: tf.Tensor
   """fn() where `pred`, else `zeros` (fn's shape), running fn only when
   taken (in a `tf.function`); its ReLUs count for the active recorder only
   then."""
+  return _guarded(lambda fns, default: tf.cond(pred, fns[0], default), [fn],
+                  zeros)
+
+
+def switch(index: tf.Tensor, fns: dict[int, Callable[[], tf.Tensor]],
+           zeros: tf.Tensor) -> tf.Tensor:
+  """fns[index]() (zeros, fns' shape, for any other index), running only
+  that branch (in a `tf.function`), recorded like `cond`."""
+  branches = [fns.get(i, lambda: zeros) for i in range(max(fns) + 1)]
+  return _guarded(lambda fns, default: tf.switch_case(index, fns, default),
+                  branches, zeros)
+
+
+def _guarded(control, fns: list[Callable[[], tf.Tensor]], zeros: tf.Tensor
+             ) -> tf.Tensor:
+  """control(branches, default) over `fns` and a zeros default; inside a
+  graph recorder, each branch also returns its ReLUs' K and count, which
+  the recorder adds once the branch ran."""
   if not (_ACTIVE and not _ACTIVE[-1].eager):
-    return tf.cond(pred, fn, lambda: zeros)
+    return control(fns, lambda: zeros)
   batch = tf.shape(zeros)[0]
+  nothing = lambda: (zeros, tf.zeros([batch, batch], tf.float64), 0)
 
-  def taken():
-    with recording() as inner:
-      y = fn()
-    if inner.kernel is None:
-      return y, tf.zeros([batch, batch], tf.float64), 0
-    return y, inner.kernel, inner.num_relus
+  def recorded(fn):
+    def taken():
+      with recording() as inner:
+        y = fn()
+      if inner.kernel is None:
+        return y, tf.zeros([batch, batch], tf.float64), 0
+      return y, inner.kernel, inner.num_relus
+    return taken
 
-  y, kernel, num_relus = tf.cond(
-      pred, taken, lambda: (zeros, tf.zeros([batch, batch], tf.float64), 0))
+  y, kernel, num_relus = control([recorded(fn) for fn in fns], nothing)
   _ACTIVE[-1].merge(kernel, num_relus)
   return y
 

@@ -253,8 +253,9 @@ def test_only_ops_that_run_count_for_naswot(op, relus_per_edge):
 
 def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
                                                                 digits):
-  """One trace serves one-hot and soft alphas: the same logits and NASWOT K
-  (skipped ops and their ReLUs left out) as the eager forward."""
+  """One trace serves all one-hot alphas (an op index per edge), one all
+  soft ones (a mask): the same logits and NASWOT K (skipped ops and their
+  ReLUs left out) as the eager forward."""
   helpers.parse_gin(TINY + 'DartsSupernet.num_nodes = 2')  # 5 edges: quick.
   env = _env(tmp_path, digits, num_envs=1, compiled_forward=True)
   rng = np.random.default_rng(0)
@@ -265,7 +266,8 @@ def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
   every_third = np.arange(soft['normal'].size).reshape(soft['normal'].shape)
   soft = {t: np.where(every_third % 3 == 0, 1e-3, p).astype(np.float32)
           for t, p in soft.items()}  # Every op somewhere at the threshold.
-  for probs in (one_hot, soft):
+  other = {t: np.roll(p, 1, axis=-1) for t, p in one_hot.items()}
+  for probs in (one_hot, soft, other):
     results = []
     for compiled in (True, False):
       env.settings.compiled_forward = compiled
@@ -274,7 +276,8 @@ def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
     (logits, kernel), (eager_logits, eager_kernel) = results
     np.testing.assert_allclose(logits, eager_logits, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(kernel, eager_kernel)
-  assert env._compiled_forward.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
+  # One trace per guard: an op index per edge (one-hot), a mask (soft).
+  assert env._compiled_forward.experimental_get_tracing_count() == 2  # pylint: disable=protected-access
 
 
 def test_noise_op_draws_fresh_values_in_s4():

@@ -159,14 +159,21 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
                record: bool = False) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
     """Inference logits, skipping ops weighted <= the threshold, and with
     `record`, NASWOT's K: one compiled forward serves every alpha (see
-    `cells.Cell.call`), or an eager one."""
+    `cells.Cell.call`; one for alphas with at most one op per edge, the
+    discrete searches', and one for the others), or an eager one."""
     active = {t: p > self.settings.skip_threshold for t, p in probs.items()}
     probs = {t: tf.constant(p) for t, p in probs.items()}
-    if self.settings.compiled_forward:
-      return self._compiled_forward(
-          tf.constant(images), probs,
-          {t: tf.constant(a) for t, a in active.items()}, record)
-    return self._recorded_forward(tf.constant(images), probs, active, record)
+    if not self.settings.compiled_forward:
+      return self._recorded_forward(tf.constant(images), probs, active,
+                                    record)
+    if all((a.sum(-1) <= 1).all() for a in active.values()):
+      guards = {t: np.where(a.any(-1), a.argmax(-1), -1).astype(np.int32)
+                for t, a in active.items()}  # One op per edge (discrete).
+    else:
+      guards = active
+    return self._compiled_forward(
+        tf.constant(images), probs,
+        {t: tf.constant(g) for t, g in guards.items()}, record)
 
   def _recorded_forward(self, images: tf.Tensor, probs: dict, active: dict,
                         record: bool) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
