@@ -275,10 +275,12 @@ def write(roots: Sequence[str], out_dir: str) -> str:
   first: dict[str, Run] = {}
   for run in runs:  # A multi-game run's records share one directory.
     first.setdefault(run.path, run)
+  labels: list[tuple[Run, str]] = []
   for run in first.values():
     game = 'games' if run.arm.endswith('(joint)') else run.game
     label = f'{run.arm}_{game}_seed{run.seed}'.replace('/', '_').replace(
         ' ', '_')
+    labels.append((run, label))
     for source in sorted(glob.glob(os.path.join(run.path, 'alpha.png')) +
                          glob.glob(os.path.join(run.path, 'genotype_*.png'))):
       name = f'{label}_{os.path.basename(source)}'
@@ -292,6 +294,13 @@ def write(roots: Sequence[str], out_dir: str) -> str:
       ['arm', 'game', 'seed', 'encoder', 'env steps', 'hours', 'path'],
       [[r.arm, r.game, str(r.seed), r.encoder, f'{r.env_steps:,}',
         f'{r.seconds / 3600:.2f}', r.path] for r in runs]))]
+  blocks.append(('h2', 'Settings (each run\'s operative gin config)'))
+  os.makedirs(os.path.join(out_dir, 'configs'), exist_ok=True)
+  for run, label in labels:
+    name = f'configs/{label}.gin'
+    shutil.copyfile(os.path.join(run.path, 'operative_config.gin'),
+                    os.path.join(out_dir, name))
+    blocks.append(('file', (name, label)))
   for search in searches:
     blocks.append(('p', f"Random search {search['path']} ({search['game']}, "
                         f"seed {search.get('seed')}): cell finals "
@@ -314,6 +323,8 @@ def _markdown(blocks) -> str:
       lines += [value, '']
     elif kind == 'img':
       lines += [f'![{value[1]}]({value[0]})', '']
+    elif kind == 'file':
+      lines += [f'- [{value[1]}]({value[0]})']
     else:
       header, rows = value
       lines.append('| ' + ' | '.join(header) + ' |')
@@ -331,6 +342,10 @@ def _html(blocks, out_dir: str) -> str:
   for kind, value in blocks:
     if kind in ('h1', 'h2', 'p'):
       parts.append(f'<{kind}>{html.escape(value)}</{kind}>')
+    elif kind == 'file':
+      with open(os.path.join(out_dir, value[0])) as f:
+        parts.append(f'<details><summary>{html.escape(value[1])}</summary>'
+                     f'<pre>{html.escape(f.read())}</pre></details>')
     elif kind == 'img':
       with open(os.path.join(out_dir, value[0]), 'rb') as f:
         data = base64.b64encode(f.read()).decode('ascii')

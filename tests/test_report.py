@@ -92,7 +92,12 @@ def test_report_tables_number_by_number(tmp_path):
   assert (out / 'figures' / 'curves_maze.png').stat().st_size > 0
   alpha = out / 'figures' / 'classic_search_starpilot_seed1_alpha.png'
   assert alpha.read_bytes() == b'alpha'
+  config = out / 'configs' / 'cell_starpilot_seed0.gin'
+  assert "Environment.game = 'starpilot'" in config.read_text()
+  assert '- [cell_starpilot_seed0](configs/cell_starpilot_seed0.gin)' in (
+      markdown)
   page = (out / 'report.html').read_text()
   assert page.count('data:image/png;base64,') == markdown.count('![')
   assert '0.500 ± 0.100 (n=2)' in page and 'src="figures' not in page
+  assert page.count('<details>') == 9  # Every run's settings, inline.
   assert 'cell_0' not in markdown.split('## Runs')[1].split('Random')[0]
