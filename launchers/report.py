@@ -4,6 +4,7 @@ diagrams and each run's settings, as Markdown (PNGs beside it) and one
 self-contained HTML file. Reads only what runs write.
 
   python -m launchers.report --runs=runs/sweep,runs/random_search --out=REPORT
+  python -m launchers.report --out=REPORT --runs runs/sweep runs/random_search
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  del argv
-  if not FLAGS.runs or not FLAGS.out:
+  roots = FLAGS.runs + argv[1:]  # `--runs A B` leaves B as an argument.
+  if not roots or not FLAGS.out:
     raise app.UsageError('--runs and --out are required')
   try:
-    report.write(FLAGS.runs, FLAGS.out)
+    report.write(roots, FLAGS.out)
   except FileNotFoundError as e:
     raise app.UsageError(str(e)) from None
   print(f'Wrote {FLAGS.out}/report.md and report.html')

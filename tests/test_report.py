@@ -59,8 +59,8 @@ def test_report_tables_number_by_number(tmp_path):
       'cells': [{'cell': 0, 'final_return': 0.9}]}))
   out = tmp_path / 'report'
   result = subprocess.run(
-      [sys.executable, '-m', 'launchers.report',
-       f'--runs={root},{tmp_path / "random"}', f'--out={out}'],
+      [sys.executable, '-m', 'launchers.report', f'--out={out}',
+       '--runs', str(root), str(tmp_path / 'random')],
       cwd=helpers.REPO, capture_output=True, text=True, timeout=300,
       check=False)
   assert result.returncode == 0, result.stdout + result.stderr
