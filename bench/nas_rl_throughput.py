@@ -9,8 +9,9 @@ digits, and where a meta-step's time goes.
 Each case is the real search (`rl_darts.ppo.train.train` on the row's gin
 config, the paper's supernet: C = 16, 8 cells, its lockstep envs unless
 `--num_envs`) for `--iterations` PPO iterations of `--rollout_length`
-meta-steps per env after one warm-up iteration (tracing). The PPO update keeps the paper's minibatch (64) and epochs (10), so
-its cost per meta-step is the paper's whatever the rollout length. Columns:
+meta-steps per env after one warm-up iteration (tracing). The PPO update
+keeps the paper's minibatch (64) and epochs (10), so its cost per meta-step
+is the paper's whatever the rollout length. Columns:
 meta-steps/s over the measured iterations, and seconds per 1,000 meta-steps
 in the reward forward (`score`), the observation (softmax(alpha), plus the
 alpha gradients with --grad), the weights' SGD steps (continuous), the policy

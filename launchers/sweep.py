@@ -6,8 +6,9 @@ r"""A grid of runs (configs x games x seeds) as a queue that survives a restart.
 
 Each run is `python -m launchers.<launcher>` with one config, game
 (Environment.game) and seed, under DIR/<config name>/<game>/seed_<s> (no game
-level without --games) with its log beside it; --gin_bindings go to every run. Runs go one after another, or
---parallel at a time; a rerun skips finished runs and resumes the others.
+level without --games) with its log beside it; --gin_bindings go to every
+run. Runs go one after another, or --parallel at a time; a rerun skips
+finished runs and resumes the others.
 """
 
 from __future__ import annotations

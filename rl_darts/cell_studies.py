@@ -70,11 +70,6 @@ class CellTraining:
     return [results.final_return(r.root_dir, self.return_column)
             for r in runs]
 
-  def describe(self) -> dict:
-    return {'agent': self.agent, 'cell_config': self.cell_config,
-            'train_bindings': list(self.train_bindings),
-            'return_column': self.return_column}
-
 
 @gin.configurable
 @dataclasses.dataclass
@@ -108,7 +103,7 @@ def draw_cells(root_dir: str, count: int, seed: int
     path = cell_path(root_dir, i)
     if os.path.isfile(path):
       saved = genotypes.Genotype.load(path)
-      if saved != cell or saved.shape != cell.shape:
+      if saved != cell:  # Shapes included.
         raise ValueError(f'{path} holds another cell than seed {seed} draws '
                          f'for this space: rerun with the seed and bindings '
                          f'of the first run, or use a new --root_dir')
@@ -130,7 +125,7 @@ def random_search(root_dir: str, seed: int, bindings: Sequence[str] = (),
           for i in range(len(cells))]
   returns = training.train(runs, parallel)
   best = int(np.argmax([-np.inf if r is None else r for r in returns]))
-  summary = {**training.describe(), 'seed': seed,
+  summary = {**dataclasses.asdict(training), 'seed': seed,
              'run_bindings': list(bindings), 'best_cell': best,
              'cells': [{'cell': i, 'genotype': json.loads(cell.to_json()),
                         'final_return': returns[i]}
@@ -177,7 +172,7 @@ def cell_evolution(search_dir: str, root_dir: str, seed: int, every: int = 1,
                        os.path.abspath(path), seed, bindings)
           for step, path in zip(steps, chosen)]
   returns = training.train(runs, parallel)
-  summary = {**training.describe(), 'seed': seed, 'search_dir': search_dir,
+  summary = {**dataclasses.asdict(training), 'seed': seed, 'search_dir': search_dir,
              'run_bindings': list(bindings),
              'cells': [{'step': s, 'genotype': os.path.abspath(p),
                         'final_return': r}

@@ -181,7 +181,7 @@ class Cell(tf.keras.layers.Layer):
     conv_groups = collections.defaultdict(list)
     guarded = isinstance(active, tf.Tensor)
     zeros = self._zeros(x, source) if guarded else None  # Skipped ops' output.
-    switched = collections.defaultdict(dict)  # node -> {column: weighted op}.
+    switched = collections.defaultdict(dict)  # (node, row) -> {col: op}.
     for node, name, key, row, col in self._outgoing.get(source, ()):
       layer = self.op_layers[key]
       if self.mixed and (isinstance(layer, ops_lib.Zero) or (

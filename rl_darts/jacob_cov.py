@@ -17,11 +17,11 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from rl_darts import cell_studies
 from rl_darts import genotypes
 from rl_darts import io_utils
 from rl_darts import networks
 from rl_darts import recording
-from rl_darts import cell_studies
 
 K = 1e-5
 
@@ -67,7 +67,6 @@ def study(search_dir: str, frames: np.ndarray, depths: Sequence[int]
 
 def _plot(rows: list[dict], rho: float, png_path: str) -> None:
   plt = recording.pyplot()
-
   fig, ax = plt.subplots(figsize=(5, 3.2))
   ax.scatter([r['score'] for r in rows], [r['final_return'] for r in rows])
   ax.set_xlabel('Jacobian covariance score (untrained)')

@@ -63,6 +63,11 @@ def check_games(games: Sequence[str], num_envs: int, mode: str = 'easy'
                      f'the number of games ({len(games)}: {list(games)})')
 
 
+def env_games(games: Sequence[str], num_envs: int) -> tuple[str, ...]:
+  """Each env's game: the games hold equal blocks of consecutive envs."""
+  return tuple(g for g in games for _ in range(num_envs // len(games)))
+
+
 def normalized_return(game: str, mode: str, episode_return: float) -> float:
   """(R - Rmin) / (Rmax - Rmin) with Cobbe et al.'s constants for the mode."""
   check_game(game, mode)
@@ -96,10 +101,9 @@ class ProcgenEnvironment(environments.BatchedEnvironment):
                        f'{num_levels}, {start_level}')
     from procgen import ProcgenGym3Env  # pylint: disable=g-import-not-at-top
     self.games, self.distribution_mode = games, distribution_mode
-    per_game = num_envs // len(games)
-    self.env_games = tuple(g for g in games for _ in range(per_game))
+    self.env_games = env_games(games, num_envs)
     self._envs = [ProcgenGym3Env(
-        num=per_game, env_name=g, distribution_mode=distribution_mode,
+        num=num_envs // len(games), env_name=g, distribution_mode=distribution_mode,
         num_levels=num_levels, start_level=start_level, rand_seed=seed + i,
         num_threads=num_threads) for i, g in enumerate(games)]
     super().__init__(num_envs, array_spec.BoundedArraySpec(

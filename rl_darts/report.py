@@ -106,7 +106,7 @@ def read_runs(path: str, root: str) -> list[Run]:
         path=path, arm=arm if len(games) == 1 else f'{arm} (joint)',
         game=name, seed=seed,
         encoder=ENCODERS.get(config.get('make_encoder.network'), 'other'),
-        final=results.final_return(path, column) if curve else None,
+        final=results.final_value([value for _, value in curve]),
         curve=curve, env_steps=last, seconds=seconds,
         genotype_source=source if isinstance(source, str) else None))
   return records
@@ -126,7 +126,8 @@ def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
       summary = _json(os.path.join(search, 'summary.json'))
       best = os.path.join(search, 'best')
       game = (read_runs(best, root)[0].game if os.path.isdir(best) else
-              _game_of(summary))
+              bindings('\n'.join(summary.get('run_bindings', []))).get(
+                  'Environment.game', 'unknown'))
       searches.append({**summary, 'game': game, 'path': search})
     for metrics in sorted(glob.glob(os.path.join(root, '**', 'metrics.csv'),
                                     recursive=True)):
@@ -144,15 +145,6 @@ def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
 def _json(path: str) -> dict:
   with open(path) as f:
     return json.load(f)
-
-
-def _game_of(summary: dict) -> str:
-  for binding in summary.get('run_bindings', []):
-    match = re.fullmatch(r"\s*Environment\.game\s*=\s*['\"](\w+)['\"]\s*",
-                         binding)
-    if match:
-      return match[1]
-  return 'unknown'
 
 
 def _mean_std(values: Sequence[float]) -> str:

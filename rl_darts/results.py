@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 FINAL_FRACTION = 0.1  # A run's final return: the mean over its last 10% rows.
 
@@ -25,8 +25,13 @@ def final_return(run_dir: str, column: str = 'train_return',
                  fraction: float = FINAL_FRACTION) -> Optional[float]:
   """Mean of `column` over the last `fraction` of the rows that log it (at
   least one row); None if none does."""
-  values = [float(r[column]) for r in metrics(run_dir)
-            if r.get(column) not in (None, '')]
+  return final_value([float(r[column]) for r in metrics(run_dir)
+                      if r.get(column) not in (None, '')], fraction)
+
+
+def final_value(values: Sequence[float],
+                fraction: float = FINAL_FRACTION) -> Optional[float]:
+  """Mean of the last `fraction` of `values` (at least one); None if empty."""
   if not values:
     return None
   last = values[-max(1, math.ceil(fraction * len(values))):]

@@ -62,8 +62,8 @@ class Environment:
     return (self.game,) if isinstance(self.game, str) else tuple(self.game)
 
   def game_of(self, env: int) -> str:
-    """The game env index `env` plays (games hold equal blocks of envs)."""
-    return self.games[env // (self.num_envs // len(self.games))]
+    """The game env index `env` plays (`procgen_env.env_games`)."""
+    return procgen_env.env_games(self.games, self.num_envs)[env]
 
   def make(self, test: bool = False, seed_offset: int = 0,
            root_dir: Optional[str] = None) -> environments.BatchedEnvironment:
@@ -130,18 +130,20 @@ def record_seed(root_dir: str, seed: int) -> None:
   io_utils.atomic_write_text(path, json.dumps({'seed': seed}) + '\n')
 
 
-def episode_metrics(environment: Environment, episodes, prefix: str = 'train'
-                    ) -> dict:
+def episode_metrics(environment: Environment, episodes, prefix: str = 'train',
+                    lengths: bool = True) -> dict:
   """Mean raw and normalized return and mean length of finished episodes,
   given as (env, return, length). With several games, also each game's
   (`<prefix>_return/<game>`, `<prefix>_return_normalized/<game>`), and the
-  normalized return is the mean over the games that finished episodes."""
+  normalized return is the mean over the games that finished episodes.
+  `lengths=False` leaves out the mean length (evaluations log none)."""
   if not episodes:
     return {}
   mean = float(np.mean([r for _, r, _ in episodes]))
-  metrics = {f'{prefix}_return': mean,
-             f'{prefix}_episode_length': float(np.mean(
-                 [n for _, _, n in episodes]))}
+  metrics = {f'{prefix}_return': mean}
+  if lengths:
+    metrics[f'{prefix}_episode_length'] = float(np.mean(
+        [n for _, _, n in episodes]))
   if len(environment.games) == 1:
     metrics[f'{prefix}_return_normalized'] = environment.normalize(mean)
     return metrics

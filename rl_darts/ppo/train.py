@@ -145,9 +145,9 @@ class Evaluator:
 
   def evaluate(self) -> dict:
     self.collector.collect()
-    return {k: v for k, v in runs.episode_metrics(
+    return runs.episode_metrics(
         self.settings.environment, self.collector.env.stats.pop_with_envs(),
-        'test').items() if 'length' not in k}
+        'test', lengths=False)
 
 
 class Learner:

@@ -173,9 +173,8 @@ def greedy_metrics(settings: RainbowSettings,
   """Mean raw and normalized return of each evaluator's next episodes."""
   metrics = {}
   for name, evaluator in evaluators.items():
-    metrics.update({k: v for k, v in runs.episode_metrics(
-        settings.environment, evaluator.evaluate(), prefix=name).items()
-                    if 'length' not in k})
+    metrics.update(runs.episode_metrics(
+        settings.environment, evaluator.evaluate(), name, lengths=False))
   return metrics
 
 
