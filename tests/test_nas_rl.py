@@ -1,6 +1,7 @@
 """RL for DARTS: data, the DARTS networks, NASWOT, the search environment,
 pretraining and evaluation, and the launchers end to end (with resume)."""
 
+import json
 import os
 import pickle
 import subprocess
@@ -355,6 +356,27 @@ def test_bad_actions_and_non_finite_rewards_stop_the_search(tmp_path, digits,
   assert saved['reduce'][13, 1] == 1e6  # Env 0's last action, on its alpha.
 
 
+def test_reward_check_scores_random_policy_cells_on_the_same_batches(
+    tmp_path, digits):
+  env = _env(tmp_path, digits, reward='loss', check_cells=5, check_batches=2)
+  alphas = env.random_alphas(5, seed=7)  # 3 rounds of the 2 envs, cut to 5.
+  assert len(alphas) == 5
+  for alpha in alphas:  # A random policy's discrete episode: one op per edge.
+    for cell in alpha.values():
+      assert ((cell == 1e6).sum(-1) == 1).all()
+  drawn = np.concatenate([np.argmax(a['normal'], -1) for a in alphas])
+  assert len(set(drawn)) == 8  # 70 uniform draws over 8 ops.
+  check = env.reward_check(alphas[3], seed=7)
+  # The same cell on the same batches scores the same (losses are never
+  # equal by chance); the others differ.
+  assert check['random'][3] == check['final']
+  assert len(set(check['random'])) == 5
+  assert check['fraction_below_final'] == np.mean(
+      np.array(check['random']) < check['final'])
+  assert check['random_mean'] == pytest.approx(np.mean(check['random']))
+  assert check['reward'] == 'loss' and check['batches'] == 2
+
+
 @pytest.mark.parametrize('reward', ['loss', 'nwot'])
 def test_rewards(reward, tmp_path, digits):
   env = _env(tmp_path, digits, num_envs=1, reward=reward)
@@ -404,6 +426,9 @@ def test_bad_search_settings():
     environment.SearchSettings(mode='both')
   with pytest.raises(ValueError, match='continuous-mode options'):
     environment.SearchSettings(frame_stack=4)
+  with pytest.raises(ValueError, match='check_cells must be >= 0 and '
+                     'check_batches >= 1; got -1, 4'):
+    environment.SearchSettings(check_cells=-1)
 
 
 def test_missing_pretrained_supernet_is_a_clear_error(tmp_path, digits):
@@ -447,6 +472,8 @@ def test_search_writes_a_genotype_and_resumes_after_sigkill(tmp_path):
   with open(os.path.join(root, 'genotype.txt')) as f:
     assert genotypes.Genotype.from_darts_string(f.read()) == genotype
   assert all(len(node) == 2 for node in genotype.normal + genotype.reduce)
+  with open(os.path.join(root, 'reward_check.json')) as f:
+    assert len(json.load(f)['random']) == 32
   for name in ('genotype_normal.png', 'genotype_reduce.png', 'reward.png',
                'final_alpha.npz', 'split.json'):
     assert os.path.exists(os.path.join(root, name)), name

@@ -21,8 +21,14 @@ def _write_csv(path, rows):
     writer.writerows(rows)
 
 
-def _fixture_seed(root, row, seed, final, best, iterations):
+def _fixture_seed(root, row, seed, final, best, iterations, check=None):
   directory = table.seed_dir(root, row, seed)
+  if check:
+    os.makedirs(os.path.join(directory, 'search'), exist_ok=True)
+    with open(os.path.join(directory, 'search', 'reward_check.json'),
+              'w') as f:
+      json.dump({'reward': 'nwot', 'final': check[0], 'random_mean': check[1],
+                 'fraction_below_final': check[2]}, f)
   _write_csv(os.path.join(directory, 'eval', 'metrics.csv'), [
       {'epoch': 1, 'test_acc': best - 0.1, 'best_test_acc': best - 0.1},
       {'epoch': 2, 'test_acc': best, 'best_test_acc': best},
@@ -37,8 +43,10 @@ def _fixture_seed(root, row, seed, final, best, iterations):
 
 def test_summary_numbers_from_fixture_runs(tmp_path):
   root = str(tmp_path)
-  _fixture_seed(root, 'disc_nwot', 0, 0.5, 0.6, [(100, 50.0), (200, 100.0)])
-  _fixture_seed(root, 'disc_nwot', 1, 0.7, 0.8, [(100, 25.0), (200, 25.0)])
+  _fixture_seed(root, 'disc_nwot', 0, 0.5, 0.6, [(100, 50.0), (200, 100.0)],
+                check=(300.0, 280.0, 1.0))
+  _fixture_seed(root, 'disc_nwot', 1, 0.7, 0.8, [(100, 25.0), (200, 25.0)],
+                check=(290.0, 280.0, 0.5))
   _fixture_seed(root, 'disc_acc', 0, 0.9, 0.9, [(3600, 1.0)])
   os.makedirs(table.seed_dir(root, 'disc_acc', 1))  # Unfinished: left out.
   summary = table.summarize(root, ['disc_nwot', 'disc_acc', 'disc_loss'],
@@ -54,11 +62,17 @@ def test_summary_numbers_from_fixture_runs(tmp_path):
   assert nwot['search_hours'] == pytest.approx(5.5 / 3600)
   assert acc['test_acc_std'] == 0.0 and acc['search_hours'] == 1.0
   assert nwot['epochs'] == 3 and nwot['search_env_steps'] == 200
+  assert nwot['final_cell_reward'] == 295.0 and nwot['reward'] == 'nwot'
+  assert nwot['random_cells_below_final'] == 0.75
+  assert acc['final_cell_reward'] is None  # No reward_check.json.
   table.write(root, summary, 'gin_configs/darts_eval/darts.gin')
   with open(os.path.join(root, 'table.md')) as f:
     markdown = f.read()
   assert '# Table 1 (RL for DARTS) on digits' in markdown
-  assert '| disc_nwot | 0 1 | 60.00 ± 14.14 (70.00) | 70.00 | 3 |' in markdown
+  assert ('| disc_nwot | 0 1 | 60.00 ± 14.14 (70.00) | 70.00 | 3 | 200 | '
+          '0.002 | 295.0000 | 280.0000 | 75% |') in markdown
+  assert ('| disc_acc | 0 | 90.00 ± 0.00 (90.00) | 90.00 | 3 | 3,600 | '
+          '1.000 |  |  |  |') in markdown
   assert paper_cells.NAMED['DISC_NWOT'].split('[')[1][:30] in markdown
   rows = helpers.rows(os.path.join(root, 'table.csv'))
   assert rows[0]['row'] == 'disc_nwot'
@@ -99,6 +113,7 @@ def test_table_launcher_end_to_end_and_rerun_skips(tmp_path):
     assert float(r['test_acc_mean']) == pytest.approx(
         100 * float(evaluation[-1]['test_acc']), abs=1e-3)
     assert int(r['search_env_steps']) == 28
+    assert r['reward'] == 'acc' and 0 <= float(r['final_cell_reward']) <= 1
   rerun = helpers.launch('launchers.nas_rl_table', root, args)
   assert 'running' not in rerun and '| disc_ckpt_acc | 3 |' in rerun
   message = helpers.fails('launchers.nas_rl_table', root,

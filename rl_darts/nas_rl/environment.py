@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 from typing import Optional
 
@@ -66,6 +67,10 @@ class SearchSettings:
   sentinel: float = 1e6
   skip_threshold: float = 1e-3
   alpha_init_stddev: float = 1e-3
+  # At the end: the final cell's reward against that of this many episodes
+  # of a uniformly random policy, each averaged over the same check batches.
+  check_cells: int = 32
+  check_batches: int = 4
   # The reward forward compiled once (tracing takes about a minute at the
   # paper's scale; each forward then runs 4-5x faster); False: eagerly.
   compiled_forward: bool = True
@@ -81,6 +86,9 @@ class SearchSettings:
       raise ValueError(f'frame_stack and passes must be >= 1, sgd_every >= 0; '
                        f'got {self.frame_stack}, {self.passes}, '
                        f'{self.sgd_every}')
+    if self.check_cells < 0 or self.check_batches < 1:
+      raise ValueError(f'check_cells must be >= 0 and check_batches >= 1; '
+                       f'got {self.check_cells}, {self.check_batches}')
     if self.mode == 'discrete' and (self.gradient_features or
                                     self.frame_stack > 1):
       raise ValueError('gradient features and frame stacking are continuous-'
@@ -126,6 +134,7 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
         self.data, images[rewards], labels[rewards],
         self.settings.reward_batch, seed + 2, augment=False)
     self.rng = np.random.default_rng(seed)
+    self.check_seed = seed + 3
     frame = 2 * self.num_edges * num_ops * (
         2 if self.settings.gradient_features else 1)
     if self.settings.mode == 'discrete':
@@ -188,9 +197,10 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
                         record: bool):
     return self._recorded_forward(images, probs, active, record)
 
-  def score(self, probs: dict[str, np.ndarray]) -> float:
-    """The reward of one alpha on the next reward batch."""
-    images, labels = next(self.reward_batches)
+  def score(self, probs: dict[str, np.ndarray],
+            batch: Optional[tuple[np.ndarray, np.ndarray]] = None) -> float:
+    """The reward of one alpha on `batch` (default: the next reward batch)."""
+    images, labels = batch if batch is not None else next(self.reward_batches)
     record = self.settings.reward == 'nwot'
     logits, kernel = self._forward(images, probs, record)
     if record:
@@ -323,10 +333,52 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
                            self._action_spec.dtype))
     return {t: a[0].copy() for t, a in self.alpha.items()}
 
+  def random_alphas(self, n: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """The alphas of `n` episodes of a uniformly random policy (actions
+    drawn uniformly from the action spec; no reward, no weight SGD)."""
+    rng = np.random.default_rng(seed)
+    spec = self._action_spec
+    alphas = []
+    while len(alphas) < n:
+      self.alpha = self._draw_alpha(rng, self._num_envs)
+      self.t = 0
+      for _ in range(self.episode_steps):
+        if self.settings.mode == 'discrete':
+          actions = rng.integers(spec.minimum, spec.maximum + 1,
+                                 self._num_envs)
+        else:
+          actions = rng.uniform(spec.minimum, spec.maximum,
+                                (self._num_envs,) + spec.shape)
+        self._apply(actions)
+      alphas += [{t: a[i].copy() for t, a in self.alpha.items()}
+                 for i in range(self._num_envs)]
+    return alphas[:n]
+
+  def reward_check(self, alpha: dict[str, np.ndarray], seed: int) -> dict:
+    """Does the meta-agent beat chance under its own reward? `alpha`'s
+    reward and those of `check_cells` random-policy episodes, each the mean
+    over the same `check_batches` reward batches."""
+    batches = [next(self.reward_batches)
+               for _ in range(self.settings.check_batches)]
+
+    def mean_reward(a: dict[str, np.ndarray]) -> float:
+      probs = self._probs({t: v[None] for t, v in a.items()})[0]
+      return float(np.mean([self.score(probs, b) for b in batches]))
+
+    final = mean_reward(alpha)
+    randoms = [mean_reward(a) for a in
+               self.random_alphas(self.settings.check_cells, seed)]
+    return {'reward': self.settings.reward, 'batches': len(batches),
+            'final': final, 'random': randoms,
+            'random_mean': float(np.mean(randoms)) if randoms else None,
+            'fraction_below_final': float(np.mean(
+                np.array(randoms) < final)) if randoms else None}
+
   def finish(self, policy, root_dir: str) -> None:
     """The searched cell: one greedy episode's alpha (final_alpha.npz),
     decoded (genotype.json, genotype.txt in the DARTS format, diagrams),
-    and the reward curve (reward.png)."""
+    the reward curve (reward.png), and its reward against random-policy
+    cells' (reward_check.json)."""
     alpha = self.final_alpha(policy)
     _save_npz(os.path.join(root_dir, 'final_alpha.npz'), alpha)
     genotype = self.supernet.genotype(
@@ -340,6 +392,14 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
         os.path.join(root_dir, 'reward.png'),
         f'mean episode reward ({self.settings.reward}) over env steps')
     print(f'Final genotype: {genotype.to_darts_string()}', flush=True)
+    if self.settings.check_cells:
+      check = self.reward_check(alpha, seed=self.check_seed)
+      io_utils.atomic_write_text(os.path.join(root_dir, 'reward_check.json'),
+                                 json.dumps(check, indent=1) + '\n')
+      print(f"Reward check ({check['reward']}): final cell "
+            f"{check['final']:.4f}, random cells {check['random_mean']:.4f} "
+            f"(mean of {len(check['random'])}); the final beats "
+            f"{check['fraction_below_final']:.0%} of them", flush=True)
 
 
 def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:

@@ -24,7 +24,11 @@ ROWS = ('disc_nwot', 'disc_acc', 'disc_loss', 'disc_ckpt_acc',
         'cont_loss_step', 'cont_loss_grad_step')
 COLUMNS = ('row', 'seeds', 'test_acc_mean', 'test_acc_std', 'test_acc_max',
            'best_epoch_test_acc_mean', 'epochs', 'search_hours',
-           'search_env_steps')
+           'search_env_steps', 'reward', 'final_cell_reward',
+           'random_cells_reward', 'random_cells_below_final')
+# The search's reward_check.json (environment.reward_check), per seed.
+CHECK = {'final_cell_reward': 'final', 'random_cells_reward': 'random_mean',
+         'random_cells_below_final': 'fraction_below_final'}
 
 
 def needs_pretraining(row: str) -> bool:
@@ -68,7 +72,14 @@ def seed_result(root: str, row: str, seed: int) -> Optional[dict]:
   search = _rows(os.path.join(directory, 'search', 'metrics.csv'))
   with open(os.path.join(directory, 'search', 'split.json')) as f:
     dataset = json.load(f)['dataset']
+  check_path = os.path.join(directory, 'search', 'reward_check.json')
+  check = {}
+  if os.path.isfile(check_path):
+    with open(check_path) as f:
+      check = json.load(f)
   return {'seed': seed, 'dataset': dataset,
+          'reward': check.get('reward', ''),
+          **{column: check.get(key) for column, key in CHECK.items()},
           'test_acc': float(evaluation[-1]['test_acc']),
           'best_test_acc': float(evaluation[-1]['best_test_acc']),
           'epochs': int(evaluation[-1]['epoch']),
@@ -101,9 +112,21 @@ def summarize(root: str, rows: Sequence[str], seeds: Sequence[int]
         'search_hours': statistics.mean(
             r['search_seconds'] / 3600 for r in results),
         'search_env_steps': min(r['search_env_steps'] for r in results),
+        'reward': ' '.join(sorted({r['reward'] for r in results})),
+        **{column: _mean_of(r[column] for r in results) for column in CHECK},
         'datasets': sorted({r['dataset'] for r in results}),
         'genotypes': {r['seed']: r['genotype'] for r in results}})
   return table
+
+
+def _mean_of(values) -> Optional[float]:
+  """The mean over seeds that have the value (None if none has)."""
+  present = [v for v in values if v is not None]
+  return statistics.mean(present) if present else None
+
+
+def _number(value: Optional[float], form: str = '{:.4f}') -> str:
+  return '' if value is None else form.format(value)
 
 
 def write(root: str, table: Sequence[dict], protocol: str) -> None:
@@ -112,8 +135,8 @@ def write(root: str, table: Sequence[dict], protocol: str) -> None:
   lines = [','.join(COLUMNS)]
   for entry in table:
     lines.append(','.join(
-        f'{entry[c]:.4f}' if isinstance(entry[c], float) else str(entry[c])
-        for c in COLUMNS))
+        f'{entry[c]:.4f}' if isinstance(entry[c], float) else
+        '' if entry[c] is None else str(entry[c]) for c in COLUMNS))
   io_utils.atomic_write_text(os.path.join(root, 'table.csv'),
                              '\n'.join(lines) + '\n')
   datasets = sorted({d for e in table for d in e['datasets']})
@@ -123,17 +146,24 @@ def write(root: str, table: Sequence[dict], protocol: str) -> None:
       f'Test accuracy (%) of each row\'s searched cell, trained from scratch '
       f'by `{protocol}`: the final epoch\'s, mean ± std (max) over seeds; '
       f'"best epoch" is the mean of each run\'s best test epoch (what the '
-      f'authors\' code reports). Search time: the search\'s training time.',
+      f'authors\' code reports). Search time: the search\'s training time. '
+      f'Reward check: the searched cell\'s reward (the row\'s own) against '
+      f'the mean over cells of a uniformly random policy, on the same '
+      f'batches, and the fraction of those cells it beats (mean over seeds).',
       '',
       '| row | seeds | test acc. % | best epoch % | epochs | search env '
-      'steps | search hours |',
-      '|---|---|---|---|---:|---:|---:|']
+      'steps | search hours | reward: searched cell | random cells | '
+      'beats |',
+      '|---|---|---|---|---:|---:|---:|---:|---:|---:|']
   for e in table:
     markdown.append(
         f'| {e["row"]} | {e["seeds"]} | {e["test_acc_mean"]:.2f} ± '
         f'{e["test_acc_std"]:.2f} ({e["test_acc_max"]:.2f}) | '
         f'{e["best_epoch_test_acc_mean"]:.2f} | {e["epochs"]} | '
-        f'{e["search_env_steps"]:,} | {e["search_hours"]:.3f} |')
+        f'{e["search_env_steps"]:,} | {e["search_hours"]:.3f} | '
+        f'{_number(e["final_cell_reward"])} | '
+        f'{_number(e["random_cells_reward"])} | '
+        f'{_number(e["random_cells_below_final"], "{:.0%}")} |')
   markdown += ['', '## Genotypes', '']
   for e in table:
     for seed, genotype in e['genotypes'].items():
