@@ -37,6 +37,12 @@ def train(root_dir: str, genotype: str, seed: int = 0) -> list[dict]:
   settings = supervised.OptimizerSettings()
   regularization = Regularization()
   data = image_data.load_dataset()
+  side = min(data.train_images.shape[1:3])
+  if regularization.cutout >= side:
+    raise ValueError(
+        f'Regularization.cutout = {regularization.cutout} blanks most or all '
+        f'of every {side}x{side} image; allowed: 0 (off) to {side - 1} '
+        f'(DARTS: 16 on 32x32 CIFAR-10; 4 on the 8x8 digits)')
   network = darts_networks.DartsNetwork(genotype)
   image_shape = (2,) + data.train_images.shape[1:]
   network(tf.zeros(image_shape), training=True, drop_prob=tf.constant(0.0))

@@ -51,7 +51,8 @@ TINY = {
                        'PPOSettings.total_env_steps = 8',
                        'OptimizerSettings.batch_size = 256'],
     'darts_eval': DARTS + ['OptimizerSettings.batch_size = 256',
-                           'DartsNetwork.auxiliary = False'],  # 8x8 digits.
+                           'DartsNetwork.auxiliary = False',  # 8x8 digits.
+                           'Regularization.cutout = 4'],
     'networks': PROCGEN,
     'random_search': PROCGEN,
     'cell_evolution': PROCGEN,

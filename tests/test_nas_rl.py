@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from rl_darts import checkpointing
+from rl_darts import darts_eval
 from rl_darts import darts_networks
 from rl_darts import genotypes
 from rl_darts import image_data
@@ -518,6 +519,15 @@ def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
     pretrain.restore(supernet, other_data, root)
 
 
+def test_a_cutout_as_large_as_the_images_is_an_error(tmp_path):
+  """DARTS's 16 blanks every 8x8 digit (its square covers the image)."""
+  helpers.parse_gin(TINY + "load_dataset.dataset = 'digits'")
+  with pytest.raises(ValueError, match=(
+      r'Regularization.cutout = 16 blanks most or all of every 8x8 image; '
+      r'allowed: 0 \(off\) to 7')):
+    darts_eval.train(str(tmp_path), DARTS_V2)
+
+
 def test_darts_eval_and_describe_launchers(tmp_path):
   out = helpers.launch(
       'launchers.darts_eval', tmp_path / 'eval',
@@ -526,6 +536,7 @@ def test_darts_eval_and_describe_launchers(tmp_path):
        '--gin_bindings=DartsNetwork.channels = 4',
        '--gin_bindings=DartsNetwork.layers = 5',
        '--gin_bindings=OptimizerSettings.epochs = 2',
+       '--gin_bindings=Regularization.cutout = 4',
        f'--genotype={DARTS_V2}'])
   assert 'Final test accuracy' in out
   rows = helpers.rows(tmp_path / 'eval' / 'metrics.csv')

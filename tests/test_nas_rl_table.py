@@ -92,6 +92,7 @@ SMOKE = [
     '--search_bindings=PPOSettings.total_env_steps = 28',
     '--eval_bindings=DartsNetwork.channels = 4',
     '--eval_bindings=DartsNetwork.layers = 3',
+    '--eval_bindings=Regularization.cutout = 4',
 ]
 
 

@@ -9,21 +9,22 @@
 #
 # ROOT: where the runs write (default: data/ here, whose small files are committed).
 # OUT: where the reports go (default: this directory). STAGES: which stages to run, in
-# order (default: all of ppo cell random_search nas_rl rainbow frozen report).
+# order (default: all of ppo cell nas_rl random_search rainbow frozen report).
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/../../.."
 STUDY=docs/results/two_core_study
 ROOT=${ROOT:-$STUDY/data}
 OUT=${OUT:-$STUDY}
 PYTHON=${PYTHON:-.venv/bin/python}
-STAGES=${STAGES:-ppo cell random_search nas_rl rainbow frozen report}
+STAGES=${STAGES:-ppo cell nas_rl random_search rainbow frozen report}
 
 GAME=coinrun        # The pilot's pick: IMPALA-CNN 16x3 rose most above random play (README).
 SEEDS=0
 PPO_STEPS=196608    # 12 PPO iterations of 64 envs x 256 steps, every PPO arm.
 RAINBOW_STEPS=50000 # Rainbow with the Micro supernet: the path end to end.
 META_STEPS=204800   # Per Table 1 row: 100 PPO updates of 8 searches x 256 meta-steps.
-EVAL_EPOCHS=20      # darts_eval epochs of each searched cell on digits.
+EVAL_EPOCHS=30      # darts_eval of each searched cell on digits, at the search size (C 16, 8 cells):
+EVAL_NETWORK=(--eval_bindings="DartsNetwork.channels = 16" --eval_bindings="DartsNetwork.layers = 8")
 TABLE_ROWS=disc_nwot,disc_acc,disc_loss,disc_ckpt_acc,disc_ckpt_loss  # Table 1's discrete rows.
 PPO_SMALL=() RAINBOW_SMALL=() RANDOM_FLAGS=() TABLE_FLAGS=()  # Smoke scale only:
 if [[ "${SMOKE:-0}" == 1 ]]; then
@@ -85,7 +86,8 @@ for stage in $STAGES; do
         --root_dir="$ROOT/nas_rl" --gin_bindings="load_dataset.dataset = 'digits'" \
         --search_bindings="PPOSettings.total_env_steps = $META_STEPS" \
         --eval_bindings="OptimizerSettings.epochs = $EVAL_EPOCHS" \
-        --eval_bindings="DartsNetwork.auxiliary = False" "${TABLE_FLAGS[@]}";;
+        --eval_bindings="DartsNetwork.auxiliary = False" \
+        --eval_bindings="Regularization.cutout = 4" "${EVAL_NETWORK[@]}" "${TABLE_FLAGS[@]}";;
     rainbow)
       mapfile -t extra < <(bindings gin_bindings \
         "RainbowSettings.total_env_steps = $RAINBOW_STEPS" "${RAINBOW_SMALL[@]}")
@@ -97,7 +99,7 @@ for stage in $STAGES; do
     report)
       "$PYTHON" -m launchers.report --runs "$ROOT/ppo" "$ROOT/rainbow" --out="$OUT/report"
       cp "$ROOT/nas_rl/table.md" "$ROOT/nas_rl/table.csv" "$OUT/report/";;
-    *) echo "unknown stage '$stage'; allowed: ppo cell random_search nas_rl rainbow frozen report" >&2
+    *) echo "unknown stage '$stage'; allowed: ppo cell nas_rl random_search rainbow frozen report" >&2
        exit 2;;
   esac
 done
