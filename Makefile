@@ -27,11 +27,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	  || { tail -n 40 $(VENV)/install.log; echo "error: pip install failed (full log: $(VENV)/install.log)"; exit 1; }
 	@touch $(STAMP)
 
-# Graphviz's `dot` draws the cell diagrams and g++ builds the kernel: installed
-# from Debian when missing.
+# Graphviz's `dot` draws the cell diagrams, g++ builds the kernel and Mesa's EGL
+# renders DM-Control offscreen on the CPU: installed from Debian when missing.
 system-deps: $(STAMP)
 	@missing=""; command -v dot >/dev/null || missing="graphviz"; \
 	command -v $(CXX) >/dev/null || missing="$$missing g++"; \
+	ldconfig -p | grep -q libEGL_mesa.so.0 || missing="$$missing libegl1 libegl-mesa0 libgl1-mesa-dri"; \
 	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing$$missing ..."; \

@@ -50,6 +50,10 @@ ENCODERS = {
         "bench/Genotype.reduce = [[('MaxPool3x3', 0)], [('Conv3x3', 0), "
         "('Skip', 1)], [('Conv3x3', 1), ('AveragePool3x3', 2)], "
         "[('Skip', 0), ('Conv3x3', 3)]]"),
+    # SAC's (App. A.3): the 4-layer conv baseline and Micro (N 3, I 4, K 1, 32).
+    'conv4': 'make_encoder.network = @ConvEncoder',
+    'micro_32x3': ("include 'gin_configs/sac/micro_search.gin'\n"
+                   'make_encoder.network = @Supernet'),
 }
 
 
@@ -119,6 +123,32 @@ def peak_mb() -> float:
 
 # A table column: header, result key, width, format spec.
 Column = tuple[str, str, int, str]
+# The off-policy scripts' table (Rainbow, SAC): see `learner_result`.
+LEARNER_COLUMNS: list[Column] = [
+    ('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),
+    ('learn st/s', 'learner_steps', 11, '.2f'), ('smp/s', 'samples', 8, '.1f'),
+    ('GFLOP/s', 'gflops', 9, '.1f'), ('act/s', 'act', 8, '.0f'),
+    ('policy/s', 'policy', 10, '.0f'), ('peak MB', 'peak_mb', 9, '.0f')]
+
+
+def learner_result(encoder, flops: int, forwards_per_sample: int,
+                   samples_per_s: float, batch_size: int, act: float,
+                   policy: float) -> dict:
+  """An off-policy learner's row: encoder parameters, MFLOP per sample's
+  forward pass, learner steps and samples per second, training GFLOP/s (a
+  sample costing `forwards_per_sample` forward passes), actor and policy
+  rates, peak memory."""
+  return {
+      'params': int(sum(v.shape.num_elements()
+                        for v in encoder.trainable_variables)),
+      'mflops': flops / 1e6,
+      'learner_steps': samples_per_s / batch_size,
+      'samples': samples_per_s,
+      'gflops': forwards_per_sample * flops * samples_per_s / 1e9,
+      'act': act,
+      'policy': policy,
+      'peak_mb': peak_mb(),
+  }
 
 
 def main(script: str, measure: Callable[[str], dict],

@@ -91,7 +91,6 @@ def learn(name: str) -> tuple[Callable[[], None], int]:
 
 def measure(name: str) -> dict:
   """All figures for one encoder (runs in a child process)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
   settings, env, server, network, target, writer = _setup(name)
   flops = harness.forward_flops(network)
@@ -106,17 +105,8 @@ def measure(name: str) -> dict:
   step, samples = _learner_step(settings, server, network, target, writer)
   samples_per_s = harness.best_rate(step, FLAGS.learner_steps, samples)
   server.stop()
-  return {
-      'params': int(sum(np.prod(v.shape)
-                        for v in network.encoder.trainable_variables)),
-      'mflops': flops / 1e6,
-      'learner_steps': samples_per_s / settings.batch_size,
-      'samples': samples_per_s,
-      'gflops': 5 * flops * samples_per_s / 1e9,
-      'act': act_rate,
-      'policy': policy_rate,
-      'peak_mb': harness.peak_mb(),
-  }
+  return harness.learner_result(network.encoder, flops, 5, samples_per_s,
+                                settings.batch_size, act_rate, policy_rate)
 
 
 def main(argv):
@@ -125,10 +115,7 @@ def main(argv):
       __file__, measure, learn, FLAGS.encoders or DEFAULT, harness.ENCODERS,
       f'Rainbow throughput, {FLAGS.game}, batch {FLAGS.batch_size}, '
       f'{FLAGS.num_envs} actor envs, {os.cpu_count()} CPU cores',
-      [('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),
-       ('learn st/s', 'learner_steps', 11, '.2f'), ('smp/s', 'samples', 8, '.0f'),
-       ('GFLOP/s', 'gflops', 9, '.1f'), ('act/s', 'act', 8, '.0f'),
-       ('policy/s', 'policy', 10, '.0f'), ('peak MB', 'peak_mb', 9, '.0f')],
+      harness.LEARNER_COLUMNS,
       [f'--num_envs={FLAGS.num_envs}', f'--batch_size={FLAGS.batch_size}',
        f'--learner_steps={FLAGS.learner_steps}', f'--game={FLAGS.game}'],
       rate='samples')

@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 import gin
 
+from rl_darts import control_env
 from rl_darts import genotypes
 from rl_darts import logs
 from rl_darts import runs
@@ -65,9 +66,12 @@ def binding(parameter: str) -> object:
     return None
 
 
-def seed_run(root_dir: str) -> int:
+def seed_run(root_dir: str | None) -> int:
   """Applies --seed (and --deterministic) to everything random in the run,
-  binds Environment.seed to it and records it; returns it."""
+  binds Environment.seed to it and records it under `root_dir` (which is
+  required); returns it."""
+  if not root_dir:
+    raise app.UsageError('--root_dir is required: where the run writes')
   seed = FLAGS.seed
   bound = binding('Environment.seed')
   if bound is not None and bound != seed:
@@ -85,7 +89,8 @@ def user_errors() -> Iterator[None]:
   """Turns errors about bad input into a usage error (traceback with --verbose)."""
   try:
     yield
-  except (ValueError, genotypes.GenotypeError, FileNotFoundError) as e:
+  except (ValueError, genotypes.GenotypeError, FileNotFoundError,
+          control_env.RendererError) as e:
     if FLAGS.verbose:
       raise
     raise app.UsageError(str(e)) from None

@@ -100,8 +100,6 @@ def synthetic_search(root_dir: str, num_steps: int = 60, batch_size: int = 32,
 def main(argv):
   del argv
   common.parse_gin()
-  if not FLAGS.root_dir:
-    raise app.UsageError('--root_dir is required: where the run writes')
   seed = common.seed_run(FLAGS.root_dir)
   with common.user_errors():
     synthetic_search(FLAGS.root_dir, seed=seed)

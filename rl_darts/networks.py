@@ -145,6 +145,23 @@ class ImpalaCNN(Encoder):
                           ('residual', ResidualBlock(width, kernel_size))])
 
 
+@gin.configurable
+class ConvEncoder(Encoder):
+  """The pixel-SAC baseline (RL-DARTS paper App. A.3: a 4-layer conv
+  encoder; SAC-AE's and DrQ's): `layers` 3x3 ReLU convs of `filters`, the
+  first with stride 2, then the feature head."""
+
+  def __init__(self, filters: int = 32, layers: int = 4,
+               name: str = 'conv_encoder'):
+    super().__init__(name)
+    if filters < 1 or layers < 1:
+      raise ValueError(f'ConvEncoder needs filters >= 1 and layers >= 1; got '
+                       f'{filters}, {layers}')
+    self.blocks.append([('conv', tf.keras.layers.Conv2D(
+        filters, 3, strides=2 if i == 0 else 1, activation='relu',
+        kernel_initializer=ops_lib.conv_initializer())) for i in range(layers)])
+
+
 def _check_depths(depths: Sequence[int]) -> None:
   if not depths or any(int(d) < 1 for d in depths):
     raise ValueError(f'depths must be a list of positive widths, got '

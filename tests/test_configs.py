@@ -19,6 +19,7 @@ from rl_darts.nas_rl import environment  # pylint: disable=unused-import
 from rl_darts.nas_rl import pretrain
 from rl_darts.ppo import train as ppo_train
 from rl_darts.rainbow import train as rainbow_train
+from rl_darts.sac import train as sac_train
 from tests import helpers
 
 PROCGEN = ['Supernet.depths = [4]', 'Supernet.num_nodes = 2',
@@ -53,6 +54,14 @@ TINY = {
     'darts_eval': DARTS + ['OptimizerSettings.batch_size = 256',
                            'DartsNetwork.auxiliary = False',  # 8x8 digits.
                            'Regularization.cutout = 4'],
+    'sac': PROCGEN + ['ConvEncoder.filters = 4', "ControlTask.domain = 'cartpole'",
+                      "ControlTask.task = 'swingup'", 'ControlTask.image_size = 16',
+                      'SACSettings.total_env_steps = 160',
+                      'SACSettings.initial_collect_steps = 10',
+                      'SACSettings.steps_per_iteration = 80',
+                      'SACSettings.batch_size = 4',
+                      'SACSettings.hidden_units = [8]',
+                      'SACSettings.eval_episodes = 1'],
     'networks': PROCGEN,
     'random_search': PROCGEN,
     'cell_evolution': PROCGEN,
@@ -61,6 +70,7 @@ TINY = {
 }
 SEARCH_OF_DISCRETE = {'ppo': 'gin_configs/ppo/classic_search.gin',
                       'rainbow': 'gin_configs/rainbow/micro_search.gin',
+                      'sac': 'gin_configs/sac/micro_search.gin',
                       'networks': 'gin_configs/networks/classic_supernet.gin'}
 # Overlays, added after a launcher config: the one they are tried on.
 OVERLAYS = {'gin_configs/procgen_200_levels.gin': 'gin_configs/ppo/impala_cnn.gin'}
@@ -118,6 +128,8 @@ def _run(config: str, root: str, pretrained: str) -> None:
     assert ppo_train.train(root)['step'] > 0
   elif folder == 'rainbow':
     assert rainbow_train.train(root)['step'] > 0
+  elif folder == 'sac':
+    assert sac_train.train(root)['train_steps'] > 0
   elif folder == 'darts_eval':
     assert darts_eval.train(root, helpers.DARTS_V2)
   else:
