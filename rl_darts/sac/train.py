@@ -32,6 +32,7 @@ from tf_agents.replay_buffers import reverb_utils
 from tf_agents.specs import tensor_spec
 
 from rl_darts import control_env
+from rl_darts import environments
 from rl_darts import networks
 from rl_darts import runs
 from rl_darts.sac import networks as sac_networks
@@ -124,33 +125,23 @@ def replay_table(settings: SACSettings, agent) -> reverb.Table:
       signature=tensor_spec.add_outer_dim(agent.collect_data_spec, 2))
 
 
-class Episodes:
-  """An observer summing each episode's reward; finished ones on demand."""
+def episode_observer(stats: environments.EpisodeStats):
+  """An observer of one env's trajectories that feeds `stats` (env 0)."""
 
-  def __init__(self):
-    self.current, self.length = 0.0, 0
-    self.finished: list[tuple[int, float, int]] = []
+  def observe(trajectory) -> None:
+    if not trajectory.is_boundary():
+      stats.update(np.atleast_1d(trajectory.reward),
+                   np.atleast_1d(trajectory.is_last()))
 
-  def __call__(self, trajectory) -> None:
-    if trajectory.is_boundary():
-      return
-    self.current += float(trajectory.reward)
-    self.length += 1
-    if trajectory.is_last():
-      self.finished.append((0, self.current, self.length))
-      self.current, self.length = 0.0, 0
-
-  def pop(self) -> list[tuple[int, float, int]]:
-    finished, self.finished = self.finished, []
-    return finished
+  return observe
 
 
 def greedy_return(policy, env, episodes: int) -> float:
   """Mean return of `episodes` whole greedy episodes."""
-  counter = Episodes()
-  driver = py_driver.PyDriver(env, policy, [counter], max_episodes=episodes)
-  driver.run(env.reset())
-  return float(np.mean([r for _, r, _ in counter.pop()]))
+  stats = environments.EpisodeStats(1)
+  py_driver.PyDriver(env, policy, [episode_observer(stats)],
+                     max_episodes=episodes).run(env.reset())
+  return float(np.mean([r for r, _ in stats.pop()]))
 
 
 COLUMNS = ['step', 'iteration', 'train_steps', 'critic_loss', 'actor_loss',
@@ -185,7 +176,8 @@ def _loop(settings: SACSettings, env, eval_env, agent, log: runs.RunLog,
   observer = reverb_utils.ReverbAddTrajectoryObserver(
       reverb.Client(f'localhost:{port}'), TABLE, sequence_length=2,
       stride_length=1)
-  episodes = Episodes()
+  stats = environments.EpisodeStats(1)
+  episodes = episode_observer(stats)
   collect = py_tf_eager_policy.PyTFEagerPolicy(agent.collect_policy,
                                                use_tf_function=True)
   greedy = py_tf_eager_policy.PyTFEagerPolicy(agent.policy,
@@ -218,7 +210,7 @@ def _loop(settings: SACSettings, env, eval_env, agent, log: runs.RunLog,
     if log.step // every <= iteration and not log.done:
       continue
     iteration += 1
-    finished = episodes.pop()
+    finished = stats.pop_with_envs()
     metrics = {
         'iteration': iteration,
         'train_steps': int(agent.train_step_counter.numpy()),
