@@ -96,9 +96,12 @@ for stage in $STAGES; do
         --root_dir="$ROOT/rainbow" "${extra[@]}";;
     frozen)  # The frozen uniform-alpha ablation (App. B.1) on the same game and budget.
       ppo_sweep gin_configs/ppo/classic_frozen_uniform_alpha.gin;;
-    report)
-      "$PYTHON" -m launchers.report --runs "$ROOT/ppo" "$ROOT/rainbow" --out="$OUT/report"
-      cp "$ROOT/nas_rl/table.md" "$ROOT/nas_rl/table.csv" "$OUT/report/";;
+    report)  # Over the stages that have run.
+      runs=(); for d in "$ROOT/ppo" "$ROOT/rainbow"; do [[ -d $d ]] && runs+=("$d"); done
+      "$PYTHON" -m launchers.report --runs "${runs[@]}" --out="$OUT/report"
+      if [[ -f $ROOT/nas_rl/table.md ]]; then
+        cp "$ROOT/nas_rl/table.md" "$ROOT/nas_rl/table.csv" "$OUT/report/"
+      fi;;
     *) echo "unknown stage '$stage'; allowed: ppo cell nas_rl random_search rainbow frozen report" >&2
        exit 2;;
   esac
