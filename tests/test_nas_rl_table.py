@@ -90,6 +90,8 @@ SMOKE = [
     '--search_bindings=PPOSettings.minibatch_size = 28',
     '--search_bindings=PPOSettings.num_epochs = 1',
     '--search_bindings=PPOSettings.total_env_steps = 28',
+    '--search_bindings=SearchSettings.check_cells = 2',
+    '--search_bindings=SearchSettings.check_batches = 1',
     '--eval_bindings=DartsNetwork.channels = 4',
     '--eval_bindings=DartsNetwork.layers = 3',
     '--eval_bindings=Regularization.cutout = 4',
