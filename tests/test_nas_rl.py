@@ -488,7 +488,8 @@ def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
   args = ['--gin_configs=gin_configs/nas_rl/pretrain.gin',
           "--gin_bindings=load_dataset.dataset = 'digits'",
           '--gin_bindings=DartsSupernet.channels = 4',
-          '--gin_bindings=DartsSupernet.layers = 3']
+          '--gin_bindings=DartsSupernet.layers = 3',
+          '--gin_bindings=OptimizerSettings.batch_size = 256']
   process = helpers.launch('launchers.pretrain_supernet', root, args,
                            'OptimizerSettings.epochs = 50', wait=False)
   done = helpers.kill_at_checkpoint(process, root)

@@ -28,11 +28,12 @@ EVAL_NETWORK=(--eval_bindings="DartsNetwork.channels = 16" --eval_bindings="Dart
 TABLE_ROWS=disc_nwot,disc_acc,disc_loss,disc_ckpt_acc,disc_ckpt_loss  # Table 1's discrete rows.
 PPO_SMALL=() RAINBOW_SMALL=() RANDOM_FLAGS=() TABLE_FLAGS=()  # Smoke scale only:
 if [[ "${SMOKE:-0}" == 1 ]]; then
-  PPO_STEPS=16 RAINBOW_STEPS=48 META_STEPS=28 EVAL_EPOCHS=1 TABLE_ROWS=disc_nwot
+  PPO_STEPS=16 RAINBOW_STEPS=48 META_STEPS=28 EVAL_EPOCHS=1 TABLE_ROWS=disc_ckpt_loss
   SPACE=("Supernet.depths = [4]" "Supernet.num_nodes = 2")  # As tests/test_configs.py.
   RANDOM_FLAGS=(--gin_bindings="RandomSearch.num_cells = 1" --gin_bindings="${SPACE[1]}")
   TABLE_FLAGS=(--gin_bindings="DartsSupernet.channels = 4" --gin_bindings="DartsSupernet.layers = 3"
-    --gin_bindings="DartsSupernet.num_nodes = 2" --eval_bindings="DartsNetwork.channels = 4"
+    --gin_bindings="DartsSupernet.num_nodes = 2" --pretrain_bindings="OptimizerSettings.epochs = 1"
+    --eval_bindings="DartsNetwork.channels = 4"
     --eval_bindings="DartsNetwork.layers = 3" --search_bindings="Environment.num_envs = 1"
     --search_bindings="PPOSettings.rollout_length = 28"
     --search_bindings="PPOSettings.minibatch_size = 28"
