@@ -2,7 +2,6 @@
 --root_dir, and --data_dir (CIFAR-10 from disk instead of the embedded
 digits)."""
 
-from absl import app
 from absl import flags
 import gin
 
@@ -19,10 +18,9 @@ FLAGS = flags.FLAGS
 
 
 def setup() -> None:
-  """Parses the gin flags, applies --data_dir, requires --root_dir."""
+  """Parses the gin flags and applies --data_dir (`common.seed_run`
+  requires --root_dir)."""
   common.parse_gin()
-  if not FLAGS.root_dir:
-    raise app.UsageError('--root_dir is required: where the run writes')
   if FLAGS.data_dir:
     gin.bind_parameter('load_dataset.dataset', 'cifar10')
     gin.bind_parameter('load_dataset.data_dir', FLAGS.data_dir)

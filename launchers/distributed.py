@@ -22,10 +22,8 @@ LOCAL_ROLES = ('single', 'local', 'replay')  # Need no --replay_address.
 
 
 def check_flags(role: str, worker: str) -> None:
-  """--root_dir is required; a remote role needs --replay_address; the
-  launcher's --num_{worker}s and --{worker}_id must agree."""
-  if not FLAGS.root_dir:
-    raise app.UsageError('--root_dir is required: where the run writes')
+  """A remote role needs --replay_address; the launcher's --num_{worker}s
+  and --{worker}_id must agree (`common.seed_run` requires --root_dir)."""
   if role not in LOCAL_ROLES and not FLAGS.replay_address:
     raise app.UsageError(f'--role={role} needs --replay_address=HOST:PORT '
                          f'of the --role=replay process')

@@ -335,7 +335,8 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
 
   def random_alphas(self, n: int, seed: int) -> list[dict[str, np.ndarray]]:
     """The alphas of `n` episodes of a uniformly random policy (actions
-    drawn uniformly from the action spec; no reward, no weight SGD)."""
+    drawn uniformly from the action spec; no reward, no weight SGD). Played
+    on the envs' own alphas, so it belongs at the end of a search."""
     rng = np.random.default_rng(seed)
     spec = self._action_spec
     alphas = []

@@ -149,8 +149,7 @@ COLUMNS = ['step', 'iteration', 'train_steps', 'critic_loss', 'actor_loss',
            'greedy_return', 'env_steps_per_s']
 
 
-@gin.configurable
-def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
+def train(root_dir: str) -> dict:
   """A whole SAC run (collect and learn in turn, greedy evaluation every
   `eval_every` iterations); reruns resume. Returns the last row's metrics."""
   settings = SACSettings()
@@ -160,7 +159,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   log = runs.RunLog(root_dir, encoder, COLUMNS, settings.total_env_steps,
                     'sac', settings.discretize_at, agent=agent)
   server = runs.start_server([replay_table(settings, agent)], root_dir,
-                             replay_port)
+                             port=None)
   try:
     metrics = _loop(settings, env, eval_env, agent, log, server.port)
     log.finish()
