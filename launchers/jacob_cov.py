@@ -63,7 +63,9 @@ def main(argv):
     print(f"cell {row['cell']}: score {row['score']:.1f}, final return "
           f"{row['final_return']}")
   print(f"Spearman rank correlation {result['spearman_rho']:.3f} "
-        f"(p = {result['p_value']:.3f}) over {len(result['rows'])} cells")
+        f"(p = {result['p_value']:.3f}) over {result['ranked']} of "
+        f"{len(result['rows'])} cells (a cell without a return or with a NaN "
+        f"score, its features dead on a frame, is left out)")
 
 
 if __name__ == '__main__':

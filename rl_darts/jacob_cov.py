@@ -6,6 +6,11 @@ J_i = d sum(f(x_i)) / d x_i, flattened per frame; C = their correlation
 matrix; score = -sum_i [log(s_i + k) + 1 / (s_i + k)] over C's eigenvalues
 s_i, k = 1e-5. The RL-DARTS paper found it not predictive of RL returns;
 `study` ranks a random search's cells by it against their trained returns.
+
+A frame whose Jacobian is constant (every feature dead on it at
+initialisation, which happens at tiny widths) has no defined correlation:
+the score is then NaN, as in Mellor et al.'s and NASLib's code, and `study`
+leaves the cell out of the rank correlation and says so.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ def score(network, frames: np.ndarray, k: float = K) -> float:
   with tf.GradientTape() as tape:
     tape.watch(x)
     total = tf.reduce_sum(network(x))
-  jacobians = tape.gradient(total, x).numpy()
-  correlation = np.corrcoef(jacobians.reshape(len(frames), -1))
+  jacobians = tape.gradient(total, x).numpy().reshape(len(frames), -1)
+  if np.any(np.ptp(jacobians, axis=1) == 0):
+    return float('nan')
+  correlation = np.corrcoef(jacobians)
   eigenvalues = np.linalg.eigvalsh(correlation)
   return float(-np.sum(np.log(eigenvalues + k) + 1.0 / (eigenvalues + k)))
 
@@ -43,7 +50,8 @@ def study(search_dir: str, frames: np.ndarray, depths: Sequence[int]
   """Scores every cell of a finished random search (built at `depths`,
   initialised from TF's seed) against its final return; writes
   jacob_cov.csv and jacob_cov.png there; returns the Spearman rank
-  correlation and the rows."""
+  correlation over the cells with a return and a finite score, and the
+  rows."""
   from scipy import stats  # pylint: disable=g-import-not-at-top
   with open(os.path.join(search_dir, 'summary.json')) as f:
     summary = json.load(f)
@@ -54,7 +62,8 @@ def study(search_dir: str, frames: np.ndarray, depths: Sequence[int]
     network = networks.DiscreteNetwork(genotype, depths=list(depths))
     rows.append({'cell': cell['cell'], 'score': score(network, frames),
                  'final_return': cell['final_return']})
-  scored = [r for r in rows if r['final_return'] is not None]
+  scored = [r for r in rows
+            if r['final_return'] is not None and np.isfinite(r['score'])]
   rho, p_value = (stats.spearmanr([r['score'] for r in scored],
                                   [r['final_return'] for r in scored])
                   if len(scored) > 2 else (float('nan'), float('nan')))
@@ -62,7 +71,7 @@ def study(search_dir: str, frames: np.ndarray, depths: Sequence[int]
                             ['cell', 'score', 'final_return'], rows)
   _plot(scored, float(rho), os.path.join(search_dir, 'jacob_cov.png'))
   return {'spearman_rho': float(rho), 'p_value': float(p_value),
-          'rows': rows}
+          'rows': rows, 'ranked': len(scored)}
 
 
 def _plot(rows: list[dict], rho: float, png_path: str) -> None:
