@@ -213,6 +213,11 @@ def plot_columns(csv_path: str, columns: list[str], png_path: str,
   save_figure(fig, png_path)
 
 
+def format_rate(rate: float) -> str:
+  """One decimal from 1/s up; two significant digits below (0.048, not 0.0)."""
+  return f'{rate:.1f}' if rate >= 1 else f'{rate:.2g}'
+
+
 class Progress:
   """A progress line: step, steps/s and recent metrics, at most every
   `interval` seconds (and always at the last step). Rates count from
@@ -232,6 +237,6 @@ class Progress:
       return
     rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
     shown = ' '.join(f'{k} {v:.4g}' for k, v in metrics.items())
-    print(f'[{step}/{self.total} {self.unit}] {rate:.1f} {self.unit}/s '
-          f'{shown}', file=self.stream, flush=True)
+    print(f'[{step}/{self.total} {self.unit}] {format_rate(rate)} '
+          f'{self.unit}/s {shown}', file=self.stream, flush=True)
     self._last_time, self._last_step = now, step

@@ -107,6 +107,9 @@ def test_progress_rates_count_from_the_start_step():
   assert line.startswith('[400/1000 env steps] ') and 'loss 1.5' in line
   rate = float(line.split('] ')[1].split()[0])
   assert 0 < rate < 200 / 0.05
+  # Slow runs (an epoch in 20 s) keep their digits.
+  assert [recording.format_rate(r) for r in (0.048, 0.5, 161.23)] == [
+      '0.048', '0.5', '161.2']
 
 
 def test_run_log_stops_on_non_finite_values_before_checkpointing(tmp_path):
