@@ -11,8 +11,11 @@ ROOT/pretrain/seed_<s>, ROOT/<row>/seed_<s>/search and .../eval, with --seed;
 a rerun skips finished stages and resumes unfinished ones. One pretraining
 per seed serves every row that loads a pretrained supernet. --gin_bindings go
 to every stage; --pretrain_bindings, --search_bindings and --eval_bindings to
-one (e.g. smoke scale on the embedded digits: see WORKSPACE.md). Writes
-ROOT/table.md and ROOT/table.csv, and each stage's output to its .log.
+one (e.g. smoke scale on the embedded digits: see WORKSPACE.md).
+--reference_cells (e.g. DARTS_V2,DISC_NWOT) trains published cells by the same
+protocol and seeds under ROOT/reference/<NAME>/seed_<s>, as the table's
+calibration rows on data other than CIFAR-10. Writes ROOT/table.md and
+ROOT/table.csv, and each stage's output to its .log.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from absl import flags
 from launchers import common
 from launchers import darts_data  # pylint: disable=unused-import
 from rl_darts import logs
+from rl_darts import paper_cells
 from rl_darts import run_queue
 from rl_darts.nas_rl import table
 
@@ -34,6 +38,9 @@ flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds; each row runs every one.')
 flags.DEFINE_string('eval_config', 'gin_configs/darts_eval/darts.gin',
                     'Evaluation protocol (darts.gin: standard DARTS; '
                     "dartsrl_code.gin: the authors' code).")
+flags.DEFINE_list('reference_cells', [], 'Paper cells (rl_darts/paper_cells.py '
+                  'names) trained by the same protocol and seeds beside the '
+                  'rows, without a search.')
 flags.DEFINE_multi_string('pretrain_bindings', [], 'Gin bindings of pretraining.')
 flags.DEFINE_multi_string('search_bindings', [], 'Gin bindings of the searches.')
 flags.DEFINE_multi_string('eval_bindings', [], 'Gin bindings of the evaluations.')
@@ -46,6 +53,10 @@ def _parse() -> tuple[list[str], list[int]]:
   if unknown or not rows:
     raise app.UsageError(f'unknown Table 1 rows {unknown}; allowed: '
                          f'{", ".join(table.ROWS)} or all')
+  unknown = [c for c in FLAGS.reference_cells if c not in paper_cells.NAMED]
+  if unknown:
+    raise app.UsageError(f'unknown --reference_cells {unknown}; allowed: '
+                         f'{", ".join(paper_cells.NAMED)}')
   seeds = common.int_list('seeds', FLAGS.seeds)
   if not seeds or len(set(seeds)) != len(seeds):
     raise app.UsageError(f'--seeds must be distinct integers; got {seeds}')
@@ -88,7 +99,12 @@ def main(argv):
              os.path.join(directory, 'eval'), seed, [FLAGS.eval_config],
              FLAGS.eval_bindings,
              (f'--genotype={os.path.join(search, "genotype.json")}',))
-  summary = table.summarize(root, rows, seeds)
+    for name in FLAGS.reference_cells:
+      _stage(f'{name} seed {seed}: evaluation', 'darts_eval',
+             os.path.join(table.reference_dir(root, name, seed), 'eval'),
+             seed, [FLAGS.eval_config], FLAGS.eval_bindings,
+             (f'--genotype={name}',))
+  summary = table.summarize(root, rows, seeds, FLAGS.reference_cells)
   table.write(root, summary, FLAGS.eval_config)
   with open(os.path.join(root, 'table.md')) as f:
     print(f.read())

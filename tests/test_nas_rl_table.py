@@ -21,6 +21,13 @@ def _write_csv(path, rows):
     writer.writerows(rows)
 
 
+def _fixture_eval(directory, final, best):
+  _write_csv(os.path.join(directory, 'eval', 'metrics.csv'), [
+      {'epoch': 1, 'test_acc': best - 0.1, 'best_test_acc': best - 0.1},
+      {'epoch': 2, 'test_acc': best, 'best_test_acc': best},
+      {'epoch': 3, 'test_acc': final, 'best_test_acc': best}])
+
+
 def _fixture_seed(root, row, seed, final, best, iterations, check=None):
   directory = table.seed_dir(root, row, seed)
   if check:
@@ -29,10 +36,7 @@ def _fixture_seed(root, row, seed, final, best, iterations, check=None):
               'w') as f:
       json.dump({'reward': 'nwot', 'final': check[0], 'random_mean': check[1],
                  'fraction_below_final': check[2]}, f)
-  _write_csv(os.path.join(directory, 'eval', 'metrics.csv'), [
-      {'epoch': 1, 'test_acc': best - 0.1, 'best_test_acc': best - 0.1},
-      {'epoch': 2, 'test_acc': best, 'best_test_acc': best},
-      {'epoch': 3, 'test_acc': final, 'best_test_acc': best}])
+  _fixture_eval(directory, final, best)
   _write_csv(os.path.join(directory, 'search', 'metrics.csv'),
              [{'step': s, 'env_steps_per_s': r} for s, r in iterations])
   genotypes.Genotype.load_any('DISC_NWOT').save(
@@ -49,10 +53,12 @@ def test_summary_numbers_from_fixture_runs(tmp_path):
                 check=(290.0, 280.0, 0.5))
   _fixture_seed(root, 'disc_acc', 0, 0.9, 0.9, [(3600, 1.0)])
   os.makedirs(table.seed_dir(root, 'disc_acc', 1))  # Unfinished: left out.
+  _fixture_eval(table.reference_dir(root, 'DARTS_V2', 1), 0.95, 0.97)
   summary = table.summarize(root, ['disc_nwot', 'disc_acc', 'disc_loss'],
-                            [0, 1])
-  assert [e['row'] for e in summary] == ['disc_nwot', 'disc_acc']
-  nwot, acc = summary
+                            [0, 1], ['DARTS_V2', 'DARTS_V1'])
+  assert [e['row'] for e in summary] == ['disc_nwot', 'disc_acc',
+                                         'DARTS_V2 (paper cell)']
+  nwot, acc, darts = summary
   assert nwot['seeds'] == '0 1' and acc['seeds'] == '0'
   assert nwot['test_acc_mean'] == pytest.approx(60.0)
   assert nwot['test_acc_std'] == pytest.approx(14.1421, abs=1e-4)
@@ -65,6 +71,8 @@ def test_summary_numbers_from_fixture_runs(tmp_path):
   assert nwot['final_cell_reward'] == 295.0 and nwot['reward'] == 'nwot'
   assert nwot['random_cells_below_final'] == 0.75
   assert acc['final_cell_reward'] is None  # No reward_check.json.
+  assert darts['seeds'] == '1' and darts['test_acc_mean'] == 95.0
+  assert darts['search_hours'] is None and darts['search_env_steps'] is None
   table.write(root, summary, 'gin_configs/darts_eval/darts.gin')
   with open(os.path.join(root, 'table.md')) as f:
     markdown = f.read()
@@ -73,6 +81,8 @@ def test_summary_numbers_from_fixture_runs(tmp_path):
           '0.002 | 295.0000 | 280.0000 | 75% |') in markdown
   assert ('| disc_acc | 0 | 90.00 ± 0.00 (90.00) | 90.00 | 3 | 3,600 | '
           '1.000 |  |  |  |') in markdown
+  assert ('| DARTS_V2 (paper cell) | 1 | 95.00 ± 0.00 (95.00) | 97.00 | 3 |  '
+          '|  |  |  |  |') in markdown
   assert paper_cells.NAMED['DISC_NWOT'].split('[')[1][:30] in markdown
   rows = helpers.rows(os.path.join(root, 'table.csv'))
   assert rows[0]['row'] == 'disc_nwot'
@@ -84,3 +94,7 @@ def test_table_launcher_names_unknown_rows(tmp_path):
   message = helpers.fails('launchers.nas_rl_table', tmp_path,
                           ['--rows=disc_nowt'])
   assert "unknown Table 1 rows ['disc_nowt']; allowed: disc_nwot" in message
+  message = helpers.fails('launchers.nas_rl_table', tmp_path,
+                          ['--reference_cells=DARTS_V3'])
+  assert ("unknown --reference_cells ['DARTS_V3']; allowed: DARTS_V1, "
+          "DARTS_V2") in message

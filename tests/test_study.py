@@ -49,6 +49,7 @@ def test_regeneration_script_runs_every_stage_at_smoke_scale(tmp_path):
   line = next(l for l in table.splitlines()
               if l.startswith('| disc_ckpt_loss |'))
   assert line.endswith('% |'), line  # With its reward check.
+  assert '| DARTS_V2 (paper cell) | 0 |' in table
   nas_rl = tmp_path / 'data' / 'nas_rl'
   with open(nas_rl / 'pretrain' / 'seed_0' / 'seed.json') as f:
     assert json.load(f)['seed'] == 0

@@ -2,9 +2,11 @@
 
 A table run (launchers.nas_rl_table) lays out ROOT/<row>/seed_<s>/search (the
 nas_rl run: metrics.csv, genotype.json) and .../eval (the darts_eval run:
-metrics.csv with test_acc and best_test_acc per epoch), and ROOT/pretrain/
-seed_<s> for the rows that load a pretrained supernet. `summarize` reads only
-those files, so it works on runs copied from elsewhere.
+metrics.csv with test_acc and best_test_acc per epoch), ROOT/pretrain/
+seed_<s> for the rows that load a pretrained supernet, and ROOT/reference/
+<NAME>/seed_<s>/eval for the paper cells trained beside the rows (e.g.
+DARTS_V2: on data other than CIFAR-10 they calibrate the rows). `summarize`
+reads only those files, so it works on runs copied from elsewhere.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def seed_dir(root: str, row: str, seed: int) -> str:
   return os.path.join(root, row, f'seed_{seed}')
 
 
+def reference_dir(root: str, name: str, seed: int) -> str:
+  return os.path.join(root, 'reference', name, f'seed_{seed}')
+
+
 def pretrain_dir(root: str, seed: int) -> str:
   return os.path.join(root, 'pretrain', f'seed_{seed}')
 
@@ -62,12 +68,33 @@ def search_seconds(rows: Sequence[dict]) -> float:
   return total
 
 
+def _evaluation(directory: str, seed: int) -> Optional[dict]:
+  """The evaluation under `directory`/eval, else None."""
+  rows = _rows(os.path.join(directory, 'eval', 'metrics.csv'))
+  if not rows:
+    return None
+  return {'seed': seed, 'test_acc': float(rows[-1]['test_acc']),
+          'best_test_acc': float(rows[-1]['best_test_acc']),
+          'epochs': int(rows[-1]['epoch'])}
+
+
+def reference_result(root: str, name: str, seed: int) -> Optional[dict]:
+  """One evaluated seed of a paper cell, else None (no search columns)."""
+  evaluation = _evaluation(reference_dir(root, name, seed), seed)
+  if evaluation is None:
+    return None
+  return {**evaluation, 'dataset': None, 'reward': '',
+          **{column: None for column in CHECK}, 'search_seconds': None,
+          'search_env_steps': None,
+          'genotype': genotypes.Genotype.load_any(name).to_darts_string()}
+
+
 def seed_result(root: str, row: str, seed: int) -> Optional[dict]:
   """One finished seed of a row (search decoded and evaluated), else None."""
   directory = seed_dir(root, row, seed)
   genotype_path = os.path.join(directory, 'search', 'genotype.json')
-  evaluation = _rows(os.path.join(directory, 'eval', 'metrics.csv'))
-  if not evaluation or not os.path.isfile(genotype_path):
+  evaluation = _evaluation(directory, seed)
+  if evaluation is None or not os.path.isfile(genotype_path):
     return None
   search = _rows(os.path.join(directory, 'search', 'metrics.csv'))
   with open(os.path.join(directory, 'search', 'split.json')) as f:
@@ -77,29 +104,33 @@ def seed_result(root: str, row: str, seed: int) -> Optional[dict]:
   if os.path.isfile(check_path):
     with open(check_path) as f:
       check = json.load(f)
-  return {'seed': seed, 'dataset': dataset,
+  return {**evaluation, 'dataset': dataset,
           'reward': check.get('reward', ''),
           **{column: check.get(key) for column, key in CHECK.items()},
-          'test_acc': float(evaluation[-1]['test_acc']),
-          'best_test_acc': float(evaluation[-1]['best_test_acc']),
-          'epochs': int(evaluation[-1]['epoch']),
           'search_seconds': search_seconds(search),
           'search_env_steps': int(search[-1]['step']) if search else 0,
           'genotype': genotypes.Genotype.load(genotype_path
                                               ).to_darts_string()}
 
 
-def summarize(root: str, rows: Sequence[str], seeds: Sequence[int]
-              ) -> list[dict]:
-  """Per row: test accuracy (%) of the final epoch, mean, std (sample, over
-  seeds; 0 for one seed) and max; the best epoch's mean (what the authors'
-  code reports), search time and the seeds' genotypes."""
+def summarize(root: str, rows: Sequence[str], seeds: Sequence[int],
+              references: Sequence[str] = ()) -> list[dict]:
+  """Per row, then per reference cell (row 'NAME (paper cell)'): test
+  accuracy (%) of the final epoch, mean, std (sample, over seeds; 0 for one
+  seed) and max; the best epoch's mean (what the authors' code reports),
+  search time and the seeds' genotypes."""
   table = []
-  for row in rows:
-    results = [r for r in (seed_result(root, row, s) for s in seeds) if r]
+  entries = [(row, [seed_result(root, row, s) for s in seeds])
+             for row in rows]
+  entries += [(f'{name} (paper cell)',
+               [reference_result(root, name, s) for s in seeds])
+              for name in references]
+  for row, results in entries:
+    results = [r for r in results if r]
     if not results:
       continue
     final = [100 * r['test_acc'] for r in results]
+    searches = [r for r in results if r['search_seconds'] is not None]
     table.append({
         'row': row,
         'seeds': ' '.join(str(r['seed']) for r in results),
@@ -109,12 +140,13 @@ def summarize(root: str, rows: Sequence[str], seeds: Sequence[int]
         'best_epoch_test_acc_mean': statistics.mean(
             100 * r['best_test_acc'] for r in results),
         'epochs': min(r['epochs'] for r in results),
-        'search_hours': statistics.mean(
-            r['search_seconds'] / 3600 for r in results),
-        'search_env_steps': min(r['search_env_steps'] for r in results),
+        'search_hours': _mean_of(r['search_seconds'] / 3600
+                                 for r in searches),
+        'search_env_steps': min((r['search_env_steps'] for r in searches),
+                                default=None),
         'reward': ' '.join(sorted({r['reward'] for r in results})),
         **{column: _mean_of(r[column] for r in results) for column in CHECK},
-        'datasets': sorted({r['dataset'] for r in results}),
+        'datasets': sorted({r['dataset'] for r in searches}),
         'genotypes': {r['seed']: r['genotype'] for r in results}})
   return table
 
@@ -149,7 +181,9 @@ def write(root: str, table: Sequence[dict], protocol: str) -> None:
       f'authors\' code reports). Search time: the search\'s training time. '
       f'Reward check: the searched cell\'s reward (the row\'s own) against '
       f'the mean over cells of a uniformly random policy, on the same '
-      f'batches, and the fraction of those cells it beats (mean over seeds).',
+      f'batches, and the fraction of those cells it beats (mean over seeds). '
+      f'Rows marked "paper cell" are published cells trained by the same '
+      f'protocol and seeds, without a search.',
       '',
       '| row | seeds | test acc. % | best epoch % | epochs | search env '
       'steps | search hours | reward: searched cell | random cells | '
@@ -160,7 +194,8 @@ def write(root: str, table: Sequence[dict], protocol: str) -> None:
         f'| {e["row"]} | {e["seeds"]} | {e["test_acc_mean"]:.2f} ± '
         f'{e["test_acc_std"]:.2f} ({e["test_acc_max"]:.2f}) | '
         f'{e["best_epoch_test_acc_mean"]:.2f} | {e["epochs"]} | '
-        f'{e["search_env_steps"]:,} | {e["search_hours"]:.3f} | '
+        f'{_number(e["search_env_steps"], "{:,}")} | '
+        f'{_number(e["search_hours"], "{:.3f}")} | '
         f'{_number(e["final_cell_reward"])} | '
         f'{_number(e["random_cells_reward"])} | '
         f'{_number(e["random_cells_below_final"], "{:.0%}")} |')

@@ -26,9 +26,11 @@ META_STEPS=204800   # Per Table 1 row: 100 PPO updates of 8 searches x 256 meta-
 EVAL_EPOCHS=30      # darts_eval of each searched cell on digits, at the search size (C 16, 8 cells):
 EVAL_NETWORK=(--eval_bindings="DartsNetwork.channels = 16" --eval_bindings="DartsNetwork.layers = 8")
 TABLE_ROWS=disc_nwot,disc_acc,disc_loss,disc_ckpt_acc,disc_ckpt_loss  # Table 1's discrete rows.
+REFERENCES=DARTS_V2,DISC_NWOT,DISC_ACC  # Published cells, same protocol: digits' calibration.
 PPO_SMALL=() RAINBOW_SMALL=() RANDOM_FLAGS=() TABLE_FLAGS=()  # Smoke scale only:
 if [[ "${SMOKE:-0}" == 1 ]]; then
   PPO_STEPS=16 RAINBOW_STEPS=48 META_STEPS=28 EVAL_EPOCHS=1 TABLE_ROWS=disc_ckpt_loss
+  REFERENCES=DARTS_V2
   SPACE=("Supernet.depths = [4]" "Supernet.num_nodes = 2")  # As tests/test_configs.py.
   RANDOM_FLAGS=(--gin_bindings="RandomSearch.num_cells = 1" --gin_bindings="${SPACE[1]}")
   TABLE_FLAGS=(--gin_bindings="DartsSupernet.channels = 4" --gin_bindings="DartsSupernet.layers = 3"
@@ -84,6 +86,7 @@ for stage in $STAGES; do
       done;;
     nas_rl)  # RL for DARTS: Table 1's discrete rows on the embedded digits (not CIFAR-10).
       "$PYTHON" -m launchers.nas_rl_table --rows=$TABLE_ROWS --seeds=$SEEDS \
+        --reference_cells=$REFERENCES \
         --root_dir="$ROOT/nas_rl" --gin_bindings="load_dataset.dataset = 'digits'" \
         --search_bindings="PPOSettings.total_env_steps = $META_STEPS" \
         --eval_bindings="OptimizerSettings.epochs = $EVAL_EPOCHS" \
