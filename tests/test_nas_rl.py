@@ -489,6 +489,7 @@ def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
           "--gin_bindings=load_dataset.dataset = 'digits'",
           '--gin_bindings=DartsSupernet.channels = 4',
           '--gin_bindings=DartsSupernet.layers = 3',
+          '--gin_bindings=DartsSupernet.num_nodes = 2',  # A 3x smaller graph.
           '--gin_bindings=OptimizerSettings.batch_size = 256']
   process = helpers.launch('launchers.pretrain_supernet', root, args,
                            'OptimizerSettings.epochs = 50', wait=False)
@@ -501,7 +502,7 @@ def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
   assert float(rows[-1]['best_valid_acc']) == max(
       float(r['valid_acc']) for r in rows)
   # The ckpt variant loads these weights into the search env's supernet.
-  supernet = darts_networks.DartsSupernet(space='dartsrl')
+  supernet = darts_networks.DartsSupernet(space='dartsrl', num_nodes=2)
   probs = {t: np.full(s, 1 / s[1], np.float32)
            for t, s in supernet.alpha_shapes().items()}
   supernet(tf.zeros([1, 8, 8, 3]), probs)
@@ -511,7 +512,8 @@ def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
   assert any((f != v.numpy()).any() for f, v in
              zip(fresh, supernet.trainable_variables))
   # Weights pretrained for another supernet or data set are refused.
-  wider = darts_networks.DartsSupernet(space='dartsrl', channels=6, layers=3)
+  wider = darts_networks.DartsSupernet(space='dartsrl', channels=6, layers=3,
+                                       num_nodes=2)
   with pytest.raises(ValueError, match=r"channels 4 \(checkpoint\) vs 6"):
     pretrain.restore(wider, digits, root)
   other_data = image_data.ImageData(
