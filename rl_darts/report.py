@@ -248,7 +248,8 @@ def write(roots: Sequence[str], out_dir: str) -> str:
   os.makedirs(figures, exist_ok=True)
   blocks: list[tuple[str, object]] = [
       ('h1', 'RL-DARTS report'),
-      ('p', f'{len(runs)} runs and {len(searches)} random searches under '
+      ('p', f'{_count(len(runs), "run")} and '
+            f'{_count(len(searches), "random search", "es")} under '
             f'{", ".join(roots)}. Scores are final normalized train returns '
             f'(the mean over each run\'s last {results.FINAL_FRACTION:.0%} '
             f'of logged rows), mean ± std over seeds.'),
@@ -286,6 +287,14 @@ def write(roots: Sequence[str], out_dir: str) -> str:
       ['arm', 'game', 'seed', 'encoder', 'env steps', 'hours', 'path'],
       [[r.arm, r.game, str(r.seed), r.encoder, f'{r.env_steps:,}',
         f'{r.seconds / 3600:.2f}', r.path] for r in runs]))]
+  if searches:
+    blocks += [('h2', 'Random searches (Table 4)'), ('table', (
+        ['path', 'game', 'seed', "cells' final returns", 'best cell',
+         'best cell retrained'],
+        [[s['path'], s['game'], str(s.get('seed')),
+          ', '.join(f"{c['final_return']:.3f}" for c in s['cells']),
+          str(s['best_cell']), _number(s.get('best_final_return'))]
+         for s in searches]))]
   blocks.append(('h2', 'Settings (each run\'s operative gin config)'))
   os.makedirs(os.path.join(out_dir, 'configs'), exist_ok=True)
   for run, label in labels:
@@ -293,17 +302,19 @@ def write(roots: Sequence[str], out_dir: str) -> str:
     shutil.copyfile(os.path.join(run.path, 'operative_config.gin'),
                     os.path.join(out_dir, name))
     blocks.append(('file', (name, label)))
-  for search in searches:
-    blocks.append(('p', f"Random search {search['path']} ({search['game']}, "
-                        f"seed {search.get('seed')}): cell finals "
-                        f"{[c['final_return'] for c in search['cells']]}, "
-                        f"best cell {search['best_cell']} retrained: "
-                        f"{search.get('best_final_return')}"))
   markdown = _markdown(blocks)
   io_utils.atomic_write_text(os.path.join(out_dir, 'report.md'), markdown)
   io_utils.atomic_write_text(os.path.join(out_dir, 'report.html'),
                              _html(blocks, out_dir))
   return markdown
+
+
+def _count(n: int, noun: str, plural: str = 's') -> str:
+  return f'{n} {noun}{"" if n == 1 else plural}'
+
+
+def _number(value: Optional[float]) -> str:
+  return '' if value is None else f'{value:.3f}'
 
 
 def _markdown(blocks) -> str:

@@ -89,6 +89,11 @@ def test_report_tables_number_by_number(tmp_path):
   assert gap == ['| starpilot | 0 | classic_search | cell | 0.550 | 0.450 | '
                  '0.100 | 1.100 | 0.900 |']
   assert '| impala | starpilot | 0 | impala_cnn | 1,000 | 0.01 |' in markdown
+  assert markdown.startswith('# RL-DARTS report\n\n10 runs and 1 random '
+                             'search under ')
+  search_row = next(line for line in markdown.splitlines()
+                    if line.startswith(f'| {search} |'))
+  assert search_row == f'| {search} | starpilot | 0 | 0.900 | 0 | 0.300 |'
   assert (out / 'figures' / 'curves_maze.png').stat().st_size > 0
   alpha = out / 'figures' / 'classic_search_starpilot_seed1_alpha.png'
   assert alpha.read_bytes() == b'alpha'
