@@ -77,6 +77,13 @@ def _stage(name: str, module: str, root: str, seed: int, configs: list[str],
       (*FLAGS.gin_bindings, *bindings), (*extra, *data))])
 
 
+def _evaluate(name: str, directory: str, seed: int, genotype: str) -> None:
+  """Trains `genotype` (a file or a paper cell's name) under directory/eval."""
+  _stage(f'{name} seed {seed}: evaluation', 'darts_eval',
+         os.path.join(directory, 'eval'), seed, [FLAGS.eval_config],
+         FLAGS.eval_bindings, (f'--genotype={genotype}',))
+
+
 def main(argv):
   del argv
   logs.set_verbose(FLAGS.verbose)
@@ -95,15 +102,9 @@ def main(argv):
       _stage(f'{row} seed {seed}: search', 'nas_rl', search, seed,
              [f'gin_configs/nas_rl/{row}.gin'],
              checkpoint + FLAGS.search_bindings)
-      _stage(f'{row} seed {seed}: evaluation', 'darts_eval',
-             os.path.join(directory, 'eval'), seed, [FLAGS.eval_config],
-             FLAGS.eval_bindings,
-             (f'--genotype={os.path.join(search, "genotype.json")}',))
+      _evaluate(row, directory, seed, os.path.join(search, 'genotype.json'))
     for name in FLAGS.reference_cells:
-      _stage(f'{name} seed {seed}: evaluation', 'darts_eval',
-             os.path.join(table.reference_dir(root, name, seed), 'eval'),
-             seed, [FLAGS.eval_config], FLAGS.eval_bindings,
-             (f'--genotype={name}',))
+      _evaluate(name, table.reference_dir(root, name, seed), seed, name)
   summary = table.summarize(root, rows, seeds, FLAGS.reference_cells)
   table.write(root, summary, FLAGS.eval_config)
   with open(os.path.join(root, 'table.md')) as f:
