@@ -9,7 +9,8 @@
 #
 # ROOT: where the runs write (default: data/ here, whose small files are committed).
 # OUT: where the reports go (default: this directory). STAGES: which stages to run, in
-# order (default: all of ppo cell nas_rl random_search rainbow frozen report).
+# order (default: all of ppo cell nas_rl random_search rainbow frozen report). SEEDS: e.g.
+# SEEDS=0,1,2 adds seeds 1 and 2 to every arm (seed 0's runs skip).
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/../../.."
 STUDY=docs/results/two_core_study
@@ -19,7 +20,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 STAGES=${STAGES:-ppo cell nas_rl random_search rainbow frozen report}
 
 GAME=coinrun        # The pilot's pick: IMPALA-CNN 16x3 rose most above random play (README).
-SEEDS=0
+SEEDS=${SEEDS:-0}    # Comma-separated; every arm runs each (the committed study: 0).
 PPO_STEPS=196608    # 12 PPO iterations of 64 envs x 256 steps, every PPO arm.
 RAINBOW_STEPS=50000 # Rainbow with the Micro supernet: the path end to end.
 META_STEPS=204800   # Per Table 1 row: 100 PPO updates of 8 searches x 256 meta-steps.
