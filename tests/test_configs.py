@@ -82,6 +82,7 @@ OVERLAYS = {'gin_configs/procgen_200_levels.gin': 'gin_configs/ppo/impala_cnn.gi
 RUN_BY_THE_STUDY = ('gin_configs/ppo/impala_cnn_16x3.gin',
                     'gin_configs/ppo/classic_search.gin',
                     'gin_configs/ppo/classic_frozen_uniform_alpha.gin',
+                    'gin_configs/ppo/classic_no_relu_search.gin',
                     'gin_configs/ppo/discrete_16x3.gin',
                     'gin_configs/rainbow/micro_search.gin',
                     'gin_configs/nas_rl/disc_ckpt_loss.gin')

@@ -31,7 +31,8 @@ def test_regeneration_script_runs_every_stage_at_smoke_scale(tmp_path):
     report = f.read()
   header = next(line for line in report.splitlines()
                 if line.startswith('| game |'))
-  for arm in ('classic_frozen_uniform_alpha', 'classic_search',
+  for arm in ('classic_frozen_uniform_alpha', 'classic_no_relu_search',
+              'classic_search',
               'discrete_16x3', 'impala_cnn_16x3', 'micro_search',
               'random search'):
     assert f' {arm} |' in header, header
@@ -40,6 +41,7 @@ def test_regeneration_script_runs_every_stage_at_smoke_scale(tmp_path):
   for arm, encoder, steps in (
       ('impala_cnn_16x3', 'impala_cnn', 16), ('classic_search', 'supernet', 16),
       ('classic_frozen_uniform_alpha', 'supernet', 16),
+      ('classic_no_relu_search', 'supernet', 16),
       ('discrete_16x3', 'discrete', 16), ('micro_search', 'supernet', 48)):
     assert f'| {arm} | coinrun | 0 | {encoder} | {steps} |' in report, arm
   with open(tmp_path / 'report' / 'table.md') as f:

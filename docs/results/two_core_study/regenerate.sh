@@ -9,15 +9,15 @@
 #
 # ROOT: where the runs write (default: data/ here, whose small files are committed).
 # OUT: where the reports go (default: this directory). STAGES: which stages to run, in
-# order (default: all of ppo cell nas_rl random_search rainbow frozen report). SEEDS: e.g.
-# SEEDS=0,1,2 adds seeds 1 and 2 to every arm (seed 0's runs skip).
+# order (default: all of ppo cell nas_rl random_search rainbow frozen no_relu report).
+# SEEDS: e.g. SEEDS=0,1,2 adds seeds 1 and 2 to every arm (seed 0's runs skip).
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/../../.."
 STUDY=docs/results/two_core_study
 ROOT=${ROOT:-$STUDY/data}
 OUT=${OUT:-$STUDY}
 PYTHON=${PYTHON:-.venv/bin/python}
-STAGES=${STAGES:-ppo cell nas_rl random_search rainbow frozen report}
+STAGES=${STAGES:-ppo cell nas_rl random_search rainbow frozen no_relu report}
 
 GAME=coinrun        # The pilot's pick: IMPALA-CNN 16x3 rose most above random play (README).
 SEEDS=${SEEDS:-0}    # Comma-separated; every arm runs each (the committed study: 0).
@@ -101,13 +101,15 @@ for stage in $STAGES; do
         --root_dir="$ROOT/rainbow" "${extra[@]}";;
     frozen)  # The frozen uniform-alpha ablation (App. B.1) on the same game and budget.
       ppo_sweep gin_configs/ppo/classic_frozen_uniform_alpha.gin;;
+    no_relu)  # The no-ReLU Classic space's search (App. B.1), same game and budget.
+      ppo_sweep gin_configs/ppo/classic_no_relu_search.gin;;
     report)  # Over the stages that have run.
       runs=(); for d in "$ROOT/ppo" "$ROOT/rainbow"; do [[ -d $d ]] && runs+=("$d"); done
       "$PYTHON" -m launchers.report --runs "${runs[@]}" --out="$OUT/report"
       if [[ -f $ROOT/nas_rl/table.md ]]; then
         cp "$ROOT/nas_rl/table.md" "$ROOT/nas_rl/table.csv" "$OUT/report/"
       fi;;
-    *) echo "unknown stage '$stage'; allowed: ppo cell nas_rl random_search rainbow frozen report" >&2
+    *) echo "unknown stage '$stage'; allowed: ppo cell nas_rl random_search rainbow frozen no_relu report" >&2
        exit 2;;
   esac
 done
