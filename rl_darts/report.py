@@ -292,7 +292,7 @@ def write(roots: Sequence[str], out_dir: str) -> str:
         ['path', 'game', 'seed', "cells' final returns", 'best cell',
          'best cell retrained'],
         [[s['path'], s['game'], str(s.get('seed')),
-          ', '.join(f"{c['final_return']:.3f}" for c in s['cells']),
+          ', '.join(_number(c['final_return']) for c in s['cells']),
           str(s['best_cell']), _number(s.get('best_final_return'))]
          for s in searches]))]
   blocks.append(('h2', 'Settings (each run\'s operative gin config)'))
@@ -314,7 +314,8 @@ def _count(n: int, noun: str, plural: str = 's') -> str:
 
 
 def _number(value: Optional[float]) -> str:
-  return '' if value is None else f'{value:.3f}'
+  """A score to 3 decimals; 'n/a' for a run that finished no episode."""
+  return 'n/a' if value is None else f'{value:.3f}'
 
 
 def _markdown(blocks) -> str:

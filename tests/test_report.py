@@ -56,7 +56,8 @@ def test_report_tables_number_by_number(tmp_path):
   _run(search / 'cell_0' / 'train', 'cell', 'starpilot', 0, 0.9)
   (search / 'summary.json').write_text(json.dumps({
       'seed': 0, 'best_cell': 0, 'best_final_return': 0.3,
-      'cells': [{'cell': 0, 'final_return': 0.9}]}))
+      'cells': [{'cell': 0, 'final_return': 0.9},
+                {'cell': 1, 'final_return': None}]}))  # No episode ended.
   out = tmp_path / 'report'
   result = subprocess.run(
       [sys.executable, '-m', 'launchers.report', f'--out={out}',
@@ -93,7 +94,8 @@ def test_report_tables_number_by_number(tmp_path):
                              'search under ')
   search_row = next(line for line in markdown.splitlines()
                     if line.startswith(f'| {search} |'))
-  assert search_row == f'| {search} | starpilot | 0 | 0.900 | 0 | 0.300 |'
+  assert search_row == (f'| {search} | starpilot | 0 | 0.900, n/a | 0 | '
+                        '0.300 |')
   assert (out / 'figures' / 'curves_maze.png').stat().st_size > 0
   alpha = out / 'figures' / 'classic_search_starpilot_seed1_alpha.png'
   assert alpha.read_bytes() == b'alpha'
