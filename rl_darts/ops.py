@@ -67,12 +67,22 @@ def torch_initializer() -> tf.keras.initializers.Initializer:
   return tf.keras.initializers.VarianceScaling(1.0 / 3.0, 'fan_in', 'uniform')
 
 
+def strided_dilation(stride: int, dilation: int) -> bool:
+  """Whether a conv is both strided and dilated, which TF refuses. The spaces'
+  dilated ops in reduction cells have stride == dilation: such a SAME conv
+  (odd kernel) reads only the pixels x[::s, ::s], so it is the undilated
+  stride-1 conv of those, at 1/s^2 of the work of subsampling a full one."""
+  if stride > 1 and dilation > 1 and stride != dilation:
+    raise ValueError(f'a conv with stride {stride} and dilation {dilation}: '
+                     f'strided dilated convs need stride == dilation')
+  return stride > 1 and dilation > 1
+
+
 def convolve(x: tf.Tensor, kernel: tf.Tensor, stride: int,
              dilation: int) -> tf.Tensor:
-  """SAME convolution; TF refuses stride > 1 with dilation > 1, so subsample."""
-  if stride > 1 and dilation > 1:
-    return tf.nn.conv2d(x, kernel, 1, 'SAME', dilations=dilation)[
-        :, ::stride, ::stride, :]
+  """SAME convolution (see `strided_dilation`)."""
+  if strided_dilation(stride, dilation):
+    return tf.nn.conv2d(x[:, ::stride, ::stride, :], kernel, 1, 'SAME')
   return tf.nn.conv2d(x, kernel, stride, 'SAME', dilations=dilation)
 
 
@@ -249,20 +259,20 @@ class DilConv(tf.keras.layers.Layer):
                dilation: int, **kwargs):
     super().__init__(**kwargs)
     self.stride, self.dilation = stride, dilation
-    self.subsample = stride > 1 and dilation > 1  # TF: no stride with dilation.
+    self.subsample = strided_dilation(stride, dilation)
     self.depthwise = tf.keras.layers.DepthwiseConv2D(
         kernel_size, 1 if self.subsample else stride, padding='same',
-        dilation_rate=dilation, use_bias=False,
+        dilation_rate=1 if self.subsample else dilation, use_bias=False,
         depthwise_initializer=torch_initializer())
     self.pointwise = tf.keras.layers.Conv2D(
         channels, 1, use_bias=False, kernel_initializer=torch_initializer())
     self.bn = batch_norm()
 
   def call(self, x: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
-    y = self.depthwise(naswot.relu(x))
+    y = naswot.relu(x)  # On every pixel: NASWOT records the whole input.
     if self.subsample:
       y = y[:, ::self.stride, ::self.stride, :]
-    return self.bn(self.pointwise(y), training=training)
+    return self.bn(self.pointwise(self.depthwise(y)), training=training)
 
 
 class SepConv(tf.keras.layers.Layer):

@@ -48,12 +48,26 @@ def test_rl_darts_parameter_free_ops_average_pool_when_strided():
   assert not np.any(ops.make_op('Zero', 2, 2)(x))
 
 
-def test_dilated_strided_conv_equals_subsampled_dilated_conv():
-  x = tf.random.normal([1, 10, 10, 3])
-  op = ops.make_op('DilConv3x3Relu', 3, 2)
-  y = op(x)
-  full = tf.nn.relu(tf.nn.conv2d(x, op.kernel, 1, 'SAME', dilations=2) + op.bias)
-  np.testing.assert_allclose(y, full[:, ::2, ::2], atol=1e-6)
+@pytest.mark.parametrize('size', [10, 9])
+@pytest.mark.parametrize('name', ['DilConv3x3Relu', 'DilConv5x5Relu',
+                                  'dil_conv_3x3', 'dil_conv_5x5'])
+def test_dilated_strided_conv_equals_subsampled_dilated_conv(name, size):
+  """Stride 2 with dilation 2 is DARTS's (PyTorch's) padded conv: the full-
+  resolution dilated conv at every other pixel."""
+  x = tf.random.normal([2, size, size, 4])
+  op = ops.make_op(name, 4, 2)
+  y = op(x, training=False)
+  if name.startswith('Dil'):
+    full = tf.nn.relu(tf.nn.conv2d(x, op.kernel, 1, 'SAME', dilations=2) +
+                      op.bias)[:, ::2, ::2]
+  else:
+    full = op.bn(op.pointwise(tf.nn.depthwise_conv2d(
+        tf.nn.relu(x), op.depthwise.depthwise_kernel, [1, 1, 1, 1], 'SAME',
+        dilations=[2, 2])[:, ::2, ::2]), training=False)
+  assert y.shape == (2, -(-size // 2), -(-size // 2), 4)
+  np.testing.assert_allclose(y, full, atol=1e-5)
+  with pytest.raises(ValueError, match='stride 2 and dilation 3'):
+    ops.DilConv(4, 2, 3, 3)
 
 
 def test_noise_op_draws_fresh_standard_normal():
