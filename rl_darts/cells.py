@@ -111,8 +111,9 @@ class Cell(tf.keras.layers.Layer):
     A NumPy `active` leaves the skipped ops out of the graph; a tensor
     guards each op with a `naswot.cond` (one compiled forward serves every
     pattern) and zeroes the skipped ops' weights; an int tensor [edges]
-    names each edge's one active op (-1: none) and runs it by one
-    `naswot.switch` per edge, which costs less than a cond per op.
+    names each edge's one active op (-1: none) and runs it alone by one
+    `naswot.switch` per edge over all its ops, which also adds it to its
+    node's running sum (the discrete searches' forward).
     `drop_prob`: DARTS's drop-path on every non-identity op output, per
     sample; `identity_dropout`: dropout on identity outputs (the dartsrl
     code's evaluation). Both only in training, in discrete cells."""
@@ -167,7 +168,7 @@ class Cell(tf.keras.layers.Layer):
     """(node, op key, weighted op output) for every op run on every edge
     leaving `source`; in a supernet the key is None for a sum of fused convs.
     `pending`: each node's terms so far, which the fused kernel may take in
-    (see `_mix_shared`).
+    (see `_mix_shared`), or an edge's switch adds to (its one term).
 
     Stateless ops run once per name; convs of one shape run as one conv (see
     `_fused_conv`). In a supernet, the fused convs covering the same nodes are
@@ -180,6 +181,7 @@ class Cell(tf.keras.layers.Layer):
     shared_edges = collections.defaultdict(list)
     conv_groups = collections.defaultdict(list)
     guarded = isinstance(active, tf.Tensor)
+    switching = guarded and active.dtype != tf.bool
     zeros = self._zeros(x, source) if guarded else None  # Skipped ops' output.
     switched = collections.defaultdict(dict)  # (node, row) -> {col: op}.
     for node, name, key, row, col in self._outgoing.get(source, ()):
@@ -187,7 +189,11 @@ class Cell(tf.keras.layers.Layer):
       if self.mixed and (isinstance(layer, ops_lib.Zero) or (
           active is not None and not guarded and not active[row, col])):
         continue  # Adds p * 0, or is skipped.
-      if isinstance(layer, ops_lib.Conv):
+      if switching:  # Every op in its edge's switch: only the chosen one runs.
+        switched[(node, row)][col] = (
+            lambda layer=layer, row=row, col=col: _scaled(
+                probs[row, col], layer(x, training=training)))
+      elif isinstance(layer, ops_lib.Conv):
         conv_groups[layer.fusion_key].append((node, key, row, col))
       elif self.mixed and getattr(layer, 'identity', False):
         skips[node] = (name, layer, row, col)
@@ -199,12 +205,10 @@ class Cell(tf.keras.layers.Layer):
           shared[name] = layer(x)
         outputs[key] = shared[name]
       elif guarded:
-        op = lambda layer=layer, p=probs[row, col]: p * layer(  # pylint: disable=g-long-lambda
-            x, training=training)
-        if active.dtype == tf.bool:
-          weighted[key] = naswot.cond(active[row, col], op, zeros)
-        else:
-          switched[(node, row)][col] = op
+        weighted[key] = naswot.cond(
+            active[row, col],
+            lambda layer=layer, p=probs[row, col]: p * layer(
+                x, training=training), zeros)
       else:
         outputs[key] = layer(x, training=training)
     result, sums = [], collections.defaultdict(list)
@@ -233,7 +237,13 @@ class Cell(tf.keras.layers.Layer):
       parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
       result += [(node, None, part) for node, part in zip(nodes, parts)]
     for (node, row), ops in switched.items():
-      result.append((node, None, naswot.switch(active[row], ops, zeros)))
+      if pending[node]:  # Its running sum: add to it in the taken branch.
+        base = pending[node].pop()
+        ops = {col: lambda op=op, base=base: base + op()
+               for col, op in ops.items()}
+      else:
+        base = zeros
+      result.append((node, None, naswot.switch(active[row], ops, base)))
     for node, _, key, row, col in self._outgoing.get(source, ()):
       if key in weighted:
         result.append((node, key, weighted[key]))
@@ -345,6 +355,12 @@ def discrete_cell(width: int, nodes: Sequence[genotypes.Node], num_inputs: int,
       edge_ops[(source, node)].append(op)
   return Cell(width, dict(edge_ops), num_inputs, len(nodes), mixed=False,
               **kwargs)
+
+
+def _scaled(p: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+  """p * y, without the multiply where p is 1 (every edge of a one-hot
+  alpha)."""
+  return tf.cond(tf.equal(p, 1.0), lambda: y, lambda: p * y)
 
 
 def _sum(tensors: Sequence[tf.Tensor]) -> tf.Tensor:

@@ -96,23 +96,23 @@ def cond(pred: tf.Tensor, fn: Callable[[], tf.Tensor], zeros: tf.Tensor
 
 
 def switch(index: tf.Tensor, fns: dict[int, Callable[[], tf.Tensor]],
-           zeros: tf.Tensor) -> tf.Tensor:
-  """fns[index]() (zeros, fns' shape, for any other index), running only
+           default: tf.Tensor) -> tf.Tensor:
+  """fns[index]() (`default`, fns' shape, for any other index), running only
   that branch (in a `tf.function`), recorded like `cond`."""
-  branches = [fns.get(i, lambda: zeros) for i in range(max(fns) + 1)]
-  return _guarded(lambda fns, default: tf.switch_case(index, fns, default),
-                  branches, zeros)
+  branches = [fns.get(i, lambda: default) for i in range(max(fns) + 1)]
+  return _guarded(lambda fns, other: tf.switch_case(index, fns, other),
+                  branches, default)
 
 
-def _guarded(control, fns: list[Callable[[], tf.Tensor]], zeros: tf.Tensor
+def _guarded(control, fns: list[Callable[[], tf.Tensor]], default: tf.Tensor
              ) -> tf.Tensor:
-  """control(branches, default) over `fns` and a zeros default; inside a
+  """control(branches, otherwise) over `fns`, `default` otherwise; inside a
   graph recorder, each branch also returns its ReLUs' K and count, which
   the recorder adds once the branch ran."""
   if not (_ACTIVE and not _ACTIVE[-1].eager):
-    return control(fns, lambda: zeros)
-  batch = tf.shape(zeros)[0]
-  nothing = lambda: (zeros, tf.zeros([batch, batch], tf.float64), 0)
+    return control(fns, lambda: default)
+  batch = tf.shape(default)[0]
+  nothing = lambda: (default, tf.zeros([batch, batch], tf.float64), 0)
 
   def recorded(fn):
     def taken():

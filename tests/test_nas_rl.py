@@ -271,7 +271,9 @@ def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
   soft = {t: np.where(every_third % 3 == 0, 1e-3, p).astype(np.float32)
           for t, p in soft.items()}  # Every op somewhere at the threshold.
   other = {t: np.roll(p, 1, axis=-1) for t, p in one_hot.items()}
-  for probs in (one_hot, soft, other):
+  near = {t: (0.9965 * p + 0.0005 * (1 - p)).astype(np.float32)
+          for t, p in other.items()}  # One op per edge, weighted below 1.
+  for probs in (one_hot, soft, other, near):
     results = []
     for compiled in (True, False):
       env.settings.compiled_forward = compiled

@@ -70,6 +70,28 @@ def test_dilated_strided_conv_equals_subsampled_dilated_conv(name, size):
     ops.DilConv(4, 2, 3, 3)
 
 
+@pytest.mark.parametrize('size', [10, 9])
+@pytest.mark.parametrize('kernel_size', [3, 5])
+def test_native_dilated_depthwise_matches_tfs_form_with_its_gradient(
+    kernel_size, size):
+  """The oneDNN kernel's output, and the gradient of TF's form (the native
+  kernel's own gradient ignores dilation here)."""
+  if not ops._native_dilation():  # pylint: disable=protected-access
+    pytest.skip('no depthwise kernel here dilates natively')
+  x = tf.random.normal([2, size, size, 4])
+  kernel = tf.random.normal([kernel_size, kernel_size, 4, 1])
+  dy = tf.random.normal([2, size, size, 4])
+  results = []
+  for conv in (ops.dilated_depthwise, lambda x, k, d: tf.nn.depthwise_conv2d(
+      x, k, [1, 1, 1, 1], 'SAME', dilations=[d, d])):
+    with tf.GradientTape() as tape:
+      tape.watch([x, kernel])
+      y = conv(x, kernel, 2)
+    results.append([y, *tape.gradient(y, [x, kernel], output_gradients=dy)])
+  for native, reference in zip(*results):
+    np.testing.assert_allclose(native, reference, rtol=1e-5, atol=1e-4)
+
+
 def test_noise_op_draws_fresh_standard_normal():
   op = ops.make_op('noise', 8, 2)
   x = tf.zeros([4, 16, 16, 8])
