@@ -144,9 +144,10 @@ def measure(case: str, data: str, cifar_dir: str, root: str) -> dict:
 
 def forward_floor(data: str, cifar_dir: str, trials: int = 5
                   ) -> tuple[float, int]:
-  """(seconds per reward forward, meta-steps per reward) of a graph compiled
-  for one fixed one-hot cell (its skipped ops left out, no per-alpha guards):
-  the bound of any forward that serves every alpha, as the search's does."""
+  """(seconds per reward forward, meta-steps per reward) of the search's
+  forward compiled for one fixed one-hot cell (its op indices constants, so
+  grappler prunes the other branches): the bound of the forward that serves
+  every alpha."""
   gin.clear_config()
   gin.parse_config_file(os.path.join(common.GIN_DIR, 'nas_rl', 'base.gin'))
   gin.parse_config(FLAGS.gin_bindings)
@@ -159,7 +160,8 @@ def forward_floor(data: str, cifar_dir: str, trials: int = 5
   rng = np.random.default_rng(0)
   probs = {t: np.eye(n, dtype=np.float32)[rng.integers(0, n, e)]
            for t, (e, n) in supernet.alpha_shapes().items()}
-  active = {t: p > 0 for t, p in probs.items()}
+  active = {t: tf.constant(p.argmax(-1).astype(np.int32))
+            for t, p in probs.items()}
   forward = tf.function(lambda x: supernet(x, probs, training=False,
                                            active=active), autograph=False)
   images = tf.constant(images)
