@@ -93,26 +93,33 @@ def dilated_depthwise(x: tf.Tensor, kernel: tf.Tensor, dilation: int
   the time of the oneDNN kernel, which dilates natively; where that kernel
   runs (see `_native_dilation`), it computes the output, and the gradient is
   that of TF's form (TF's CPU gradient kernels ignore dilation)."""
-  def reference(x, kernel):
-    return tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], 'SAME',
-                                  dilations=[dilation, dilation])
-
   if dilation == 1 or not _native_dilation():
-    return reference(x, kernel)
+    return _tf_dilated_depthwise(x, kernel, dilation)
 
   @tf.custom_gradient
   def native(x, kernel):
     def grad(dy):
       with tf.GradientTape() as tape:
         tape.watch([x, kernel])
-        y = reference(x, kernel)
+        y = _tf_dilated_depthwise(x, kernel, dilation)
       return tape.gradient(y, [x, kernel], output_gradients=dy)
 
-    return tf.raw_ops.DepthwiseConv2dNative(
-        input=x, filter=kernel, strides=[1, 1, 1, 1], padding='SAME',
-        dilations=[1, dilation, dilation, 1]), grad
+    return _native_dilated_depthwise(x, kernel, dilation), grad
 
   return native(x, kernel)
+
+
+def _tf_dilated_depthwise(x: tf.Tensor, kernel: tf.Tensor, dilation: int
+                          ) -> tf.Tensor:
+  return tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], 'SAME',
+                                dilations=[dilation, dilation])
+
+
+def _native_dilated_depthwise(x: tf.Tensor, kernel: tf.Tensor, dilation: int
+                              ) -> tf.Tensor:
+  return tf.raw_ops.DepthwiseConv2dNative(
+      input=x, filter=kernel, strides=[1, 1, 1, 1], padding='SAME',
+      dilations=[1, dilation, dilation, 1])
 
 
 @functools.cache
@@ -123,13 +130,10 @@ def _native_dilation() -> bool:
     x = tf.random.stateless_normal([2, 7, 6, 3], [0, 1])
     kernel = tf.random.stateless_normal([3, 3, 3, 1], [0, 2])
     try:
-      native = tf.raw_ops.DepthwiseConv2dNative(
-          input=x, filter=kernel, strides=[1, 1, 1, 1], padding='SAME',
-          dilations=[1, 2, 2, 1])
+      native = _native_dilated_depthwise(x, kernel, 2)
     except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
       return False
-    reference = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], 'SAME',
-                                       dilations=[2, 2])
+    reference = _tf_dilated_depthwise(x, kernel, 2)
     return bool(tf.reduce_max(tf.abs(native - reference)) < 1e-4)
 
 
