@@ -78,17 +78,35 @@ def parse_gin(name: str, extra: str) -> None:
   gin.parse_config(ENCODERS[name] + '\n' + extra)
 
 
-def forward_flops(model, input_shape: Sequence[int] = (1, 64, 64, 3)) -> int:
-  """FLOPs of one sample's forward pass (TF's profiler on the graph of TF
-  ops: the fused mixing kernel's arithmetic is the same, but uncounted)."""
+def forward_flops(model, input_shape: Sequence[int] = (1, 64, 64, 3),
+                  dtype: str = 'uint8') -> int:
+  """FLOPs of one forward pass of an `input_shape` batch (TF's profiler on
+  the graph of TF ops: the fused mixing kernel's arithmetic is the same, but
+  uncounted)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rl_darts import fused  # pylint: disable=g-import-not-at-top
   with fused.disabled():
     graph = tf.function(model).get_concrete_function(
-        tf.TensorSpec(input_shape, tf.uint8)).graph
+        tf.TensorSpec(input_shape, dtype)).graph
   options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
   options['output'] = 'none'
   return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
+
+
+def gemm_gflops(size: int = 1024, repeats: int = 20) -> float:
+  """This machine's fp32 rate on TF's dense matmul (all its threads), the
+  best of `repeats`: about the most a conv's multiply-adds can reach."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  a = tf.random.stateless_normal([size, size], [0, 0])
+  b = tf.random.stateless_normal([size, size], [0, 1])
+  product = tf.function(tf.matmul)
+  product(a, b).numpy()
+  best = float('inf')
+  for _ in range(repeats):
+    began = time.perf_counter()
+    product(a, b).numpy()
+    best = min(best, time.perf_counter() - began)
+  return 2 * size ** 3 / best / 1e9
 
 
 def best_rate(step: Callable[[], object], steps: int, items_per_step: float,

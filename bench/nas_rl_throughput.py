@@ -38,6 +38,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import harness
 from launchers import common
 from rl_darts import darts_networks
 from rl_darts import image_data
@@ -143,11 +144,11 @@ def measure(case: str, data: str, cifar_dir: str, root: str) -> dict:
 
 
 def forward_floor(data: str, cifar_dir: str, trials: int = 5
-                  ) -> tuple[float, int]:
-  """(seconds per reward forward, meta-steps per reward) of the search's
-  forward compiled for one fixed one-hot cell (its op indices constants, so
-  grappler prunes the other branches): the bound of the forward that serves
-  every alpha."""
+                  ) -> tuple[float, float, int]:
+  """(seconds, GFLOP) per reward forward and meta-steps per reward of the
+  search's forward compiled for one fixed one-hot cell (its op indices
+  constants, so grappler prunes the other branches): the bound of the
+  forward that serves every alpha."""
   gin.clear_config()
   gin.parse_config_file(os.path.join(common.GIN_DIR, 'nas_rl', 'base.gin'))
   gin.parse_config(FLAGS.gin_bindings)
@@ -160,10 +161,10 @@ def forward_floor(data: str, cifar_dir: str, trials: int = 5
   rng = np.random.default_rng(0)
   probs = {t: np.eye(n, dtype=np.float32)[rng.integers(0, n, e)]
            for t, (e, n) in supernet.alpha_shapes().items()}
-  active = {t: tf.constant(p.argmax(-1).astype(np.int32))
-            for t, p in probs.items()}
+  indices = {t: tf.constant(p.argmax(-1).astype(np.int32))
+             for t, p in probs.items()}
   forward = tf.function(lambda x: supernet(x, probs, training=False,
-                                           active=active), autograph=False)
+                                           active=indices), autograph=False)
   images = tf.constant(images)
   forward(images)
   times = []
@@ -171,7 +172,13 @@ def forward_floor(data: str, cifar_dir: str, trials: int = 5
     began = time.perf_counter()
     forward(images).numpy()
     times.append(time.perf_counter() - began)
-  return min(times), 2 * supernet.num_edges
+  # Counted on the graph of the cell's ops alone (boolean masks build only
+  # those), since TF's profiler does not look inside the switches.
+  masks = {t: p > 0 for t, p in probs.items()}
+  flops = harness.forward_flops(
+      lambda x: supernet(x, probs, training=False, active=masks),
+      images.shape, 'float32')
+  return min(times), flops / 1e9, 2 * supernet.num_edges
 
 
 def _bind_data(data: str, cifar_dir: str) -> None:
@@ -207,11 +214,16 @@ def main(argv):
     print('Split columns: seconds per 1,000 meta-steps. Target: 280 '
           'meta-steps/s (1M steps in an hour).')
     if FLAGS.floor:
+      gemm = harness.gemm_gflops()
       for data in FLAGS.data:
-        seconds, steps = forward_floor(data, cifar_dir)
+        seconds, gflop, steps = forward_floor(data, cifar_dir)
         print(f'Reward forward floor on {data}: {seconds:.3f} s per batch '
               f'compiled for one fixed cell; a discrete search bound of '
-              f'{steps / seconds:.0f} meta-steps/s from the reward alone.',
+              f'{steps / seconds:.0f} meta-steps/s from the reward alone. '
+              f'Its {gflop:.2f} GFLOP run at {gflop / seconds:.0f} GFLOP/s, '
+              f'{100 * gflop / seconds / gemm:.0f}% of this machine\'s fp32 '
+              f'matmul rate ({gemm:.0f} GFLOP/s), which would bound the '
+              f'search at {steps * gemm / gflop:.0f} meta-steps/s.',
               flush=True)
 
 
