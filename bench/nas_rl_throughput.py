@@ -220,7 +220,7 @@ def main(argv):
         print(f'Reward forward floor on {data}: {seconds:.3f} s per batch '
               f'compiled for one fixed cell; a discrete search bound of '
               f'{steps / seconds:.0f} meta-steps/s from the reward alone. '
-              f'Its {gflop:.2f} GFLOP run at {gflop / seconds:.0f} GFLOP/s, '
+              f'Its {gflop:.3g} GFLOP run at {gflop / seconds:.0f} GFLOP/s, '
               f'{100 * gflop / seconds / gemm:.0f}% of this machine\'s fp32 '
               f'matmul rate ({gemm:.0f} GFLOP/s), which would bound the '
               f'search at {steps * gemm / gflop:.0f} meta-steps/s.',

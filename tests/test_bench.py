@@ -155,3 +155,7 @@ def test_nas_rl_throughput_reports_a_case():
   floor = re.search(r'Reward forward floor on digits: ([\d.]+) s per batch.* '
                     r'bound of (\d+) meta-steps/s', result.stdout)
   assert floor and float(floor[1]) > 0 and int(floor[2]) > 0, result.stdout
+  rate = re.search(r'Its ([\d.]+) GFLOP run at (\d+) GFLOP/s, (\d+)% of this '
+                   r"machine's fp32 matmul rate \((\d+) GFLOP/s\)",
+                   result.stdout)
+  assert rate and float(rate[1]) > 0 and int(rate[4]) > 0, result.stdout
