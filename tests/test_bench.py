@@ -140,10 +140,13 @@ def test_nas_rl_throughput_reports_a_case():
        '--cases=cont_acc_grad', '--data=digits', '--rollout_length=28',
        '--gin_bindings=DartsSupernet.channels = 4',
        '--gin_bindings=DartsSupernet.layers = 3',
+       # 5 edges a cell (quick traces): 10-step episodes, one SGD step each.
+       '--gin_bindings=DartsSupernet.num_nodes = 2',
+       '--gin_bindings=SearchSettings.sgd_every = 10',
+       '--gin_bindings=SearchSettings.passes = 1',
        '--gin_bindings=PPOSettings.num_epochs = 1',
        '--gin_bindings=PPOSettings.minibatch_size = 28',
-       '--gin_bindings=SearchSettings.compiled_forward = False',
-       '--gin_bindings=SearchSettings.passes = 1'],  # 28-step episodes.
+       '--gin_bindings=SearchSettings.compiled_forward = False'],
       cwd=harness.REPO, capture_output=True, text=True, timeout=600,
       check=False)
   assert result.returncode == 0, result.stdout + result.stderr
