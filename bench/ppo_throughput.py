@@ -73,7 +73,7 @@ def _learn_step(settings, agent, collector) -> tuple[Callable[[], None], int]:
       x, [-1, 1] + x.shape[2:].as_list()), batch)
   size = settings.minibatch_size
   minibatch = tf.nest.map_structure(lambda x: x[:size], flat)
-  train_fn = tf.function(agent.train)
+  train_fn = tf.function(agent.train, autograph=False)
   train_fn(minibatch)
   calls = max(2, 1024 // size)
 

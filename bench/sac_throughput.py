@@ -77,7 +77,7 @@ def _learner_step(settings, env, agent, server, observer):
       agent.collect_data_spec, train.TABLE, sequence_length=2,
       local_server=server).as_dataset(
           sample_batch_size=settings.batch_size, num_steps=2).prefetch(2))
-  train_step = tf.function(agent.train)
+  train_step = tf.function(agent.train, autograph=False)
   step = lambda: train_step(next(experience)[0])  # pylint: disable=unnecessary-lambda-assignment
   step()
   return step, settings.batch_size

@@ -54,7 +54,7 @@ def synthetic_search(root_dir: str, num_steps: int = 60, batch_size: int = 32,
                              start)
   progress = recording.Progress(num_steps)
 
-  @tf.function
+  @tf.function(autograph=False)
   def train_step(images, labels):
     with tf.GradientTape() as tape:
       logits = classifier(encoder(images, training=True))

@@ -58,7 +58,7 @@ class Checkpointer:
           (f'the last good checkpoint is {latest} (a rerun resumes from it)'
            if latest else 'no checkpoint was written yet'))
 
-  @tf.function
+  @tf.function(autograph=False)
   def _all_finite(self) -> tf.Tensor:
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
                           for v in self.watched])

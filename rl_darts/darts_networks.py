@@ -20,6 +20,7 @@ import tensorflow as tf
 from rl_darts import cells
 from rl_darts import genotypes
 from rl_darts import ops as ops_lib
+from rl_darts import tracing
 
 
 class _Stack(tf.keras.Model):
@@ -97,6 +98,7 @@ class DartsSupernet(_Stack):
     return {t: (self.num_edges, len(self.space.ops(t)))
             for t in ops_lib.CELL_TYPES}
 
+  @tracing.no_autograph
   def call(self, images: tf.Tensor, probs: dict[str, tf.Tensor],
            training: Optional[bool] = None,
            active: Optional[dict[str, np.ndarray | tf.Tensor]] = None
@@ -192,6 +194,7 @@ class DartsNetwork(_Stack):
     self.genotype = genotype
     self.identity_dropout = identity_dropout
 
+  @tracing.no_autograph
   def call(self, images: tf.Tensor, training: Optional[bool] = None,
            drop_prob: Optional[tf.Tensor] = None):
     """Logits (and auxiliary logits when training with the head); in

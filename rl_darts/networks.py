@@ -18,6 +18,7 @@ import tensorflow as tf
 from rl_darts import cells
 from rl_darts import genotypes
 from rl_darts import ops as ops_lib
+from rl_darts import tracing
 
 
 @gin.configurable
@@ -88,6 +89,7 @@ class Encoder(tf.keras.Model):
   def mixing_probs(self) -> dict[str, tf.Tensor]:
     return {}
 
+  @tracing.no_autograph
   def call(self, images: tf.Tensor, training: Optional[bool] = None
            ) -> tf.Tensor:
     x = scale_images(images)

@@ -41,7 +41,7 @@ def train_step_fn(model: tf.keras.Model,
   model must be built (the optimizer's slots are made here, outside)."""
   optimizer.build(model.trainable_variables)
 
-  @tf.function
+  @tf.function(autograph=False)
   def step(images, labels, extra):
     variables = model.trainable_variables
     with tf.GradientTape() as tape:

@@ -217,7 +217,7 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
         {t: tf.constant(a) for t, a in alpha.items()})
     return {t: g.numpy() for t, g in grads.items()}
 
-  @tf.function
+  @tf.function(autograph=False)
   def _compiled_alpha_gradients(self, images: tf.Tensor, labels: tf.Tensor,
                                 alpha: dict) -> dict:
     with tf.GradientTape() as tape:

@@ -23,6 +23,7 @@ from tf_agents.specs import tensor_spec
 from tf_agents.utils import nest_utils
 
 from rl_darts import networks
+from rl_darts import tracing
 
 
 class _FeatureCache:
@@ -73,6 +74,7 @@ class SharedEncoder(network.Network):
         isinstance(m, (tf.keras.layers.BatchNormalization,
                        tf.keras.layers.Dropout)) for m in encoder.submodules))
 
+  @tracing.no_autograph
   def call(self, observation, step_type=None, network_state=(),
            training=False):
     del step_type
@@ -98,6 +100,7 @@ class ActorNetwork(network.DistributionNetwork):
                      output_spec=projection.output_spec, name=name)
     self.shared, self.projection = shared, projection
 
+  @tracing.no_autograph
   def call(self, observation, step_type=None, network_state=(),
            training=False, mask=None):
     features, network_state = self.shared(observation, step_type,
@@ -117,6 +120,7 @@ class ValueNetwork(network.Network):
     self.head = tf.keras.layers.Dense(
         1, kernel_initializer=tf.keras.initializers.Orthogonal(1.0))
 
+  @tracing.no_autograph
   def call(self, observation, step_type=None, network_state=(),
            training=False):
     features, network_state = self.shared(observation, step_type,

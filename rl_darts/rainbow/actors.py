@@ -73,7 +73,7 @@ class EpsilonGreedy(tf.Module):
     self.network = network
     self.generator = tf.random.Generator.from_seed(seed)
 
-  @tf.function
+  @tf.function(autograph=False)
   def __call__(self, observations: tf.Tensor, epsilon: tf.Tensor) -> tf.Tensor:
     greedy = tf.argmax(self.network.q_values(self.network(observations)),
                        axis=-1, output_type=tf.int32)

@@ -60,7 +60,7 @@ class RainbowLearner(acme.Learner):
     self._iterator = iter(dataset)
     self.update_target()
 
-  @tf.function
+  @tf.function(autograph=False)
   def _step(self) -> dict[str, tf.Tensor]:
     sample = next(self._iterator)
     transitions = sample.data
@@ -87,8 +87,8 @@ class RainbowLearner(acme.Learner):
       gradients, _ = tf.clip_by_global_norm(gradients, self.max_gradient_norm)
     self.optimizer.apply(gradients, variables)
     self.num_steps.assign_add(1)
-    if self.num_steps % self.target_update_period == 0:
-      self.update_target()
+    tf.cond(self.num_steps % self.target_update_period == 0,
+            self.update_target, lambda: None)
     return {'loss': loss, 'keys': keys,
             'priorities': tf.cast(tf.abs(losses), tf.float64)}
 

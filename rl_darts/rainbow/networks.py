@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from rl_darts import networks
+from rl_darts import tracing
 
 
 def _mlp(hidden: int, outputs: int, bias: Optional[np.ndarray] = None
@@ -71,6 +72,7 @@ class DuelingC51(tf.keras.Model):
                       else _peak_bias(atoms, initial_return, initial_mass))
     self.advantage = _mlp(hidden_units, num_actions * num_atoms)
 
+  @tracing.no_autograph
   def call(self, observations: tf.Tensor, training: Optional[bool] = None
            ) -> tf.Tensor:
     """Logits [B, num_actions, num_atoms]."""

@@ -17,6 +17,8 @@ from tf_agents.agents.sac import tanh_normal_projection_network
 from tf_agents.networks import network
 from tf_agents.utils import nest_utils
 
+from rl_darts import tracing
+
 
 def _mlp(units: Sequence[int]) -> list[tf.keras.layers.Layer]:
   return [tf.keras.layers.Dense(u, activation='relu') for u in units]
@@ -32,6 +34,7 @@ class PixelCritic(network.Network):
     self.encoder = encoder
     self._layers = _mlp(hidden_units) + [tf.keras.layers.Dense(1)]
 
+  @tracing.no_autograph
   def call(self, inputs, step_type=(), network_state=(), training=False):
     del step_type  # Unused: Q has no state.
     observations, actions = inputs
@@ -60,6 +63,7 @@ class PixelActor(network.DistributionNetwork):
     self._layers = _mlp(hidden_units)
     self._projection = projection
 
+  @tracing.no_autograph
   def call(self, observations, step_type=(), network_state=(),
            training=False):
     del step_type  # Unused: the policy has no state.

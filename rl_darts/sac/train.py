@@ -193,7 +193,7 @@ def _loop(settings: SACSettings, env, eval_env, agent, log: runs.RunLog,
       agent.collect_data_spec, TABLE, sequence_length=2,
       server_address=f'localhost:{port}').as_dataset(
           sample_batch_size=settings.batch_size, num_steps=2).prefetch(2))
-  train_step = tf.function(agent.train)
+  train_step = tf.function(agent.train, autograph=False)
   driver = py_driver.PyDriver(env, collect, [observer, episodes], max_steps=1)
   losses: dict[str, list[float]] = {'critic_loss': [], 'actor_loss': []}
   every = settings.steps_per_iteration
