@@ -4,8 +4,9 @@ This project's networks loop in plain Python over cells, edges and ops, so
 AutoGraph, which TF-Agents' and Acme's `tf.function`s turn on, has nothing to
 convert in them: it would only rewrite and re-parse their source on each
 process's first trace. The library's and launchers' `tf.function`s pass
-`autograph=False`; the networks that third-party `tf.function`s call mark
-their `call` with `no_autograph`, which covers every layer they call in turn.
+`autograph=False`; every network model (the encoders, the DARTS networks and
+the agents' networks, which TF-Agents' and Acme's `tf.function`s call) marks
+its `call` with `no_autograph`, which covers every layer it calls in turn.
 """
 
 from __future__ import annotations
