@@ -1,20 +1,19 @@
-r"""Does an agent learn? A fixed-budget run of a launcher, then its returns at
-the start and the end against the game's easy-mode Rmin.
+r"""Does an agent learn? A fixed-budget run of a launcher on any Procgen game,
+judged against the uniformly random policy on the same levels.
 
   python bench/learning_check.py --agent=rainbow     # about 30 minutes on 2 cores
   python bench/learning_check.py --agent=ppo
   python bench/learning_check.py --agent=rainbow --game=starpilot \
-      --total_env_steps=600000 --gin_bindings="DuelingC51.v_max = 0.2"
+      --total_env_steps=1000000 --gin_configs=gin_configs/rainbow/fast_learner.gin
 
 Runs `python -m launchers.<agent>` on the agent's IMPALA-CNN config, on
-`--game` (Rainbow: coinrun, PPO: starpilot) in easy mode with infinite levels
-(the paper's regime), under
-`--root_dir` (a rerun resumes, or only reports a finished run); `--seed`,
-`--gin_configs` (after the agent's), `--gin_bindings`, `--deterministic` and
-`--verbose` go to the launcher. Then prints the learning curve from the
-run's metrics.csv and a verdict: the mean return of the last `--window` rows
-against that of the first rows and against Rmin (Cobbe et al. 2020), and last
-the uniformly random policy's return on the same levels. Rainbow's train
+`--game` (default Rainbow: coinrun, PPO: starpilot) in easy mode with infinite
+levels (the paper's regime), under `--root_dir` (a rerun resumes, or only
+reports a finished run); `--seed`, `--gin_configs` (after the agent's),
+`--gin_bindings`, `--deterministic` and `--verbose` go to the launcher. Then
+prints the learning curve from the run's metrics.csv and the verdict: the mean
+train return of the last `--tail_fraction` of rows at least 1.5 times random
+play's, and the last greedy evaluation above random play's. Rainbow's train
 return is epsilon-greedy (per-env epsilons from 0.4 down), PPO's the
 stochastic policy's; Rainbow's greedy returns on train and test levels are
 printed where evaluated.
@@ -23,6 +22,7 @@ printed where evaluated.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -46,6 +46,7 @@ AGENTS = {
 }
 FLAGS = flags.FLAGS
 CURVE = ('train_return', 'greedy_train_return', 'greedy_test_return')
+TARGET_RATIO = 1.5  # The end's train return against random play's.
 
 
 def _define_flags() -> None:
@@ -59,8 +60,9 @@ def _define_flags() -> None:
   flags.DEFINE_integer('total_env_steps', None, 'Budget in env steps '
                        "(default: the agent's, about 30 minutes on 2 cores).",
                        lower_bound=1)
-  flags.DEFINE_integer('window', 3, 'Rows averaged at the start and the end.',
-                       lower_bound=1)
+  flags.DEFINE_float('tail_fraction', 0.1, 'Share of the rows averaged at '
+                     'the end (and as many at the start).', lower_bound=0.0,
+                     upper_bound=0.5)
   flags.DEFINE_string('root_dir', None, 'Run directory (default: '
                       'runs/learning_check/<agent>_<game>).')
   flags.DEFINE_integer('random_steps', 3000, 'Batched steps (32 envs) of the '
@@ -111,36 +113,52 @@ def random_return(game: str, steps: int, num_envs: int = 32, seed: int = 0
           len(finished))
 
 
-def report(rows: list[dict], game: str, window: int) -> tuple[str, bool]:
-  """The curve, start/end against Rmin, and whether the agent learned: its
-  end return above both its start and Rmin."""
+def report(rows: list[dict], game: str, tail_fraction: float,
+           random: float | None) -> tuple[str, bool]:
+  """The curve and the verdict. With random play's return: the mean train
+  return of the last `tail_fraction` of rows at least `TARGET_RATIO` times
+  random play's, and the last greedy evaluation (where the agent has one)
+  above it. Without: the end above the start and above Rmin."""
   rmin, rmax = procgen_env.RETURN_RANGES[game]['easy']
   rows = [r for r in rows if r.get('train_return')]
-  if len(rows) < 2 * window:
+  tail = max(1, math.ceil(tail_fraction * len(rows)))
+  if len(rows) < 2 * tail:
     raise ValueError(f'{len(rows)} metric rows with returns; the check needs '
-                     f'at least {2 * window} (--window={window})')
+                     f'at least {2 * tail} (--tail_fraction={tail_fraction})')
   lines = ['| env steps | ' + ' | '.join(CURVE) + ' |',
            '|---:|' + '---:|' * len(CURVE)]
   lines += [f"| {int(r['step']):,} | " +
             ' | '.join(_cell(_mean([r], c)) for c in CURVE) + ' |'
             for r in rows]
-  start = _mean(rows[:window], 'train_return')
-  end = _mean(rows[-window:], 'train_return')
-  learned = end > start and end > rmin
+  start = _mean(rows[:tail], 'train_return')
+  end = _mean(rows[-tail:], 'train_return')
   lines += ['', f'{game} (easy): Rmin {rmin}, Rmax {rmax}',
-            f'train return, first {window} rows: {start:.2f} '
-            f'(steps {int(rows[0]["step"]):,}-{int(rows[window - 1]["step"]):,})',
-            f'train return, last {window} rows: {end:.2f} '
-            f'(steps {int(rows[-window]["step"]):,}-{int(rows[-1]["step"]):,})']
+            f'train return, first {tail} rows: {start:.2f} '
+            f'(steps {int(rows[0]["step"]):,}-{int(rows[tail - 1]["step"]):,})',
+            f'train return, last {tail} rows: {end:.2f} '
+            f'(steps {int(rows[-tail]["step"]):,}-{int(rows[-1]["step"]):,})']
+  greedy = None
   for column in CURVE[1:]:
     evaluated = [r for r in rows if r.get(column)]
     if evaluated:
       first, last = evaluated[0], evaluated[-1]
+      greedy = float(last[column]) if column == 'greedy_train_return' else greedy
       lines.append(f'{column}: {float(first[column]):.2f} at '
                    f'{int(first["step"]):,} -> {float(last[column]):.2f} at '
                    f'{int(last["step"]):,}')
+  if random is None:
+    learned = end > start and end > rmin
+    lines.append('learns: ' + ('yes' if learned else 'no') +
+                 ' (end above its start and above Rmin)')
+    return '\n'.join(lines), learned
+  learned = end >= TARGET_RATIO * random and (greedy is None or greedy > random)
+  lines.append(f'uniformly random policy: {random:.2f}')
   lines.append('learns: ' + ('yes' if learned else 'no') +
-               ' (end above its start and above Rmin)')
+               f' (last {tail} rows {end:.2f} against {TARGET_RATIO} x random '
+               f'{TARGET_RATIO * random:.2f}' +
+               ('' if greedy is None else
+                f'; last greedy train {greedy:.2f} against random {random:.2f}')
+               + ')')
   return '\n'.join(lines), learned
 
 
@@ -148,7 +166,10 @@ def main(argv):
   del argv
   _, game, budget, _ = AGENTS[FLAGS.agent]
   FLAGS.game = FLAGS.game or game
-  procgen_env.check_game(FLAGS.game)
+  try:
+    procgen_env.check_game(FLAGS.game)
+  except ValueError as e:
+    sys.exit(f'error: --game: {e}')
   total = FLAGS.total_env_steps or budget
   from launchers import distributed  # pylint: disable=g-import-not-at-top
   FLAGS.root_dir = FLAGS.root_dir or os.path.join(
@@ -159,14 +180,15 @@ def main(argv):
     sys.exit(f'error: the run failed: {" ".join(run[1:])}')
   with open(os.path.join(REPO, FLAGS.root_dir, 'metrics.csv'), newline='') as f:
     rows = list(csv.DictReader(f))
-  try:
-    text, _ = report(rows, FLAGS.game, FLAGS.window)
-  except ValueError as e:
-    sys.exit(f'error: {e}: raise --total_env_steps or lower --window')
-  print(text)
+  random = None
   if FLAGS.random_steps:
-    mean, episodes = random_return(FLAGS.game, FLAGS.random_steps)
-    print(f'uniformly random policy: {mean:.2f} over {episodes} episodes')
+    random, episodes = random_return(FLAGS.game, FLAGS.random_steps)
+    print(f'uniformly random policy: {random:.2f} over {episodes} episodes')
+  try:
+    text, _ = report(rows, FLAGS.game, FLAGS.tail_fraction, random)
+  except ValueError as e:
+    sys.exit(f'error: {e}: raise --total_env_steps or lower --tail_fraction')
+  print(text)
 
 
 if __name__ == '__main__':

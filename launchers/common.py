@@ -22,7 +22,8 @@ flags.DEFINE_multi_string('gin_bindings', [],
 flags.DEFINE_bool('verbose', False, 'Show INFO logs of TF and absl.')
 flags.DEFINE_integer('seed', 0, 'Seeds Python, numpy, TF and the environments '
                      '(Environment.seed); recorded in ROOT_DIR/seed.json, and '
-                     'a rerun that resumes must pass the same.')
+                     'a rerun that resumes must pass the same.',
+                     lower_bound=0, upper_bound=2**32 - 1)
 flags.DEFINE_bool('deterministic', False, "TF's op determinism on top of "
                   '--seed (slower; runs still differ by float rounding here: '
                   'see WORKSPACE.md).')

@@ -6,12 +6,13 @@ Every ReLU that runs reports its input, flattened per image and binarised
 way Mellor et al. hook every nn.ReLU). K = sum over ReLUs of c c^T +
 (1 - c)(1 - c)^T, i.e. the number of units minus the Hamming distance, and
 the score is log|det K| (slogdet, sign dropped, no normalisation) as in Mellor
-et al.'s and the RL-for-DARTS authors' code, with one difference: where K is
-singular (two images with the same codes, which happens for a few untrained
-cells on small images) their slogdet gives -inf, which poisons an RL reward;
-here the score is log det(K + I). K's entries count ReLU units (thousands),
-so for a non-singular K the ridge moves the score by about sum(1/eigenvalue),
-and a singular K scores finitely, below every K that separates the images.
+et al.'s Eq. 12 and the RL-for-DARTS authors' code. A `ridge` r scores
+log det(K + r I) instead (r = 0, the default, is the paper's). The guard:
+where K is singular (two images with the same codes, which happens for a few
+untrained cells on small images) slogdet gives -inf, which poisons an RL
+reward, so such a K scores minus its nullity, -(n - rank K): finite, lower the
+more images coincide, and below every non-singular K, whose integer entries
+make |det K| >= 1 and so log|det K| >= 0.
 
 Recording works eagerly and inside a `tf.function` (a recorder records the
 ReLUs of the mode it was made in); ops run under `cond` count only when
@@ -51,17 +52,23 @@ class ReluCodes:
     self.kernel = kernel if self.kernel is None else self.kernel + kernel
     self.num_relus = self.num_relus + num_relus
 
-  def score(self) -> float:
-    """log|det K| where K is non-singular, log det(K + I) always (0 if no
-    ReLU ran); eager recorders only."""
-    return score_kernel(None if self.kernel is None else self.kernel.numpy())
+  def score(self, ridge: float = 0.0) -> float:
+    """`score_kernel` of K (0 if no ReLU ran); eager recorders only."""
+    return score_kernel(None if self.kernel is None else self.kernel.numpy(),
+                        ridge)
 
 
-def score_kernel(kernel: Optional[np.ndarray]) -> float:
-  """log det(K + I) of a recorded K (0 for None)."""
+def score_kernel(kernel: Optional[np.ndarray], ridge: float = 0.0) -> float:
+  """log|det(K + ridge I)| of a recorded K; -(n - rank K) where that matrix
+  is singular (only possible at ridge 0); 0 for None."""
   if kernel is None:
     return 0.0
-  return float(np.linalg.slogdet(kernel + np.eye(len(kernel)))[1])
+  if ridge < 0:
+    raise ValueError(f'NASWOT ridge must be >= 0; got {ridge}')
+  sign, logdet = np.linalg.slogdet(kernel + ridge * np.eye(len(kernel)))
+  if sign == 0 or not np.isfinite(logdet):
+    return float(np.linalg.matrix_rank(kernel) - len(kernel))
+  return float(logdet)
 
 
 def is_recording() -> bool:
@@ -128,8 +135,8 @@ def _guarded(control, fns: list[Callable[[], tf.Tensor]], default: tf.Tensor
   return y
 
 
-def score(model, images: tf.Tensor, **kwargs) -> float:
+def score(model, images: tf.Tensor, ridge: float = 0.0, **kwargs) -> float:
   """NASWOT of `model(images, training=False, **kwargs)`."""
   with recording() as codes:
     model(images, training=False, **kwargs)
-  return codes.score()
+  return codes.score(ridge)

@@ -95,15 +95,29 @@ class Environment:
                                          self.distribution_mode,
                                          episode_return)
 
-  @property
-  def max_return(self) -> float | np.ndarray:
-    """The game's maximum return (the synthetic task's is 1); with several
-    games, each env's."""
+  def max_return(self, mode: Optional[str] = None) -> float | np.ndarray:
+    """The game's maximum return in Cobbe et al.'s table for `mode` (default:
+    the mode played); the synthetic tasks' is 1. With several games, each
+    env's."""
     if self.kind != 'procgen':
       return 1.0
-    highs = [procgen_env.RETURN_RANGES[self.game_of(i)][
-        self.distribution_mode][1] for i in range(self.num_envs)]
+    mode = mode or self.distribution_mode
+    if mode not in procgen_env.MODES:
+      raise ValueError(f'unknown Procgen mode {mode!r} for the maximum return; '
+                       f'modes: {", ".join(procgen_env.MODES)}')
+    highs = [procgen_env.RETURN_RANGES[self.game_of(i)][mode][1]
+             for i in range(self.num_envs)]
     return highs[0] if len(self.games) == 1 else np.array(highs, np.float32)
+
+
+def check_at_least(settings, **lows: float) -> None:
+  """Raises a ValueError naming the first of `settings`' fields that is below
+  its lower bound (`check_at_least(s, batch_size=1, eval_every=0)`)."""
+  for name, low in lows.items():
+    value = getattr(settings, name)
+    if value < low:
+      raise ValueError(f'{type(settings).__name__}.{name} must be >= {low}; '
+                       f'got {value}')
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

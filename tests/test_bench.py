@@ -84,29 +84,37 @@ def test_paired_rounds_give_ratios_from_rates_timed_in_turn(capsys):
 def _rows(returns, greedy=()):
   greedy = dict(greedy)
   return [{'step': str(10_000 * (i + 1)), 'train_return': str(r),
-           'greedy_test_return': str(greedy.get(i, ''))}
+           'greedy_train_return': str(greedy.get(i, ''))}
           for i, r in enumerate(returns)]
 
 
-def test_learning_check_verdict_against_start_and_rmin():
+def test_learning_check_verdict_against_random_play():
   import learning_check  # pylint: disable=g-import-not-at-top
+  returns = [1.0, 1.2, 0.8, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0]
   text, learned = learning_check.report(
-      _rows([1.0, 1.2, 0.8, 2.0, 3.5, 4.0, 4.5], {2: 0.7, 6: 5.0}),
-      'starpilot', window=2)
+      _rows(returns, {2: 0.7, 11: 5.0}), 'starpilot', 0.1, random=1.5)
   assert learned
   assert 'starpilot (easy): Rmin 2.5, Rmax 64' in text
+  # 10% of 12 rows, rounded up: 2 rows at each end.
   assert 'train return, first 2 rows: 1.10 (steps 10,000-20,000)' in text
-  assert 'train return, last 2 rows: 4.25 (steps 60,000-70,000)' in text
-  assert 'greedy_test_return: 0.70 at 30,000 -> 5.00 at 70,000' in text
-  assert text.endswith('learns: yes (end above its start and above Rmin)')
-  # Above its start but below Rmin; then above Rmin but no better than start.
-  assert not learning_check.report(_rows([1.0, 1.0, 2.0, 2.0]),
-                                   'starpilot', 2)[1]
-  assert not learning_check.report(_rows([3.0, 3.0, 3.0, 2.9]),
-                                   'starpilot', 2)[1]
+  assert 'train return, last 2 rows: 5.75 (steps 110,000-120,000)' in text
+  assert 'greedy_train_return: 0.70 at 30,000 -> 5.00 at 120,000' in text
+  assert text.endswith('learns: yes (last 2 rows 5.75 against 1.5 x random '
+                       '2.25; last greedy train 5.00 against random 1.50)')
+  # The end must reach 1.5x random play, and the greedy policy beat it.
+  assert not learning_check.report(_rows(returns, {11: 5.0}), 'starpilot',
+                                   0.1, random=4.0)[1]
+  assert not learning_check.report(_rows(returns, {11: 1.4}), 'starpilot',
+                                   0.1, random=1.5)[1]
+  # Without random play: above the start and above Rmin.
+  text, learned = learning_check.report(_rows([1.0, 1.0, 2.0, 2.0]),
+                                        'starpilot', 0.5, random=None)
+  assert not learned and text.endswith('(end above its start and above Rmin)')
+  assert learning_check.report(_rows([1.0, 1.0, 3.0, 3.0]), 'starpilot', 0.5,
+                               random=None)[1]
   with pytest.raises(ValueError, match='3 metric rows with returns; the '
                      'check needs at least 4'):
-    learning_check.report(_rows([1.0, 2.0, 3.0]), 'starpilot', 2)
+    learning_check.report(_rows([1.0, 2.0, 3.0]), 'starpilot', 0.5, None)
 
 
 def test_learning_check_runs_the_launcher(tmp_path):
@@ -120,16 +128,17 @@ def test_learning_check_runs_the_launcher(tmp_path):
   result = subprocess.run(
       [sys.executable, os.path.join(harness.REPO, 'bench', 'learning_check.py'),
        '--agent=rainbow', '--game=starpilot', '--total_env_steps=512',
-       '--window=1', f'--root_dir={tmp_path}', '--random_steps=300',
+       '--tail_fraction=0.1', f'--root_dir={tmp_path}', '--random_steps=300',
        *(f'--gin_bindings={b}' for b in tiny)],
       capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stdout + result.stderr
   out = result.stdout
   assert "Environment.game = 'starpilot'" in out
   assert 'starpilot (easy): Rmin 2.5, Rmax 64' in out
-  assert 'train return, last 1 rows: ' in out
-  assert out.rstrip().splitlines()[-2].startswith('learns: ')
-  assert out.rstrip().splitlines()[-1].startswith('uniformly random policy: ')
+  assert re.search(r'train return, last \d+ rows: ', out)
+  assert 'uniformly random policy: ' in out
+  assert out.rstrip().splitlines()[-1].startswith('learns: ')
+  assert ' x random ' in out.rstrip().splitlines()[-1]
 
 
 def test_nas_rl_throughput_reports_a_case():

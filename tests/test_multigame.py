@@ -26,7 +26,7 @@ def test_games_share_the_batch_in_blocks():
   assert step.reward.shape == (4,)
   # Rainbow divides each env's reward by its own game's maximum.
   highs = [procgen_env.RETURN_RANGES[g]['easy'][1] for g in env.env_games]
-  np.testing.assert_array_equal(environment.max_return, highs)
+  np.testing.assert_array_equal(environment.max_return(), highs)
   env.close()
 
 

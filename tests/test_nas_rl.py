@@ -217,16 +217,25 @@ def test_naswot_equals_a_direct_numpy_computation():
 
   x = rng.standard_normal((6, 5)).astype(np.float32)
   kernel = _naswot_kernel(x, w1, w2)
-  # Mellor et al.'s log|det K|, with the ridge that keeps a singular K finite.
+  # Mellor et al.'s log|det K| (Eq. 12) on a full-rank batch; a ridge r
+  # scores log det(K + r I).
+  assert np.linalg.matrix_rank(kernel) == 6
   score = naswot.score(model, tf.constant(x))
-  assert score == pytest.approx(np.linalg.slogdet(kernel + np.eye(6))[1])
+  assert score == pytest.approx(np.linalg.slogdet(kernel)[1], rel=1e-9)
+  assert naswot.score(model, tf.constant(x), ridge=1.0) == pytest.approx(
+      np.linalg.slogdet(kernel + np.eye(6))[1], rel=1e-9)
+  assert naswot.score(model, tf.constant(x), ridge=1.0) > score
   assert not naswot.is_recording()
-  # Two identical images: K is singular and slogdet gives -inf; the score is
-  # finite and below that of six distinct images.
+  # Two identical images: K is singular and slogdet gives -inf; the guard
+  # scores minus its nullity, below any non-singular K (log|K| >= 0).
   twins = np.concatenate([x[:5], x[:1]])
   assert np.linalg.slogdet(_naswot_kernel(twins, w1, w2))[1] == -np.inf
-  twin_score = naswot.score(model, tf.constant(twins))
-  assert np.isfinite(twin_score) and twin_score < score
+  assert naswot.score(model, tf.constant(twins)) == -1.0
+  triplets = np.concatenate([x[:4], x[:1], x[:1]])
+  assert naswot.score(model, tf.constant(triplets)) == -2.0
+  assert score >= 0.0
+  with pytest.raises(ValueError, match='NASWOT ridge must be >= 0; got -1'):
+    naswot.score_kernel(kernel, ridge=-1)
 
 
 def _naswot_kernel(x, w1, w2):
@@ -286,8 +295,8 @@ def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
     # (seen on CI: 126 of 4,096 entries off by 1), nothing more.
     np.testing.assert_array_equal(np.diag(kernel), np.diag(eager_kernel))
     np.testing.assert_allclose(kernel, eager_kernel, atol=4)
-    assert naswot.score_kernel(kernel) == pytest.approx(
-        naswot.score_kernel(eager_kernel), abs=1e-2)
+    assert naswot.score_kernel(kernel, ridge=1.0) == pytest.approx(
+        naswot.score_kernel(eager_kernel, ridge=1.0), abs=1e-2)
   # One trace per guard: an op index per edge (one-hot), a mask (soft).
   assert env._compiled_forward.experimental_get_tracing_count() == 2  # pylint: disable=protected-access
 

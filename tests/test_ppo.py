@@ -116,6 +116,9 @@ def test_resume_after_sigkill(tmp_path):
     ('Environment.distribution_mode = "medium"',
      "unknown Procgen distribution mode 'medium'"),
     ('PPOSettings.minibatch_size = 100000', 'minibatch_size 100000 exceeds'),
+    ('PPOSettings.minibatch_size = 0',
+     'PPOSettings.minibatch_size must be >= 1; got 0'),
+    ('PPOSettings.num_epochs = -1', 'PPOSettings.num_epochs must be >= 1'),
     ('PPOSettings.gmae = "coinrun"',
      "bad gin binding 'PPOSettings.gmae = \"coinrun\"'"),
     ('Environment.kind = "atari"', "unknown environment kind 'atari'"),
@@ -123,6 +126,12 @@ def test_resume_after_sigkill(tmp_path):
 def test_bad_settings_give_clear_errors(binding, message, tmp_path):
   assert message in helpers.fails('launchers.ppo', tmp_path,
                                   TINY_SEARCH + [f'--gin_bindings={binding}'])
+
+
+def test_negative_seed_is_a_flag_error(tmp_path):
+  out = helpers.fails('launchers.ppo', tmp_path, TINY_SEARCH + ['--seed=-3'])
+  assert ('flag --seed=-3: -3 is not an integer in the range '
+          '[0, 4294967295]') in out
 
 
 def test_bad_genotype_path_gives_clear_error(tmp_path):

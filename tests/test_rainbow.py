@@ -99,6 +99,18 @@ def test_per_game_replay_settings():
   assert (bound.n_step, bound.replay_size) == (3, 20_000)
 
 
+def test_reward_scale_is_the_hard_mode_maximum():
+  """The authors' code divides easy-mode rewards by the hard-mode Rmax."""
+  easy = runs.Environment(game='starpilot', distribution_mode='easy')
+  assert train.RainbowSettings(environment=easy).reward_scale == 35
+  assert train.RainbowSettings(environment=easy,
+                               reward_scale_mode='easy').reward_scale == 64
+  assert train.RainbowSettings(
+      environment=runs.Environment(game='miner')).reward_scale == 20
+  quadrant = runs.Environment(kind='quadrant', num_envs=2)
+  assert train.RainbowSettings(environment=quadrant).reward_scale == 1.0
+
+
 class _Counter(environments.BatchedEnvironment):
   """Reward = the env's step within a 3-step episode (1, 2, 3); observations
   show the step count, so transitions can be checked exactly."""
@@ -285,6 +297,10 @@ def test_distributed_actors_learn_through_reverb(tmp_path):
     (['--gin_bindings=RainbowSettings.min_replay_size = 1000000000'],
      'min_replay_size 1000000000 exceeds replay_size 10000'),
     (['--gin_bindings=RainbowSettings.n_step = 0'], 'n_step must be >= 1'),
+    (['--gin_bindings=RainbowSettings.total_env_steps = 16'],
+     'total_env_steps 16 is below min_replay_size 32'),
+    (['--gin_bindings=RainbowSettings.reward_scale_mode = "medium"'],
+     "reward_scale_mode must be one of easy, hard; got 'medium'"),
     (['--gin_bindings=DuelingC51.num_atoms = 1'], 'num_atoms >= 2'),
     (['--role=act'], '--role=act needs --replay_address=HOST:PORT'),
     (['--num_actors=2', '--actor_id=2'], '0 <= --actor_id < --num_actors'),
@@ -413,7 +429,7 @@ def test_procgen_transitions_match_the_game(n_step):
     client = reverb.Client(f'localhost:{server.port}')
     actor = actors.BatchedActor(
         env, actors.EpsilonGreedy(train.build_network(env.env), 0),
-        np.ones(3, np.float32), client, n_step, 0.9, environment.max_return)
+        np.ones(3, np.float32), client, n_step, 0.9, environment.max_return())
     for _ in range(300):
       actor.step()
     actor.close()

@@ -69,6 +69,8 @@ class SearchSettings:
   alpha_init_stddev: float = 1e-3
   # At the end: the final cell's reward against that of this many episodes
   # of a uniformly random policy, each averaged over the same check batches.
+  naswot_ridge: float = 0.0  # nwot: log|det(K + ridge I)|; 0 is the paper's
+  # log|K| (Eq. 12, the authors' code), with a singular K scored finitely.
   check_cells: int = 32
   check_batches: int = 4
   # The reward forward compiled once (tracing takes about a minute at the
@@ -86,6 +88,9 @@ class SearchSettings:
       raise ValueError(f'frame_stack and passes must be >= 1, sgd_every >= 0; '
                        f'got {self.frame_stack}, {self.passes}, '
                        f'{self.sgd_every}')
+    if self.naswot_ridge < 0:
+      raise ValueError(f'SearchSettings.naswot_ridge must be >= 0; got '
+                       f'{self.naswot_ridge}')
     if self.check_cells < 0 or self.check_batches < 1:
       raise ValueError(f'check_cells must be >= 0 and check_batches >= 1; '
                        f'got {self.check_cells}, {self.check_batches}')
@@ -204,7 +209,8 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
     record = self.settings.reward == 'nwot'
     logits, kernel = self._forward(images, probs, record)
     if record:
-      return naswot.score_kernel(None if kernel is None else kernel.numpy())
+      return naswot.score_kernel(None if kernel is None else kernel.numpy(),
+                                 self.settings.naswot_ridge)
     if self.settings.reward == 'acc':
       return float(np.mean(np.argmax(logits, -1) == labels))
     return -float(supervised.cross_entropy(labels, logits))

@@ -55,6 +55,9 @@ class PPOSettings:
       default_factory=runs.Environment)
 
   def __post_init__(self):
+    runs.check_at_least(self, rollout_length=1, num_epochs=1,
+                        minibatch_size=1, total_env_steps=1, eval_every=0,
+                        eval_steps=1, record_every=1, checkpoint_every=1)
     frames = self.environment.num_envs * (self.rollout_length + 1)
     if self.minibatch_size > frames:
       raise ValueError(f'minibatch_size {self.minibatch_size} exceeds the '

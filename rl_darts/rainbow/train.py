@@ -31,6 +31,7 @@ import tensorflow as tf
 from tf_agents.experimental.distributed import reverb_variable_container
 
 from rl_darts import environments
+from rl_darts import procgen_env
 from rl_darts import recording
 from rl_darts import runs
 from rl_darts.rainbow import actors
@@ -67,6 +68,9 @@ class RainbowSettings:
   steps_per_iteration: int = 10_000  # Env steps between metrics rows.
   eval_every: int = 10  # Iterations between greedy evaluations (0: never).
   eval_episodes: int = 20
+  reward_scale_mode: str = 'hard'  # Rewards are divided by the game's Rmax
+  # in this mode's column of Cobbe et al.'s table: 'hard' as the authors' code
+  # (App. F.2 says only "the game's maximum"), 'easy' for the mode played.
   eval_max_steps: int = 50_000  # Env steps per evaluation at most (16 envs:
   # an episode under way and 2 whole ones of up to 1,000 steps each).
   record_every: int = 1  # Iterations between alpha records.
@@ -84,13 +88,30 @@ class RainbowSettings:
       self.n_step = 2 if short else 7
     if self.replay_size is None:
       self.replay_size = 10_000 if short else 500_000
+    if self.reward_scale_mode not in procgen_env.MODES:
+      raise ValueError(f'RainbowSettings.reward_scale_mode must be one of '
+                       f'{", ".join(procgen_env.MODES)}; got '
+                       f'{self.reward_scale_mode!r}')
     if self.min_replay_size > self.replay_size:
       raise ValueError(f'min_replay_size {self.min_replay_size} exceeds '
                        f'replay_size {self.replay_size}')
-    if self.batch_size < 1 or self.n_step < 1 or self.samples_per_insert <= 0:
-      raise ValueError(f'batch_size and n_step must be >= 1 and '
-                       f'samples_per_insert > 0; got {self.batch_size}, '
-                       f'{self.n_step}, {self.samples_per_insert}')
+    runs.check_at_least(self, batch_size=1, n_step=1, min_replay_size=1,
+                        steps_per_iteration=1, eval_every=0, eval_episodes=1,
+                        record_every=1, checkpoint_every=1,
+                        target_update_period=1)
+    if self.samples_per_insert <= 0:
+      raise ValueError(f'RainbowSettings.samples_per_insert must be > 0; got '
+                       f'{self.samples_per_insert}')
+    if self.total_env_steps < self.min_replay_size:
+      raise ValueError(
+          f'RainbowSettings.total_env_steps {self.total_env_steps} is below '
+          f'min_replay_size {self.min_replay_size}: the learner would never '
+          f'start; raise the budget or lower min_replay_size')
+
+  @property
+  def reward_scale(self) -> float | np.ndarray:
+    """What each env's rewards are divided by before the adder."""
+    return self.environment.max_return(self.reward_scale_mode)
 
   @property
   def iteration_steps(self) -> int:
@@ -265,7 +286,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
     actor = actors.BatchedActor(
         env, actors.EpsilonGreedy(learner.network, settings.environment.seed),
         all_epsilons(settings, 1, 0), learner.client, settings.n_step,
-        settings.discount, settings.environment.max_return)
+        settings.discount, settings.reward_scale)
     per_step = env.batch_size * settings.samples_per_insert / (
         settings.batch_size)
     due, warm, metrics = 0.0, False, {}
@@ -357,7 +378,7 @@ def act(root_dir: str, replay_address: str, actor_id: int, num_actors: int
   actor = actors.BatchedActor(
       env, actors.EpsilonGreedy(network, settings.environment.seed + actor_id),
       all_epsilons(settings, num_actors, actor_id), client, settings.n_step,
-      settings.discount, settings.environment.max_return)
+      settings.discount, settings.reward_scale)
   container = reverb_variable_container.ReverbVariableContainer(replay_address)
   variables = shipped_variables(network, tf.Variable(0, dtype=tf.int64),
                                 tf.Variable(0, dtype=tf.int64))

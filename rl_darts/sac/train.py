@@ -72,10 +72,8 @@ class SACSettings:
       default_factory=control_env.ControlTask)
 
   def __post_init__(self):
-    if min(self.batch_size, self.replay_size, self.initial_collect_steps,
-           self.steps_per_iteration) < 1:
-      raise ValueError('batch_size, replay_size, initial_collect_steps and '
-                       'steps_per_iteration must be >= 1')
+    runs.check_at_least(self, batch_size=1, replay_size=1,
+                        initial_collect_steps=1, steps_per_iteration=1)
     if self.initial_collect_steps > self.replay_size:
       raise ValueError(f'initial_collect_steps {self.initial_collect_steps} '
                        f'exceeds replay_size {self.replay_size}')
