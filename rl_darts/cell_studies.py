@@ -38,17 +38,20 @@ AGENTS = ('ppo', 'rainbow')
 @dataclasses.dataclass
 class CellTraining:
   """Each cell trains with `cell_config` plus `train_bindings` (e.g. the
-  search depth); `return_column` of metrics.csv ranks them."""
+  search depth); `return_column` of metrics.csv ranks them (None: the
+  agent's score, `results.SCORE_COLUMNS`: Rainbow's greedy evaluator)."""
 
   agent: str = 'ppo'
   cell_config: str = 'gin_configs/ppo/discrete_64x3.gin'
   train_bindings: Sequence[str] = ('DiscreteNetwork.depths = [16, 16, 16]',)
-  return_column: str = 'train_return_normalized'
+  return_column: Optional[str] = None
 
   def __post_init__(self):
     if self.agent not in AGENTS:
       raise ValueError(f'unknown CellTraining.agent {self.agent!r}; allowed: '
                        f'{", ".join(AGENTS)}')
+    self.return_column = (self.return_column or
+                          results.SCORE_COLUMNS[self.agent][0])
     if not os.path.isfile(os.path.join(run_queue.REPO, self.cell_config)):
       raise FileNotFoundError(f'CellTraining.cell_config '
                               f'{self.cell_config!r} does not exist')

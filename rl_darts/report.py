@@ -9,11 +9,15 @@ without the game and `seed_<s>` parts (a sweep's `<config>/<game>/seed_<s>`
 gives the config's name). Random searches (summary.json with `best_cell`)
 give a column of their own; their inner runs are not arms.
 
-The report: final normalized return per game and arm, mean ± std over seeds,
-and the average over games (the form of the paper's Tables 4 and 5); the
-integrality gap of each discrete run trained from a supernet run's genotype;
-learning curves (mean and band over seeds); alpha plots and cell diagrams;
-each run's settings. As Markdown with PNGs beside it, and as one
+A run's score is its agent's (`results.SCORE_COLUMNS`): PPO's normalized
+train return, Rainbow's greedy evaluation, SAC's greedy return. The report:
+final score per game and arm, mean ± sample std over seeds, and the average
+over games (the form of the paper's Tables 4 and 5), and the same on test
+levels where runs evaluate there (Table 1's "Test" row); the integrality gap
+of each discrete run trained from a supernet run's genotype, beside
+IMPALA-CNN's score (Fig. 17, Table 5); the training cost (Table 3's form);
+learning curves (mean and a ± 1 sample std band over seeds, App. F); alpha
+plots and cell diagrams; each run's settings. As Markdown with PNGs beside it, and as one
 self-contained HTML file.
 """
 
@@ -36,7 +40,6 @@ from rl_darts import io_utils
 from rl_darts import recording
 from rl_darts import results
 
-COLUMN = 'train_return_normalized'
 ENCODERS = {'Supernet': 'supernet', 'DiscreteNetwork': 'discrete',
             'ImpalaCNN': 'impala_cnn'}
 
@@ -48,7 +51,9 @@ class Run:
   game: str
   seed: Optional[int]
   encoder: str
-  final: Optional[float]
+  agent: str
+  final: Optional[float]  # The agent's score (`results.SCORE_COLUMNS`).
+  test_final: Optional[float]  # The same on test levels, where logged.
   curve: list[tuple[float, float]]
   env_steps: int
   seconds: float
@@ -80,6 +85,8 @@ def read_runs(path: str, root: str) -> list[Run]:
   game = config.get('Environment.game') or 'unknown'
   if config.get('Environment.kind', 'procgen') != 'procgen':
     game = config['Environment.kind']  # The synthetic task has no game.
+  if 'ControlTask.domain' in config:  # SAC on DM-Control.
+    game = f"{config['ControlTask.domain']}-{config.get('ControlTask.task')}"
   games = [game] if isinstance(game, str) else list(game)
   seed = None
   if os.path.isfile(os.path.join(path, 'seed.json')):
@@ -97,19 +104,27 @@ def read_runs(path: str, root: str) -> list[Run]:
       seconds += (step - last) / float(r['env_steps_per_s'])
     last = step
   source = config.get('DiscreteNetwork.genotype')
+  agent = results.agent_of(list(config))
+  score, test = results.SCORE_COLUMNS[agent]
   records = []
   for name in games:
-    column = COLUMN if len(games) == 1 else f'{COLUMN}/{name}'
-    curve = [(float(r['step']), float(r[column])) for r in rows
-             if r.get(column) not in (None, '')]
+    per_game = (lambda c: c) if len(games) == 1 else (lambda c: f'{c}/{name}')
+    curve = _curve(rows, per_game(score))
     records.append(Run(
         path=path, arm=arm if len(games) == 1 else f'{arm} (joint)',
         game=name, seed=seed,
         encoder=ENCODERS.get(config.get('make_encoder.network'), 'other'),
-        final=results.final_value([value for _, value in curve]),
+        agent=agent, final=results.final_value([v for _, v in curve]),
+        test_final=results.final_value(
+            [v for _, v in _curve(rows, per_game(test))] if test else []),
         curve=curve, env_steps=last, seconds=seconds,
         genotype_source=source if isinstance(source, str) else None))
   return records
+
+
+def _curve(rows: list[dict], column: str) -> list[tuple[float, float]]:
+  return [(float(r['step']), float(r[column])) for r in rows
+          if r.get(column) not in (None, '')]
 
 
 def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
@@ -148,17 +163,23 @@ def _json(path: str) -> dict:
 
 
 def _mean_std(values: Sequence[float]) -> str:
+  """Mean ± sample std (ddof 1, as App. F's bands over 3 seeds); the mean
+  alone for one value."""
   if not values:
     return ''
-  return (f'{np.mean(values):.3f} ± {np.std(values):.3f} '
+  if len(values) == 1:
+    return f'{values[0]:.3f} (n=1)'
+  return (f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} '
           f'(n={len(values)})')
 
 
-def score_table(runs: Sequence[Run], searches: Sequence[dict]
-                ) -> tuple[list[str], list[list[str]]]:
+def score_table(runs: Sequence[Run], searches: Sequence[dict],
+                test: bool = False) -> tuple[list[str], list[list[str]]]:
   """Rows: games and their average; columns: arms (and random search):
-  final normalized return, mean ± std over seeds. The average row averages
-  each seed's games (seeds present in every game)."""
+  final score (on test levels with `test`), mean ± std over seeds. The
+  average row averages each seed's games (seeds present in every game)."""
+  runs = [r for r in runs if (r.test_final if test else r.final) is not None]
+  searches = [] if test else searches
   arms = sorted({r.arm for r in runs})
   games = sorted({r.game for r in runs} | {s['game'] for s in searches})
   columns = arms + (['random search'] if searches else [])
@@ -167,8 +188,8 @@ def score_table(runs: Sequence[Run], searches: Sequence[dict]
     if column == 'random search':
       return {s.get('seed'): s['best_final_return'] for s in searches
               if s['game'] == game and s.get('best_final_return') is not None}
-    return {r.seed: r.final for r in runs
-            if r.arm == column and r.game == game and r.final is not None}
+    return {r.seed: r.test_final if test else r.final for r in runs
+            if r.arm == column and r.game == game}
 
   body = []
   for game in games:
@@ -185,17 +206,37 @@ def score_table(runs: Sequence[Run], searches: Sequence[dict]
   return ['game'] + columns, body
 
 
+def cost_table(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
+  """Table 3's form: per agent and encoder, the measured env steps/s and
+  the hours 25M env steps take at that rate on the machine that ran them."""
+  groups: dict[tuple[str, str], list[Run]] = {}
+  first = {run.path: run for run in reversed(runs)}  # A joint run once.
+  for run in first.values():
+    if run.seconds > 0 and run.env_steps > 0:
+      groups.setdefault((run.agent, run.encoder), []).append(run)
+  rows = []
+  for (agent, encoder), members in sorted(groups.items()):
+    rate = (sum(r.env_steps for r in members) /
+            sum(r.seconds for r in members))
+    rows.append([agent, encoder, str(len(members)), f'{rate:,.1f}',
+                 f'{25e6 / rate / 3600:,.1f}'])
+  return (['agent', 'encoder', 'runs', 'env steps/s', 'hours to 25M steps'],
+          rows)
+
+
 def integrality_gaps(runs: Sequence[Run]
                      ) -> tuple[list[str], list[list[str]]]:
   """Per discrete run trained from a supernet run's genotype (same game and
-  seed): both final normalized returns, their gap, and each as a fraction of
-  IMPALA-CNN's on that game (mean over its seeds) where such runs exist."""
+  seed): both final scores, their gap, and IMPALA-CNN's score on that game
+  under the same agent (mean over its seeds) where such runs exist. Scores are compared as
+  differences, as Fig. 17 and Table 5 do: a ratio of normalized returns near
+  0 means nothing."""
   supernets = [r for r in runs if r.encoder == 'supernet']
   impala = {}
-  for game in {r.game for r in runs}:
+  for key in {(r.agent, r.game) for r in runs}:
     values = [r.final for r in runs if r.encoder == 'impala_cnn' and
-              r.game == game and r.final is not None]
-    impala[game] = float(np.mean(values)) if values else None
+              (r.agent, r.game) == key and r.final is not None]
+    impala[key] = float(np.mean(values)) if values else None
   rows = []
   for cell in runs:
     if cell.encoder != 'discrete' or not cell.genotype_source:
@@ -206,20 +247,19 @@ def integrality_gaps(runs: Sequence[Run]
         continue
       if None in (supernet.final, cell.final):
         continue
-      base = impala.get(cell.game)
-      ratio = (lambda v: f'{v / base:.3f}') if base else (lambda v: '')
+      base = impala.get((cell.agent, cell.game))
       rows.append([cell.game, str(cell.seed), supernet.arm, cell.arm,
                    f'{supernet.final:.3f}', f'{cell.final:.3f}',
-                   f'{supernet.final - cell.final:.3f}',
-                   ratio(supernet.final), ratio(cell.final)])
-  return (['game', 'seed', 'supernet', 'discrete cell', 'supernet return',
-           'cell return', 'gap (supernet - cell)', 'supernet / IMPALA-CNN',
-           'cell / IMPALA-CNN'], rows)
+                   f'{supernet.final - cell.final:.3f}', _number(base),
+                   '' if base is None else f'{cell.final - base:.3f}'])
+  return (['game', 'seed', 'supernet', 'discrete cell', 'supernet score',
+           'cell score', 'gap (supernet - cell)', 'IMPALA-CNN score',
+           'cell - IMPALA-CNN'], rows)
 
 
 def plot_curves(runs: Sequence[Run], game: str, png_path: str) -> None:
-  """Each arm's mean normalized return over seeds on a common step grid,
-  with its min-max band."""
+  """Each arm's mean score over seeds on a common step grid, with a band of
+  ± 1 sample std (App. F's plots: mean and std over 3 seeds)."""
   plt = recording.pyplot()
   fig, ax = plt.subplots(figsize=(6, 3.5))
   for arm in sorted({r.arm for r in runs if r.game == game}):
@@ -230,10 +270,12 @@ def plot_curves(runs: Sequence[Run], game: str, png_path: str) -> None:
     end = min(c[-1][0] for c in curves)
     grid = np.linspace(max(c[0][0] for c in curves), end, 50)
     values = np.array([np.interp(grid, *zip(*c)) for c in curves])
-    ax.plot(grid, values.mean(0), label=f'{arm} (n={len(curves)})')
-    ax.fill_between(grid, values.min(0), values.max(0), alpha=0.2)
+    mean = values.mean(0)
+    std = values.std(0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
+    ax.plot(grid, mean, label=f'{arm} (n={len(curves)})')
+    ax.fill_between(grid, mean - std, mean + std, alpha=0.2)
   ax.set_xlabel('env steps')
-  ax.set_ylabel('normalized train return')
+  ax.set_ylabel('score (normalized return)')
   ax.set_title(game, fontsize=10)
   ax.legend(fontsize=7)
   fig.tight_layout()
@@ -250,15 +292,23 @@ def write(roots: Sequence[str], out_dir: str) -> str:
       ('h1', 'RL-DARTS report'),
       ('p', f'{_count(len(runs), "run")} and '
             f'{_count(len(searches), "random search", "es")} under '
-            f'{", ".join(roots)}. Scores are final normalized train returns '
-            f'(the mean over each run\'s last {results.FINAL_FRACTION:.0%} '
-            f'of logged rows), mean ± std over seeds.'),
-      ('h2', 'Normalized scores (the form of Tables 4 and 5)'),
+            f'{", ".join(roots)}. A score is the mean over a run\'s last '
+            f'{results.FINAL_FRACTION:.0%} of logged rows of its agent\'s '
+            f'score: PPO\'s normalized train return, Rainbow\'s greedy '
+            f'evaluation (App. F.2), SAC\'s greedy return; tables show the '
+            f'mean ± sample std over seeds.'),
+      ('h2', 'Scores (the form of Tables 4 and 5)'),
       ('table', score_table(runs, searches))]
+  header, test_rows = score_table(runs, searches, test=True)
+  if len(header) > 1:
+    blocks += [('h2', 'Scores on test levels (Table 1\'s Test row)'),
+               ('table', (header, test_rows))]
   header, gaps = integrality_gaps(runs)
   if gaps:
     blocks += [('h2', 'Integrality gap (Fig. 7, Table 5)'),
                ('table', (header, gaps))]
+  blocks += [('h2', 'Training cost (the form of Table 3, this machine)'),
+             ('table', cost_table(runs))]
   blocks.append(('h2', 'Learning curves'))
   for game in sorted({r.game for r in runs}):
     name = f'curves_{game}.png'

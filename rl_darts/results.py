@@ -9,6 +9,26 @@ import os
 from typing import Optional, Sequence
 
 FINAL_FRACTION = 0.1  # A run's final return: the mean over its last 10% rows.
+# Per agent, the metrics.csv columns that score a run on training and on test
+# levels: PPO's stochastic policy as it trains (RL-DARTS App. F.3), Rainbow's
+# greedy evaluator (App. F.2: the epsilon-greedy train return is not its
+# score), SAC's greedy DM-Control return (App. A.3; no test levels).
+SCORE_COLUMNS = {
+    'ppo': ('train_return_normalized', 'test_return_normalized'),
+    'rainbow': ('greedy_train_return_normalized',
+                'greedy_test_return_normalized'),
+    'sac': ('greedy_return', None),
+}
+
+
+def agent_of(bindings: Sequence[str]) -> str:
+  """'rainbow', 'sac' or 'ppo': whose settings a run's gin bindings (the
+  selectors of its operative config) name."""
+  for agent, settings in (('rainbow', 'RainbowSettings.'),
+                          ('sac', 'SACSettings.')):
+    if any(b.startswith(settings) for b in bindings):
+      return agent
+  return 'ppo'
 
 
 def metrics(run_dir: str) -> list[dict[str, str]]:

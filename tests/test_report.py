@@ -1,6 +1,8 @@
 """The report generator on fixture runs with known numbers: the score table
-(mean ± std over seeds, the average over games, the random-search column),
-the integrality gap, curves, copied pictures and the self-contained HTML."""
+(mean ± sample std over seeds, the average over games, the random-search
+column, Rainbow scored by its greedy evaluator), the test-level table, the
+integrality gap beside IMPALA-CNN's score, the cost table, curves, copied
+pictures and the self-contained HTML."""
 
 import json
 import subprocess
@@ -8,7 +10,8 @@ import sys
 
 from tests import helpers
 
-ENCODER = {'impala': '@ImpalaCNN', 'classic_search': '@Supernet',
+ENCODER = {'impala': '@ImpalaCNN', 'rainbow_impala': '@ImpalaCNN',
+           'classic_search': '@Supernet',
            'classic_multigame': '@Supernet', 'cell': '@DiscreteNetwork'}
 FINALS = {  # (arm, game, seed): final normalized return.
     ('impala', 'starpilot', 0): 0.4, ('impala', 'starpilot', 1): 0.6,
@@ -17,22 +20,34 @@ FINALS = {  # (arm, game, seed): final normalized return.
     ('classic_search', 'starpilot', 1): 0.45,
     ('classic_search', 'maze', 0): 0.1,
     ('cell', 'starpilot', 0): 0.45,
+    ('rainbow_impala', 'starpilot', 0): 0.7,  # Greedy; epsilon-greedy 0.1.
 }
 
 
 def _run(path, arm, game, seed, final, genotype=None):
-  """A run dir; `game` and `final` may be lists (a multi-game run)."""
+  """A run dir; `game` and `final` may be lists (a multi-game run). PPO
+  runs log a test score 0.1 below the train one; Rainbow runs score by their
+  greedy column, with an epsilon-greedy train column of 0.1 beside it."""
   path.mkdir(parents=True)
   games, finals = ([game], [final]) if isinstance(game, str) else (game, final)
-  columns = (['train_return_normalized'] if len(games) == 1 else
-             [f'train_return_normalized/{g}' for g in games])
-  lines = [','.join(['step', *columns, 'env_steps_per_s'])]
-  lines += [','.join([str(100 * i), *(f'{f - 0.05 * (10 - i):.4f}'
-                                       for f in finals), '50'])
-            for i in range(1, 11)]
+  rainbow = arm.startswith('rainbow')
+  score = ('greedy_train_return_normalized' if rainbow else
+           'train_return_normalized')
+  columns = ([score] if len(games) == 1 else
+             [f'{score}/{g}' for g in games])
+  extra = ['train_return_normalized'] if rainbow else (
+      ['test_return_normalized'] if len(games) == 1 else [])
+  lines = [','.join(['step', *columns, *extra, 'env_steps_per_s'])]
+  for i in range(1, 11):
+    values = [f - 0.05 * (10 - i) for f in finals]
+    tail = [0.1] if rainbow else [values[0] - 0.1] if extra else []
+    lines.append(','.join([str(100 * i), *(f'{v:.4f}' for v in values),
+                           *(f'{v:.4f}' for v in tail), '50']))
   (path / 'metrics.csv').write_text('\n'.join(lines) + '\n')
   config = [f'make_encoder.network = {ENCODER[arm]}',
             f'Environment.game = {game!r}']
+  if rainbow:
+    config.append('RainbowSettings.batch_size = 256')
   if genotype:  # Long enough for gin's wrapped form.
     config.append(f"DiscreteNetwork.genotype = \\\n    '{genotype}'")
   (path / 'operative_config.gin').write_text('\n'.join(config) + '\n')
@@ -40,6 +55,14 @@ def _run(path, arm, game, seed, final, genotype=None):
   if arm == 'classic_search':
     (path / 'alpha.png').write_bytes(b'alpha')
     (path / 'genotype.json').write_text('{}')
+
+
+def _table(markdown, heading):
+  """{first cell: {column: cell}} of the table under `heading`."""
+  section = markdown.split(f'## {heading}')[1].split('\n## ')[0]
+  lines = [[c.strip() for c in line.strip('|').split('|')]
+           for line in section.splitlines() if line.startswith('| ')]
+  return lines[0], {row[0]: dict(zip(lines[0], row)) for row in lines[1:]}
 
 
 def test_report_tables_number_by_number(tmp_path):
@@ -66,31 +89,39 @@ def test_report_tables_number_by_number(tmp_path):
       check=False)
   assert result.returncode == 0, result.stdout + result.stderr
   markdown = (out / 'report.md').read_text()
-  scores = markdown.split('## Normalized scores')[1].split('\n## ')[0]
-  lines = [[c.strip() for c in line.strip('|').split('|')]
-           for line in scores.splitlines() if line.startswith('| ')]
-  header = lines[0]
-  table = {row[0]: dict(zip(header, row)) for row in lines[1:]}
+  header, table = _table(markdown, 'Scores (the form of Tables 4 and 5)')
   assert header[1:] == ['cell', 'classic_multigame (joint)', 'classic_search',
-                        'impala', 'random search']
-  assert table['starpilot']['impala'] == '0.500 ± 0.100 (n=2)'
-  assert table['starpilot']['classic_search'] == '0.500 ± 0.050 (n=2)'
-  assert table['starpilot']['random search'] == '0.300 ± 0.000 (n=1)'
-  assert table['maze']['impala'] == '0.250 ± 0.050 (n=2)'
+                        'impala', 'rainbow_impala', 'random search']
+  # Mean ± sample std over seeds: 0.4 and 0.6 give 0.141.
+  assert table['starpilot']['impala'] == '0.500 ± 0.141 (n=2)'
+  assert table['starpilot']['classic_search'] == '0.500 ± 0.071 (n=2)'
+  assert table['starpilot']['random search'] == '0.300 (n=1)'
+  assert table['maze']['impala'] == '0.250 ± 0.071 (n=2)'
+  # Rainbow's score is its greedy evaluation, not its epsilon-greedy return.
+  assert table['starpilot']['rainbow_impala'] == '0.700 (n=1)'
   # The joint run's per-game columns give its per-game scores.
-  assert table['maze']['classic_multigame (joint)'] == '0.150 ± 0.000 (n=1)'
-  assert table['average']['classic_multigame (joint)'] == (
-      '0.250 ± 0.000 (n=1)')
+  assert table['maze']['classic_multigame (joint)'] == '0.150 (n=1)'
+  assert table['average']['classic_multigame (joint)'] == '0.250 (n=1)'
   # Average over games per seed: impala 0.3 (seed 0), 0.45 (seed 1);
   # classic_search has maze for seed 0 only: 0.325.
-  assert table['average']['impala'] == '0.375 ± 0.075 (n=2)'
-  assert table['average']['classic_search'] == '0.325 ± 0.000 (n=1)'
+  assert table['average']['impala'] == '0.375 ± 0.106 (n=2)'
+  assert table['average']['classic_search'] == '0.325 (n=1)'
+  # Test levels: PPO's test column (0.1 below train), no random search.
+  header, test = _table(markdown, 'Scores on test levels')
+  assert 'random search' not in header
+  assert test['starpilot']['impala'] == '0.400 ± 0.141 (n=2)'
+  # Scores compared as differences, beside IMPALA-CNN's (mean 0.5).
   gap = [line for line in markdown.splitlines()
          if line.startswith('| starpilot | 0 | classic_search')]
   assert gap == ['| starpilot | 0 | classic_search | cell | 0.550 | 0.450 | '
-                 '0.100 | 1.100 | 0.900 |']
+                 '0.100 | 0.500 | -0.050 |']
   assert '| impala | starpilot | 0 | impala_cnn | 1,000 | 0.01 |' in markdown
-  assert markdown.startswith('# RL-DARTS report\n\n10 runs and 1 random '
+  # Table 3's form: 4 PPO IMPALA-CNN runs at 50 env steps/s.
+  assert '| ppo | impala_cnn | 4 | 50.0 | 138.9 |' in markdown
+  assert '| rainbow | impala_cnn | 1 | 50.0 | 138.9 |' in markdown
+  # The joint run counts once, though it gives a record per game.
+  assert '| ppo | supernet | 4 | 50.0 | 138.9 |' in markdown  # 3 + joint.
+  assert markdown.startswith('# RL-DARTS report\n\n11 runs and 1 random '
                              'search under ')
   search_row = next(line for line in markdown.splitlines()
                     if line.startswith(f'| {search} |'))
@@ -105,6 +136,22 @@ def test_report_tables_number_by_number(tmp_path):
       markdown)
   page = (out / 'report.html').read_text()
   assert page.count('data:image/png;base64,') == markdown.count('![')
-  assert '0.500 ± 0.100 (n=2)' in page and 'src="figures' not in page
-  assert page.count('<details>') == 9  # Every run's settings, inline.
+  assert '0.500 ± 0.141 (n=2)' in page and 'src="figures' not in page
+  assert page.count('<details>') == 10  # Every run's settings, inline.
   assert 'cell_0' not in markdown.split('## Runs')[1].split('Random')[0]
+
+
+def test_sac_runs_are_named_by_their_control_task(tmp_path):
+  from rl_darts import report  # pylint: disable=g-import-not-at-top
+  run = tmp_path / 'sac' / 'seed_0'
+  run.mkdir(parents=True)
+  (run / 'metrics.csv').write_text(
+      'step,train_return,greedy_return,env_steps_per_s\n'
+      '100,10,20,50\n200,30,400,50\n')
+  (run / 'operative_config.gin').write_text(
+      "SACSettings.batch_size = 256\nControlTask.domain = 'cheetah'\n"
+      "ControlTask.task = 'run'\nmake_encoder.network = @ConvEncoder\n")
+  [record] = report.read_runs(str(run), str(tmp_path))
+  assert (record.game, record.agent, record.final) == ('cheetah-run', 'sac',
+                                                       400.0)
+  assert record.test_final is None
