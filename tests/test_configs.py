@@ -76,7 +76,12 @@ SEARCH_OF_DISCRETE = {'ppo': 'gin_configs/ppo/classic_search.gin',
                       'sac': 'gin_configs/sac/micro_search.gin',
                       'networks': 'gin_configs/networks/classic_supernet.gin'}
 # Overlays, added after a launcher config: the one they are tried on.
-OVERLAYS = {'gin_configs/procgen_200_levels.gin': 'gin_configs/ppo/impala_cnn.gin'}
+OVERLAYS = {'gin_configs/procgen_200_levels.gin': 'gin_configs/ppo/impala_cnn.gin',
+            'gin_configs/procgen_all_games.gin': 'gin_configs/ppo/impala_cnn.gin',
+            'gin_configs/rainbow/multigame_schedule.gin':
+                'gin_configs/rainbow/micro_multigame.gin',
+            'gin_configs/nas_rl/sgd_every_5.gin':
+                'gin_configs/nas_rl/cont_acc_step.gin'}
 # Configs the study's regeneration script runs end to end through their
 # launchers at smoke scale (tests/test_study.py): not stepped again here.
 RUN_BY_THE_STUDY = ('gin_configs/ppo/impala_cnn_16x3.gin',
@@ -114,13 +119,15 @@ def _run(config: str, root: str, pretrained: str) -> None:
   folder = os.path.dirname(os.path.relpath(OVERLAYS.get(config, config),
                                            'gin_configs'))
   name = os.path.basename(config)
+  base = os.path.basename(OVERLAYS.get(config, config))
   bindings = list(TINY[folder])
   if name.startswith('discrete_'):  # Bound to a search's genotype first.
     bindings.append(f"DiscreteNetwork.genotype = "
                     f"'{_genotype_file(root, SEARCH_OF_DISCRETE[folder])}'")
-  if name.startswith(('disc_ckpt_', 'cont')):  # From a pretrained supernet.
+  if base.startswith(('disc_ckpt_', 'cont')):  # From a pretrained supernet.
     bindings.append(f"SearchSettings.checkpoint = '{pretrained}'")
-  if name.endswith('_multigame.gin'):  # Two of its games, one env each.
+  if (base.endswith('_multigame.gin') or
+      name == 'procgen_all_games.gin'):  # Two of its games, one env each.
     bindings.append("Environment.game = ['maze', 'starpilot']")
   _parse(config, bindings)
   if folder in ('random_search', 'cell_evolution'):  # Settings and space.

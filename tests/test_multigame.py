@@ -2,11 +2,15 @@
 equal block of envs, rewards scaled per env by its game, returns reported
 per game (raw and normalized) and averaged over games."""
 
+import types
+
 import numpy as np
 import pytest
 
 from rl_darts import procgen_env
 from rl_darts import runs
+from rl_darts.rainbow import actors
+from rl_darts.rainbow import train
 
 
 def _environment(**kwargs):
@@ -62,3 +66,39 @@ def test_bad_game_lists_are_errors_naming_them(bad, message):
               **bad}
   with pytest.raises(ValueError, match=message):
     runs.Environment(**settings)
+
+
+def test_each_game_is_played_at_every_exploration_rate():
+  """Env i plays game i: without rotation each game would keep one epsilon
+  (bigfish 0.4^8, starpilot 0.4) for the whole run."""
+  settings = train.RainbowSettings(
+      steps_per_iteration=4, n_step=7, replay_size=500_000,
+      environment=_environment())
+  assert settings.epsilon_rotation == 4
+  actor = actors.BatchedActor(types.SimpleNamespace(batch_size=4), None,
+                              train.all_epsilons(settings, 1, 0),
+                              rotate_every=settings.epsilon_rotation)
+  seen = [set() for _ in range(4)]
+  for env_steps in range(0, 16, 4):
+    actor.decay(env_steps, decay_steps=10 ** 9)
+    for env, epsilon in enumerate(actor.epsilon):
+      seen[env].add(round(float(epsilon), 6))
+  every = {round(float(e), 6) for e in train.all_epsilons(settings, 1, 0)}
+  assert all(s == every for s in seen)
+  # One game: fixed, as Ape-X's per-actor rates.
+  single = train.RainbowSettings(environment=runs.Environment(
+      game='maze', num_envs=4))
+  assert single.epsilon_rotation == 0
+
+
+def test_a_game_list_mixing_schedules_must_bind_them():
+  mixed = runs.Environment(game=['maze', 'starpilot'], num_envs=2)
+  with pytest.raises(ValueError, match=r"games \['maze', 'starpilot'\] mix "
+                     r"App. F.2's short-horizon schedule"):
+    train.RainbowSettings(environment=mixed)
+  bound = train.RainbowSettings(n_step=7, replay_size=500_000,
+                                environment=mixed)
+  assert (bound.n_step, bound.replay_size) == (7, 500_000)
+  short = train.RainbowSettings(environment=runs.Environment(
+      game=['dodgeball', 'starpilot'], num_envs=2))
+  assert (short.n_step, short.replay_size) == (2, 10_000)

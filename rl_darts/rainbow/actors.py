@@ -86,18 +86,22 @@ class EpsilonGreedy(tf.Module):
 
 class BatchedActor:
   """Steps a batched env with per-env epsilons; each env's transitions go to
-  Reverb through its own n-step adder (none without a client)."""
+  Reverb through its own n-step adder (none without a client). With
+  `rotate_every`, the epsilons shift by one env every that many env steps:
+  an env that plays one game of several then plays it at every rate."""
 
   def __init__(self, env: environments.BatchedEnvironment,
                policy: EpsilonGreedy, epsilon: np.ndarray,
                client: Optional[reverb.Client] = None, n_step: int = 1,
                discount: float = 0.99,
-               reward_scale: float | np.ndarray = 1.0):
+               reward_scale: float | np.ndarray = 1.0,
+               rotate_every: int = 0):
     if len(epsilon) != env.batch_size:
       raise ValueError(f'{len(epsilon)} epsilons for {env.batch_size} envs')
     self.env, self.policy = env, policy
     self.base_epsilon = epsilon
     self.epsilon = epsilon
+    self.rotate_every = rotate_every
     self.reward_scale = reward_scale
     self.adders: list[acme_adders.Adder] = [] if client is None else [
         reverb_adders.NStepTransitionAdder(client, n_step, discount)
@@ -112,7 +116,12 @@ class BatchedActor:
     self.adders = []
 
   def decay(self, env_steps: int, decay_steps: int) -> None:
-    self.epsilon = decayed(self.base_epsilon, env_steps, decay_steps)
+    """The envs' epsilons at `env_steps`: decayed, and shifted by one env
+    every `rotate_every` env steps (where set)."""
+    base = self.base_epsilon
+    if self.rotate_every:
+      base = np.roll(base, env_steps // self.rotate_every)
+    self.epsilon = decayed(base, env_steps, decay_steps)
 
   def step(self) -> None:
     """One step of every env (the first call resets them)."""

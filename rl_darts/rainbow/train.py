@@ -56,7 +56,8 @@ class RainbowSettings:
   adam_epsilon: float = 1e-8  # Sonnet's Adam default, as in Acme.
   batch_size: int = 256
   discount: float = 0.99
-  n_step: Optional[int] = None  # None: 2 for SHORT_HORIZON_GAMES, else 7.
+  n_step: Optional[int] = None  # None: 2 for SHORT_HORIZON_GAMES, else 7
+  # (a game list that mixes the two must bind it).
   replay_size: Optional[int] = None  # None: 10K for those games, else 500K.
   min_replay_size: int = 10_000
   samples_per_insert: float = 4.0
@@ -82,8 +83,16 @@ class RainbowSettings:
       default_factory=runs.Environment)
 
   def __post_init__(self):
+    games = self.environment.games
     short = (self.environment.kind == 'procgen' and
-             self.environment.game in SHORT_HORIZON_GAMES)
+             all(g in SHORT_HORIZON_GAMES for g in games))
+    mixed = not short and any(g in SHORT_HORIZON_GAMES for g in games)
+    if mixed and None in (self.n_step, self.replay_size):
+      raise ValueError(
+          f'games {list(games)} mix App. F.2\'s short-horizon schedule '
+          f'(n-step 2, replay 10K: {", ".join(SHORT_HORIZON_GAMES)}) with '
+          f'the long one (n-step 7, replay 500K): bind RainbowSettings.n_step '
+          f'and RainbowSettings.replay_size')
     if self.n_step is None:
       self.n_step = 2 if short else 7
     if self.replay_size is None:
@@ -107,6 +116,13 @@ class RainbowSettings:
           f'RainbowSettings.total_env_steps {self.total_env_steps} is below '
           f'min_replay_size {self.min_replay_size}: the learner would never '
           f'start; raise the budget or lower min_replay_size')
+
+  @property
+  def epsilon_rotation(self) -> int:
+    """Env steps between shifts of the envs' epsilons by one env, so that
+    with several games every game is played at every exploration rate (one
+    iteration); 0 (fixed) for one game."""
+    return self.iteration_steps if len(self.environment.games) > 1 else 0
 
   @property
   def reward_scale(self) -> float | np.ndarray:
@@ -286,7 +302,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
     actor = actors.BatchedActor(
         env, actors.EpsilonGreedy(learner.network, settings.environment.seed),
         all_epsilons(settings, 1, 0), learner.client, settings.n_step,
-        settings.discount, settings.reward_scale)
+        settings.discount, settings.reward_scale, settings.epsilon_rotation)
     per_step = env.batch_size * settings.samples_per_insert / (
         settings.batch_size)
     due, warm, metrics = 0.0, False, {}
@@ -378,7 +394,7 @@ def act(root_dir: str, replay_address: str, actor_id: int, num_actors: int
   actor = actors.BatchedActor(
       env, actors.EpsilonGreedy(network, settings.environment.seed + actor_id),
       all_epsilons(settings, num_actors, actor_id), client, settings.n_step,
-      settings.discount, settings.reward_scale)
+      settings.discount, settings.reward_scale, settings.epsilon_rotation)
   container = reverb_variable_container.ReverbVariableContainer(replay_address)
   variables = shipped_variables(network, tf.Variable(0, dtype=tf.int64),
                                 tf.Variable(0, dtype=tf.int64))

@@ -99,7 +99,7 @@ for stage in $STAGES; do
       "$PYTHON" -m launchers.sweep --launcher=rainbow \
         --configs=gin_configs/rainbow/micro_search.gin --games=$GAME --seeds=$SEEDS \
         --root_dir="$ROOT/rainbow" "${extra[@]}";;
-    frozen)  # The frozen uniform-alpha ablation (App. B.1) on the same game and budget.
+    frozen)  # Frozen uniform alpha (App. B.2 runs it with Rainbow + Micro) with PPO + Classic.
       ppo_sweep gin_configs/ppo/classic_frozen_uniform_alpha.gin;;
     no_relu)  # The no-ReLU Classic space's search (App. B.1), same game and budget.
       ppo_sweep gin_configs/ppo/classic_no_relu_search.gin;;

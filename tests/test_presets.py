@@ -1,0 +1,78 @@
+"""The shipped presets hold the papers' stated settings (each assertion cites
+where the paper states it)."""
+
+import gin
+import pytest
+
+from rl_darts import networks
+from rl_darts.nas_rl import environment
+from rl_darts.ppo import train as ppo_train
+from rl_darts.rainbow import train as rainbow_train
+
+
+def _parse(*configs: str) -> None:
+  gin.clear_config()
+  gin.parse_config_files_and_bindings(list(configs), [])
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+  yield
+  gin.clear_config()
+
+
+@pytest.mark.parametrize('kernel', [3, 5])
+def test_table1_impala_cnns_are_large_and_train_50m_steps(kernel):
+  """App. C.1 and Table 1's caption: IMPALA-CNN 64 x 5, PPO, 50M steps."""
+  _parse(f'gin_configs/ppo/impala_cnn_conv{kernel}x{kernel}_dodgeball.gin')
+  assert gin.query_parameter('ImpalaCNN.depths') == [64] * 5
+  assert gin.query_parameter('ImpalaCNN.kernel_size') == kernel
+  settings = ppo_train.PPOSettings()
+  assert settings.total_env_steps == 50_000_000
+  assert settings.environment.game == 'dodgeball'
+
+
+def _optimizer(config: str) -> tuple:
+  _parse(config)
+  settings = ppo_train.PPOSettings()
+  return (settings.minibatch_size, settings.num_epochs,
+          gin.query_parameter('make_agent.learning_rate'))
+
+
+def test_table5a_baseline_offered_at_the_cells_settings():
+  """App. F.3: the cells train with minibatch 256, 1 epoch, lr 1e-4;
+  IMPALA-CNN with the Procgen standard 2048, 3, 5e-4."""
+  assert _optimizer('gin_configs/ppo/impala_cnn_64x3.gin') == (2048, 3, 5e-4)
+  darts = _optimizer('gin_configs/ppo/impala_cnn_64x3_darts_settings.gin')
+  assert darts == (256, 1, 1e-4)
+  assert gin.query_parameter('ImpalaCNN.depths') == [64, 64, 64]
+  gin.clear_config()
+  gin.parse_config_files_and_bindings(
+      ['gin_configs/ppo/discrete_64x3.gin'],
+      ["DiscreteNetwork.genotype = 'unused.json'"])
+  settings = ppo_train.PPOSettings()
+  assert (settings.minibatch_size, settings.num_epochs,
+          gin.query_parameter('make_agent.learning_rate')) == darts
+
+
+def test_table2_frozen_alpha_is_rainbow_micro_on_dodgeball():
+  """App. B.2, Fig. 12: Rainbow with the Micro supernet on dodgeball."""
+  _parse('gin_configs/rainbow/micro_frozen_uniform_alpha.gin')
+  assert networks.Supernet().space.name == 'micro'
+  assert gin.query_parameter('Supernet.freeze_alpha')
+  assert rainbow_train.RainbowSettings().environment.game == 'dodgeball'
+
+
+def test_continuous_rows_offer_the_papers_sgd_every_5():
+  """Sec. 3.2: one SGD step on the weights after every 5 steps."""
+  _parse('gin_configs/nas_rl/cont_acc_step.gin')
+  assert environment.SearchSettings().sgd_every == 28  # The code's.
+  _parse('gin_configs/nas_rl/cont_acc_step.gin',
+         'gin_configs/nas_rl/sgd_every_5.gin')
+  assert environment.SearchSettings().sgd_every == 5
+
+
+def test_disc_nwot_scores_the_papers_log_det_k():
+  """Eq. 12 and the authors' code: log|K|, no ridge."""
+  _parse('gin_configs/nas_rl/disc_nwot.gin')
+  assert environment.SearchSettings().naswot_ridge == 0.0
