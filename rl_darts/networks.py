@@ -47,17 +47,52 @@ def _max_pool() -> tf.keras.layers.MaxPool2D:
   return tf.keras.layers.MaxPool2D(3, 2, padding='same')
 
 
+@gin.configurable
 class FeatureHead(tf.keras.layers.Layer):
-  """Flatten, ReLU, Dense 256, ReLU: the head of IMPALA-CNN and RL-DARTS."""
+  """The encoders' head on the flattened features. 'relu': ReLU, Dense
+  `units`, ReLU (IMPALA-CNN's and RL-DARTS', 256 units); 'layer_norm': Dense
+  `units`, LayerNorm (PI-SAC's, 50 units; the RL-DARTS SAC runs, App. A.3)."""
 
-  def __init__(self, units: int = 256, **kwargs):
+  STYLES = ('relu', 'layer_norm')
+
+  def __init__(self, units: int = 256, style: str = 'relu', **kwargs):
     super().__init__(**kwargs)
+    if style not in self.STYLES or units < 1:
+      raise ValueError(f'FeatureHead needs units >= 1 and style in '
+                       f'{self.STYLES}; got {units}, {style!r}')
+    self.style = style
     self.dense = tf.keras.layers.Dense(
         units, kernel_initializer=ops_lib.conv_initializer())
+    self.norm = (tf.keras.layers.LayerNormalization(epsilon=1e-5)
+                 if style == 'layer_norm' else None)
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
     x = tf.reshape(x, [tf.shape(x)[0], int(np.prod(x.shape[1:]))])
+    if self.norm is not None:
+      return self.norm(self.dense(x))
     return tf.nn.relu(self.dense(tf.nn.relu(x)))
+
+
+class FilterResponseNorm(tf.keras.layers.Layer):
+  """Filter response normalization with its thresholded linear unit (Singh
+  and Krishnan 2020): y = max(gamma x / sqrt(mean_HW(x^2) + eps) + beta,
+  tau), per channel; no batch statistics."""
+
+  def __init__(self, epsilon: float = 1e-6, **kwargs):
+    super().__init__(**kwargs)
+    self.epsilon = epsilon
+
+  def build(self, input_shape):
+    shape = (1, 1, 1, int(input_shape[-1]))
+    self.gamma = self.add_weight('gamma', shape, initializer='ones')
+    self.beta = self.add_weight('beta', shape, initializer='zeros')
+    self.tau = self.add_weight('tau', shape, initializer='zeros')
+
+  def call(self, x: tf.Tensor) -> tf.Tensor:
+    nu2 = tf.reduce_mean(tf.square(x), axis=[1, 2], keepdims=True)
+    return tf.maximum(
+        self.gamma * x * tf.math.rsqrt(nu2 + self.epsilon) + self.beta,
+        self.tau)
 
 
 class ResidualBlock(tf.keras.layers.Layer):
@@ -150,18 +185,28 @@ class ImpalaCNN(Encoder):
 @gin.configurable
 class ConvEncoder(Encoder):
   """The pixel-SAC baseline (RL-DARTS paper App. A.3: a 4-layer conv
-  encoder; SAC-AE's and DrQ's): `layers` 3x3 ReLU convs of `filters`, the
-  first with stride 2, then the feature head."""
+  encoder): `layers` 3x3 convs of `filters`, the first with stride 2, each
+  followed by a ReLU (SAC-AE's and DrQ's) or by filter response
+  normalization (`activation = 'frn'`, PI-SAC's), then the feature head."""
+
+  ACTIVATIONS = ('relu', 'frn')
 
   def __init__(self, filters: int = 32, layers: int = 4,
-               name: str = 'conv_encoder'):
+               activation: str = 'relu', name: str = 'conv_encoder'):
     super().__init__(name)
-    if filters < 1 or layers < 1:
-      raise ValueError(f'ConvEncoder needs filters >= 1 and layers >= 1; got '
-                       f'{filters}, {layers}')
-    self.blocks.append([('conv', tf.keras.layers.Conv2D(
-        filters, 3, strides=2 if i == 0 else 1, activation='relu',
-        kernel_initializer=ops_lib.conv_initializer())) for i in range(layers)])
+    if filters < 1 or layers < 1 or activation not in self.ACTIVATIONS:
+      raise ValueError(f'ConvEncoder needs filters >= 1, layers >= 1 and '
+                       f'activation in {self.ACTIVATIONS}; got {filters}, '
+                       f'{layers}, {activation!r}')
+    block = []
+    for i in range(layers):
+      block.append(('conv', tf.keras.layers.Conv2D(
+          filters, 3, strides=2 if i == 0 else 1,
+          activation='relu' if activation == 'relu' else None,
+          kernel_initializer=ops_lib.conv_initializer())))
+      if activation == 'frn':
+        block.append(('frn', FilterResponseNorm()))
+    self.blocks.append(block)
 
 
 def _check_depths(depths: Sequence[int]) -> None:

@@ -76,3 +76,26 @@ def test_disc_nwot_scores_the_papers_log_det_k():
   """Eq. 12 and the authors' code: log|K|, no ridge."""
   _parse('gin_configs/nas_rl/disc_nwot.gin')
   assert environment.SearchSettings().naswot_ridge == 0.0
+
+
+def test_sac_offers_the_authors_pisac_settings():
+  """App. A.3: the PI-SAC code's settings (its predictive-information loss
+  off), as the authors' gin states them."""
+  from rl_darts import control_env  # pylint: disable=g-import-not-at-top
+  from rl_darts.sac import train as sac_train  # pylint: disable=g-import-not-at-top
+  _parse('gin_configs/sac/conv_baseline.gin', 'gin_configs/sac/pisac.gin')
+  settings = sac_train.SACSettings()
+  assert (settings.batch_size, settings.critic_learning_rate,
+          settings.actor_learning_rate, settings.temperature_learning_rate,
+          settings.initial_temperature, settings.target_entropy_scale,
+          settings.critic_loss_weight, settings.target_update_tau,
+          settings.target_update_period, list(settings.hidden_units),
+          settings.random_shift, settings.total_env_steps) == (
+              256, 3e-4, 3e-4, 3e-4, 1.0, 0.5, 0.5, 0.005, 1, [256, 256], 4,
+              1_000_000)
+  assert control_env.ControlTask().action_repeat == 4
+  encoder = networks.make_encoder()
+  assert isinstance(encoder, networks.ConvEncoder)
+  kinds = [kind for kind, _ in encoder.blocks[0]]
+  assert kinds == ['conv', 'frn'] * 4
+  assert (encoder.head.style, encoder.head.dense.units) == ('layer_norm', 50)

@@ -31,6 +31,7 @@ from tf_agents.replay_buffers import reverb_replay_buffer
 from tf_agents.replay_buffers import reverb_utils
 from tf_agents.specs import tensor_spec
 
+from rl_darts import augmentation
 from rl_darts import control_env
 from rl_darts import environments
 from rl_darts import networks
@@ -60,6 +61,9 @@ class SACSettings:
   discount: float = 0.99
   target_update_tau: float = 0.01
   target_update_period: int = 2
+  target_entropy_scale: float = 1.0  # Target entropy -scale * dim(A).
+  critic_loss_weight: float = 0.5  # TF-Agents' and PI-SAC's.
+  random_shift: int = 0  # Pad of the random-shift augmentation (0: none).
   steps_per_iteration: int = 10_000  # Env steps between metrics rows.
   eval_every: int = 1  # Iterations between greedy evaluations (0: never).
   eval_episodes: int = 5
@@ -73,10 +77,24 @@ class SACSettings:
 
   def __post_init__(self):
     runs.check_at_least(self, batch_size=1, replay_size=1,
-                        initial_collect_steps=1, steps_per_iteration=1)
+                        initial_collect_steps=1, steps_per_iteration=1,
+                        random_shift=0, target_entropy_scale=0.0,
+                        critic_loss_weight=0.0)
     if self.initial_collect_steps > self.replay_size:
       raise ValueError(f'initial_collect_steps {self.initial_collect_steps} '
                        f'exceeds replay_size {self.replay_size}')
+
+
+def augmented(experience, pad: int):
+  """`experience` with every frame of its observations randomly shifted by
+  up to `pad` pixels, each frame independently (DrQ; PI-SAC)."""
+  if not pad:
+    return experience
+  observations = experience.observation  # [batch, time, H, W, C]
+  frames = tf.reshape(observations, [-1, *observations.shape[2:]])
+  shifted = augmentation.random_shift(frames, pad)
+  return experience._replace(
+      observation=tf.reshape(shifted, tf.shape(observations)))
 
 
 def build_agent(settings: SACSettings, env
@@ -108,6 +126,9 @@ def build_agent(settings: SACSettings, env
       target_update_tau=settings.target_update_tau,
       target_update_period=settings.target_update_period,
       gamma=settings.discount,
+      critic_loss_weight=settings.critic_loss_weight,
+      target_entropy=-settings.target_entropy_scale * float(
+          np.prod(action_spec.shape)),
       initial_log_alpha=math.log(settings.initial_temperature),
       train_step_counter=tf.Variable(0, dtype=tf.int64, name='train_step'))
   agent.initialize()
@@ -191,7 +212,9 @@ def _loop(settings: SACSettings, env, eval_env, agent, log: runs.RunLog,
       agent.collect_data_spec, TABLE, sequence_length=2,
       server_address=f'localhost:{port}').as_dataset(
           sample_batch_size=settings.batch_size, num_steps=2).prefetch(2))
-  train_step = tf.function(agent.train, autograph=False)
+  train_step = tf.function(
+      lambda batch: agent.train(augmented(batch, settings.random_shift)),
+      autograph=False)
   driver = py_driver.PyDriver(env, collect, [observer, episodes], max_steps=1)
   losses: dict[str, list[float]] = {'critic_loss': [], 'actor_loss': []}
   every = settings.steps_per_iteration
