@@ -19,7 +19,7 @@ import glob
 import json
 import os
 import re
-from typing import Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import gin
 import numpy as np
@@ -66,12 +66,14 @@ class CellTraining:
         name, self.agent, root_dir, seed, (self.cell_config,),
         (*bindings, *extra, f"DiscreteNetwork.genotype = '{genotype_path}'"))
 
-  def train(self, runs: Sequence[run_queue.Run], parallel: int
+  def train(self, runs: Sequence[run_queue.Run], parallel: int,
+            score: Optional[Callable[[str, str], Optional[float]]] = None
             ) -> list[Optional[float]]:
-    """Runs them (skipping finished ones); their final returns."""
+    """Runs them (skipping finished ones); their final `return_column`
+    (or `score(run_dir, return_column)`)."""
     run_queue.run_all(runs, parallel)
-    return [results.final_return(r.root_dir, self.return_column)
-            for r in runs]
+    score = score or results.final_return
+    return [score(r.root_dir, self.return_column) for r in runs]
 
 
 @gin.configurable
@@ -79,16 +81,32 @@ class CellTraining:
 class RandomSearch:
   """`num_cells` cells of the gin-bound `Supernet`'s space (space, I, K, N,
   R); the best retrained by the evaluation config when `evaluate_best`;
-  `reference_run`: a trained run marked on the histogram (App. E)."""
+  `reference_runs`: trained runs marked on the histogram by label (App. E:
+  the DARTS cell and IMPALA-CNN); `divide_by_max_return`: every score is
+  the final raw return over the game's maximum (App. E's normalization; set
+  `CellTraining.return_column` to a raw return column)."""
 
   num_cells: int = 3
   evaluate_best: bool = True
-  reference_run: Optional[str] = None
+  reference_runs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  divide_by_max_return: bool = False
 
   def __post_init__(self):
     if self.num_cells < 1:
       raise ValueError(f'RandomSearch.num_cells must be >= 1; got '
                        f'{self.num_cells}')
+    for label, path in self.reference_runs.items():
+      if not os.path.isdir(path):
+        raise FileNotFoundError(f'RandomSearch.reference_runs[{label!r}]: '
+                                f'{path!r} is not a run directory')
+
+  def score(self, run_dir: str, column: str) -> Optional[float]:
+    """A run's final `column`, over its game's maximum return (easy mode,
+    Cobbe et al.) with `divide_by_max_return`."""
+    value = results.final_return(run_dir, column)
+    if value is None or not self.divide_by_max_return:
+      return value
+    return value / results.max_return(run_dir)
 
 
 def cell_path(root_dir: str, index: int) -> str:
@@ -126,7 +144,7 @@ def random_search(root_dir: str, seed: int, bindings: Sequence[str] = (),
                                                  'train'),
                        cell_path(root_dir, i), seed, bindings)
           for i in range(len(cells))]
-  returns = training.train(runs, parallel)
+  returns = training.train(runs, parallel, search.score)
   best = int(np.argmax([-np.inf if r is None else r for r in returns]))
   summary = {**dataclasses.asdict(training), 'seed': seed,
              'run_bindings': list(bindings), 'best_cell': best,
@@ -137,10 +155,11 @@ def random_search(root_dir: str, seed: int, bindings: Sequence[str] = (),
     evaluation = training.run('best cell', os.path.join(root_dir, 'best'),
                               cell_path(root_dir, best), seed, bindings,
                               at_search_depth=False)
-    summary['best_final_return'] = training.train([evaluation], 1)[0]
-  if search.reference_run:
-    summary['reference_final_return'] = results.final_return(
-        search.reference_run, training.return_column)
+    summary['best_final_return'] = training.train([evaluation], 1,
+                                                  search.score)[0]
+  summary['reference_final_returns'] = {
+      label: search.score(path, training.return_column)
+      for label, path in search.reference_runs.items()}
   io_utils.atomic_write_csv(
       os.path.join(root_dir, 'random_search.csv'),
       ['cell', 'final_return', 'genotype'],
@@ -149,8 +168,9 @@ def random_search(root_dir: str, seed: int, bindings: Sequence[str] = (),
   _write_summary(root_dir, summary)
   plot_returns([r for r in returns if r is not None],
                os.path.join(root_dir, 'returns.png'),
-               f"random cells' final {training.return_column}",
-               summary.get('reference_final_return'))
+               f"random cells' final {training.return_column}" +
+               (' / max return' if search.divide_by_max_return else ''),
+               summary['reference_final_returns'])
   return summary
 
 
@@ -204,14 +224,18 @@ def _write_summary(root_dir: str, summary: dict) -> None:
 
 
 def plot_returns(values: Sequence[float], png_path: str, title: str,
-                 reference: Optional[float] = None) -> None:
-  """A histogram of the cells' final returns (App. E, Fig. 9), with a line
-  at `reference` (e.g. the supernet's cell) if given."""
+                 references: Optional[Mapping[str, Optional[float]]] = None
+                 ) -> None:
+  """A histogram of the cells' final returns (App. E, Figs. 9, 18), with a
+  labelled line at each reference run's (e.g. the DARTS cell, IMPALA-CNN)."""
   plt = recording.pyplot()
   fig, ax = plt.subplots(figsize=(5, 3.2))
   ax.hist(values, bins=max(5, min(30, len(values) // 3)))
-  if reference is not None:
-    ax.axvline(reference, color='red', label='reference cell')
+  marked = {k: v for k, v in (references or {}).items() if v is not None}
+  for (label, value), color in zip(sorted(marked.items()),
+                                   ('red', 'black', 'green', 'purple')):
+    ax.axvline(value, color=color, label=label)
+  if marked:
     ax.legend(fontsize=8)
   ax.set_xlabel('final return')
   ax.set_ylabel('cells')

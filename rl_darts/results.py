@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 from typing import Optional, Sequence
 
 FINAL_FRACTION = 0.1  # A run's final return: the mean over its last 10% rows.
@@ -56,3 +57,19 @@ def final_value(values: Sequence[float],
     return None
   last = values[-max(1, math.ceil(fraction * len(values))):]
   return sum(last) / len(last)
+
+
+def max_return(run_dir: str) -> float:
+  """The easy-mode maximum return (Cobbe et al.) of the Procgen game a
+  finished run played, read from its operative_config.gin."""
+  from rl_darts import procgen_env  # pylint: disable=g-import-not-at-top
+  path = os.path.join(run_dir, 'operative_config.gin')
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path} does not exist: is {run_dir!r} a '
+                            f'finished run directory?')
+  with open(path) as f:
+    match = re.search(r"^Environment\.game = '([a-z]+)'", f.read(), re.M)
+  if match is None or match[1] not in procgen_env.GAMES:
+    raise ValueError(f'{path} names no single Procgen game: the maximum '
+                     f'return needs one')
+  return float(procgen_env.RETURN_RANGES[match[1]]['easy'][1])

@@ -10,7 +10,9 @@ import os
 import subprocess
 import sys
 
+import gin
 import numpy as np
+import pytest
 
 from rl_darts import cell_studies
 from rl_darts import genotypes
@@ -133,3 +135,66 @@ def test_cell_evolution_trains_every_kth_cell_and_the_last(tmp_path,
   assert [float(r['final_return']) for r in rows] == [0.0, 3.0, 5.12]
   assert (tmp_path / 'out' / 'cell_evolution.png').stat().st_size > 0
   assert os.path.isfile(tmp_path / 'out' / 'step_000000000512' / 'DONE')
+
+
+# A stand-in Rainbow cell run on dodgeball: cell_<i>/train's final greedy
+# raw return is 1.9 (i + 1).
+RAINBOW_SCRIPT = """
+import os, sys
+root = sys.argv[1]
+os.makedirs(root, exist_ok=True)
+index = int(os.path.basename(os.path.dirname(root)).split('_')[1])
+with open(os.path.join(root, 'metrics.csv'), 'w') as f:
+  f.write(f'step,greedy_train_return\\n1,0\\n2,{1.9 * (index + 1)}\\n')
+with open(os.path.join(root, 'operative_config.gin'), 'w') as f:
+  f.write("Environment.game = 'dodgeball'\\n")
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class _RainbowRun(run_queue.Run):
+
+  def command(self) -> list[str]:
+    return [sys.executable, '-c', RAINBOW_SCRIPT, self.root_dir]
+
+
+def test_app_e_study_scores_by_max_return_and_marks_references(tmp_path,
+                                                               monkeypatch):
+  """App. E: cells at 64x3 on dodgeball, scored by the final greedy return
+  over the maximum possible (19), DARTS cell and IMPALA-CNN marked."""
+  references = {}
+  for label, raw in (('DARTS cell', 9.5), ('IMPALA-CNN', 3.8)):
+    run = tmp_path / label.replace(' ', '_')
+    run.mkdir()
+    (run / 'metrics.csv').write_text(f'step,greedy_train_return\n1,{raw}\n')
+    (run / 'operative_config.gin').write_text(
+        "Environment.game = 'dodgeball'\n")
+    references[label] = str(run)
+  gin.clear_config()
+  gin.parse_config_files_and_bindings(
+      ['gin_configs/random_search/micro_study.gin'],
+      ['RandomSearch.num_cells = 3',
+       f'RandomSearch.reference_runs = {references!r}'],
+      finalize_config=False)
+  made = []
+  original = cell_studies.CellTraining.run
+
+  def stand_in(self, *args, **kwargs):
+    run = original(self, *args, **kwargs)
+    made.append(run)
+    return _RainbowRun(**dataclasses.asdict(run))
+  monkeypatch.setattr(cell_studies.CellTraining, 'run', stand_in)
+  try:
+    summary = cell_studies.random_search(str(tmp_path / 'study'), 0)
+  finally:
+    gin.clear_config()
+  assert [c['final_return'] for c in summary['cells']] == pytest.approx(
+      [0.1, 0.2, 0.3])  # 1.9 (i + 1) / 19.
+  assert summary['reference_final_returns'] == pytest.approx(
+      {'DARTS cell': 0.5, 'IMPALA-CNN': 0.2})
+  assert 'best_final_return' not in summary
+  # At the evaluation config's 64x3 (no search-depth binding), on dodgeball.
+  assert "Environment.game = 'dodgeball'" in made[0].bindings
+  assert not any('depths' in b for b in made[0].bindings)
+  assert made[0].configs == ('gin_configs/rainbow/discrete_64x3.gin',)
+  assert (tmp_path / 'study' / 'returns.png').stat().st_size > 0
