@@ -86,8 +86,7 @@ def main(argv):
   print('|---:|---:|---:|---:|---:|---:|')
   for path in state.all_model_checkpoint_paths:
     env = environment.make()
-    network = train.build_network(env)
-    tf.train.Checkpoint(network=network).read(path).expect_partial()
+    network = train.load_network(FLAGS.run_dir, env, path)
     row = probe(network, env, FLAGS.steps)
     step = int(path.rsplit('-', 1)[1])
     print(f"| {step:,} | {row['q']:.4f} | {row['gap']:.5f} | "

@@ -45,10 +45,19 @@ def score(network, frames: np.ndarray, k: float = K) -> float:
   return float(-np.sum(np.log(eigenvalues + k) + 1.0 / (eigenvalues + k)))
 
 
-def study(search_dir: str, frames: np.ndarray, depths: Sequence[int]
-          ) -> dict:
+def mean_score(network, batches: Sequence[np.ndarray]) -> float:
+  """The mean score over mini-batches of frames (App. A.2 averages over
+  mini-batches), over the batches with a finite score; NaN if none has."""
+  scores = [score(network, frames) for frames in batches]
+  finite = [s for s in scores if np.isfinite(s)]
+  return float(np.mean(finite)) if finite else float('nan')
+
+
+def study(search_dir: str, batches: Sequence[np.ndarray],
+          depths: Sequence[int]) -> dict:
   """Scores every cell of a finished random search (built at `depths`,
-  initialised from TF's seed) against its final return; writes
+  initialised from TF's seed; the mean over `batches` of frames) against
+  its final return; writes
   jacob_cov.csv and jacob_cov.png there; returns the Spearman rank
   correlation over the cells with a return and a finite score, and the
   rows."""
@@ -60,7 +69,7 @@ def study(search_dir: str, frames: np.ndarray, depths: Sequence[int]
     genotype = genotypes.Genotype.load(
         cell_studies.cell_path(search_dir, cell['cell']))
     network = networks.DiscreteNetwork(genotype, depths=list(depths))
-    rows.append({'cell': cell['cell'], 'score': score(network, frames),
+    rows.append({'cell': cell['cell'], 'score': mean_score(network, batches),
                  'final_return': cell['final_return']})
   scored = [r for r in rows
             if r['final_return'] is not None and np.isfinite(r['score'])]

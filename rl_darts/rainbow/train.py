@@ -184,6 +184,22 @@ def build_network(env: environments.BatchedEnvironment
                                 int(env.action_spec().maximum) + 1)
 
 
+def load_network(run_dir: str, env: environments.BatchedEnvironment,
+                 checkpoint: Optional[str] = None
+                 ) -> rainbow_networks.DuelingC51:
+  """The online network of a Rainbow run's `checkpoint` (default: its
+  newest), built under the gin config in force (the run's own)."""
+  checkpoint = checkpoint or tf.train.latest_checkpoint(
+      os.path.join(run_dir, 'checkpoints'))
+  if checkpoint is None:
+    raise FileNotFoundError(f'{run_dir!r} has no checkpoints/: is it a '
+                            f'Rainbow run directory?')
+  network = build_network(env)
+  status = tf.train.Checkpoint(network=network).read(checkpoint)
+  status.expect_partial().assert_existing_objects_matched()
+  return network
+
+
 def all_epsilons(settings: RainbowSettings, num_actors: int, actor_id: int
                  ) -> np.ndarray:
   """This actor's envs' share of every env's exploration rate."""
