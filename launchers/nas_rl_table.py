@@ -5,7 +5,11 @@ evaluation, each resumable; then the table over seeds.
   python -m launchers.nas_rl_table --rows=disc_nwot,disc_acc --seeds=0,1,2 \
       --data_dir=/data/cifar-10-batches-py --root_dir=runs/table1
 
-Rows are gin_configs/nas_rl/<row>.gin (all nine: --rows=all). Each stage is its
+Rows are gin_configs/nas_rl/<row>.gin (all nine: --rows=all; the robustness
+study on S2-S4, Sec. 4.3: --rows=robustness, with each searched cell's share
+of parametric and noise edges beside the paper's verdict). --protocol=
+one_search trains the first seed's searched cell with every seed (what the
+authors' code implies) instead of a search per seed. Each stage is its
 own launcher run (launchers.pretrain_supernet, nas_rl, darts_eval) under
 ROOT/pretrain/seed_<s>, ROOT/<row>/seed_<s>/search and .../eval, with --seed;
 a rerun skips finished stages and resumes unfinished ones. One pretraining
@@ -33,8 +37,13 @@ from rl_darts import run_queue
 from rl_darts.nas_rl import table
 
 flags.DEFINE_list('rows', ['disc_nwot'], "Table 1 rows (or 'all'): "
-                  f'{", ".join(table.ROWS)}.')
+                  f'{", ".join(table.ROWS)}; the robustness rows '
+                  f"{', '.join(table.ROBUSTNESS_ROWS)} (or 'robustness').")
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds; each row runs every one.')
+flags.DEFINE_enum('protocol', 'search_per_seed', table.PROTOCOLS,
+                  'search_per_seed: each seed searches and trains its own '
+                  "cell; one_search: the first seed's cell is trained with "
+                  "every seed (the authors' code's).")
 flags.DEFINE_string('eval_config', 'gin_configs/darts_eval/darts.gin',
                     'Evaluation protocol (darts.gin: standard DARTS; '
                     "dartsrl_code.gin: the authors' code).")
@@ -48,11 +57,14 @@ FLAGS = flags.FLAGS
 
 
 def _parse() -> tuple[list[str], list[int]]:
-  rows = list(table.ROWS) if FLAGS.rows == ['all'] else FLAGS.rows
-  unknown = [r for r in rows if r not in table.ROWS]
+  groups = {'all': table.ROWS, 'robustness': table.ROBUSTNESS_ROWS}
+  rows = [r for name in FLAGS.rows for r in groups.get(name, [name])]
+  allowed = (*table.ROWS, *table.ROBUSTNESS_ROWS)
+  unknown = [r for r in rows if r not in allowed]
   if unknown or not rows:
     raise app.UsageError(f'unknown Table 1 rows {unknown}; allowed: '
-                         f'{", ".join(table.ROWS)} or all')
+                         f'{", ".join(allowed)}, all (the 9 rows) or '
+                         f'robustness (S2-S4)')
   unknown = [c for c in FLAGS.reference_cells if c not in paper_cells.NAMED]
   if unknown:
     raise app.UsageError(f'unknown --reference_cells {unknown}; allowed: '
@@ -95,17 +107,19 @@ def main(argv):
       _stage(f'pretrain seed {seed}', 'pretrain_supernet', pretrained, seed,
              ['gin_configs/nas_rl/pretrain.gin'], FLAGS.pretrain_bindings)
     for row in rows:
-      directory = table.seed_dir(root, row, seed)
-      search = os.path.join(directory, 'search')
+      search_seed = seeds[0] if FLAGS.protocol == 'one_search' else seed
+      search = os.path.join(table.seed_dir(root, row, search_seed), 'search')
       checkpoint = ([f"SearchSettings.checkpoint = '{pretrained}'"]
                     if table.needs_pretraining(row) else [])
-      _stage(f'{row} seed {seed}: search', 'nas_rl', search, seed,
-             [f'gin_configs/nas_rl/{row}.gin'],
+      _stage(f'{row} seed {search_seed}: search', 'nas_rl', search,
+             search_seed, [f'gin_configs/nas_rl/{row}.gin'],
              checkpoint + FLAGS.search_bindings)
-      _evaluate(row, directory, seed, os.path.join(search, 'genotype.json'))
+      _evaluate(row, table.seed_dir(root, row, seed), seed,
+                os.path.join(search, 'genotype.json'))
     for name in FLAGS.reference_cells:
       _evaluate(name, table.reference_dir(root, name, seed), seed, name)
-  summary = table.summarize(root, rows, seeds, FLAGS.reference_cells)
+  summary = table.summarize(root, rows, seeds, FLAGS.reference_cells,
+                            FLAGS.protocol)
   table.write(root, summary, FLAGS.eval_config)
   with open(os.path.join(root, 'table.md')) as f:
     print(f.read())

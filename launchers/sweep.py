@@ -1,13 +1,20 @@
-r"""A grid of runs (configs x games x seeds) as a queue that survives a restart.
+r"""A grid of runs (configs x binding axes x games x seeds) as a queue that
+survives a restart.
 
   python -m launchers.sweep --launcher=ppo \
       --configs=gin_configs/ppo/impala_cnn_16x3.gin,gin_configs/ppo/classic_search.gin \
       --games=starpilot,dodgeball --seeds=0,1,2 --parallel=2 --root_dir=DIR
+  # App. F.1's temperature sweep (Rainbow: 10,20,50 on rainbow/micro_search.gin):
+  python -m launchers.sweep --configs=gin_configs/ppo/classic_search.gin \
+      --grid=Supernet.temperature=5,10,15 --games=dodgeball --seeds=0,1,2 --root_dir=DIR
+  # App. F.3's PPO sweep of the discrete cells (bind DiscreteNetwork.genotype):
+  python -m launchers.sweep --configs=gin_configs/ppo/discrete_64x3.gin \
+      --grid=make_agent.learning_rate=1e-4,2.5e-4,5e-4 --grid=PPOSettings.num_epochs=1,2,3 ...
 
-Each run is `python -m launchers.<launcher>` with one config, game
-(Environment.game) and seed, under DIR/<config name>/<game>/seed_<s> (no game
-level without --games) with its log beside it; --gin_bindings go to every
-run. Runs go one after another, or --parallel at a time; a rerun skips
+Each run is `python -m launchers.<launcher>` with one config, one value of
+each --grid parameter, game (Environment.game) and seed, under
+DIR/<config name>/<param>=<value>,.../<game>/seed_<s> (no grid or game level
+without them) with its log beside it; --gin_bindings go to every run. Runs go one after another, or --parallel at a time; a rerun skips
 finished runs and resumes the others.
 """
 
@@ -27,6 +34,9 @@ flags.DEFINE_enum('launcher', 'ppo', LAUNCHERS, 'The launcher of every run.')
 flags.DEFINE_list('configs', [], 'Gin configs, one run group each.')
 flags.DEFINE_list('games', [], 'Procgen games (none: the configs\' own).')
 flags.DEFINE_list('seeds', ['0'], 'Seeds; every config and game runs each.')
+flags.DEFINE_multi_string('grid', [], 'A bindings axis, PARAM=V1,V2,...: '
+                          'every value runs (several --grid: every '
+                          'combination).')
 flags.DEFINE_integer('parallel', 1, 'Runs at once.', lower_bound=1)
 flags.DEFINE_string('root_dir', None, 'Where the sweep writes; reruns resume.')
 FLAGS = flags.FLAGS
@@ -47,11 +57,24 @@ def _parse() -> tuple[list[str], list[str], list[int]]:
   return FLAGS.configs, FLAGS.games, seeds
 
 
+def axes() -> list[tuple[str, list[str]]]:
+  """--grid's axes; each a gin parameter and its values."""
+  parsed = []
+  for axis in FLAGS.grid:
+    parameter, _, values = axis.partition('=')
+    values = [v.strip() for v in values.split(',') if v.strip()]
+    if '.' not in parameter or not values:
+      raise app.UsageError(f'--grid={axis!r} must read PARAM=V1,V2,... with '
+                           f'a gin parameter, e.g. Supernet.temperature=5,10')
+    parsed.append((parameter.strip(), values))
+  return parsed
+
+
 def main(argv):
   del argv
   configs, games, seeds = _parse()
   runs = run_queue.grid(FLAGS.root_dir, FLAGS.launcher, configs, games,
-                        seeds, FLAGS.gin_bindings)
+                        seeds, FLAGS.gin_bindings, axes())
   run_queue.run_all(runs, FLAGS.parallel)
   print(f'{len(runs)} runs finished under {os.path.abspath(FLAGS.root_dir)}')
 

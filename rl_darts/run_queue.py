@@ -99,19 +99,29 @@ def run_all(runs: Sequence[Run], parallel: int = 1) -> None:
 
 
 def grid(root_dir: str, launcher: str, configs: Sequence[str],
-         games: Sequence[str], seeds: Sequence[int], bindings: Sequence[str]
-         ) -> list[Run]:
-  """The runs of configs x games (or the configs' own game) x seeds, under
-  root_dir/<config name>/<game>/seed_<s> (without games: .../seed_<s>)."""
+         games: Sequence[str], seeds: Sequence[int], bindings: Sequence[str],
+         axes: Sequence[tuple[str, Sequence[str]]] = ()) -> list[Run]:
+  """The runs of configs x binding axes x games (or the configs' own game)
+  x seeds, under root_dir/<config name>/[<param>=<value>,...]/<game>/seed_<s>
+  (without axes or games, those levels are left out). An axis is a gin
+  parameter and its values, e.g. ('Supernet.temperature', ['5', '10'])."""
+  points = [[]]
+  for parameter, values in axes:
+    points = [point + [(parameter, value)] for point in points
+              for value in values]
   runs = []
   for config in configs:
     name = os.path.splitext(os.path.basename(config))[0]
-    for game in games or [None]:
-      game_bindings = [f"Environment.game = '{game}'"] if game else []
-      for seed in seeds:
-        directory = os.path.join(root_dir, name, *([game] if game else []),
-                                 f'seed_{seed}')
-        runs.append(Run(
-            f'{name} {game or ""} seed {seed}'.replace('  ', ' '), launcher,
-            directory, seed, (config,), (*game_bindings, *bindings)))
+    for point in points:
+      label = ','.join(f'{p}={v}' for p, v in point)
+      point_bindings = [f'{p} = {v}' for p, v in point]
+      for game in games or [None]:
+        game_bindings = [f"Environment.game = '{game}'"] if game else []
+        for seed in seeds:
+          levels = [name, *([label] if label else []),
+                    *([game] if game else []), f'seed_{seed}']
+          runs.append(Run(
+              ' '.join(p for p in (name, label, game, f'seed {seed}') if p),
+              launcher, os.path.join(root_dir, *levels), seed, (config,),
+              (*game_bindings, *point_bindings, *bindings)))
   return runs

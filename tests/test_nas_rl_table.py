@@ -28,7 +28,8 @@ def _fixture_eval(directory, final, best):
       {'epoch': 3, 'test_acc': final, 'best_test_acc': best}])
 
 
-def _fixture_seed(root, row, seed, final, best, iterations, check=None):
+def _fixture_seed(root, row, seed, final, best, iterations, check=None,
+                  genotype='DISC_NWOT'):
   directory = table.seed_dir(root, row, seed)
   if check:
     os.makedirs(os.path.join(directory, 'search'), exist_ok=True)
@@ -39,7 +40,7 @@ def _fixture_seed(root, row, seed, final, best, iterations, check=None):
   _fixture_eval(directory, final, best)
   _write_csv(os.path.join(directory, 'search', 'metrics.csv'),
              [{'step': s, 'env_steps_per_s': r} for s, r in iterations])
-  genotypes.Genotype.load_any('DISC_NWOT').save(
+  genotypes.Genotype.load_any(genotype).save(
       os.path.join(directory, 'search', 'genotype.json'))
   with open(os.path.join(directory, 'search', 'split.json'), 'w') as f:
     json.dump({'dataset': 'digits'}, f)
@@ -89,11 +90,38 @@ def test_summary_numbers_from_fixture_runs(tmp_path):
   assert float(rows[0]['test_acc_std']) == pytest.approx(14.1421, abs=1e-4)
 
 
+S4_CELL = ("Genotype(normal=[('noise', 0), ('sep_conv_3x3', 1), "
+           "('noise', 0), ('noise', 1), ('noise', 2), ('noise', 0), "
+           "('noise', 3), ('noise', 1)], normal_concat=[2, 3, 4, 5], "
+           "reduce=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('noise', 0), "
+           "('sep_conv_3x3', 1), ('noise', 2), ('noise', 0), ('noise', 3), "
+           "('noise', 1)], reduce_concat=[2, 3, 4, 5])")
+
+
+def test_robustness_rows_and_the_one_search_protocol(tmp_path):
+  """S4: the shares of parametric (4 of 16) and noise (12 of 16) edges,
+  beside the paper's verdict. one_search: seed 1 trains seed 0's cell."""
+  root = str(tmp_path)
+  _fixture_seed(root, 's4', 0, 0.5, 0.6, [(100, 50.0)], genotype=S4_CELL)
+  _fixture_eval(table.seed_dir(root, 's4', 1), 0.7, 0.8)  # No search.
+  per_seed = table.summarize(root, ['s4'], [0, 1])
+  assert per_seed[0]['seeds'] == '0'  # Seed 1 has no search of its own.
+  [s4] = table.summarize(root, ['s4'], [0, 1], protocol='one_search')
+  assert s4['seeds'] == '0 1' and s4['test_acc_mean'] == pytest.approx(60.0)
+  assert s4['parametric_edges'] == 0.25 and s4['noise_edges'] == 0.75
+  table.write(root, [s4], 'gin_configs/darts_eval/darts.gin')
+  with open(os.path.join(root, 'table.md')) as f:
+    markdown = f.read()
+  assert ('| s4 | 0 1 | 25% | 75% | a robust search avoids noise; the '
+          "paper's search picked it (a failure) |") in markdown
+
+
 def test_table_launcher_names_unknown_rows(tmp_path):
   """(The launcher runs end to end in tests/test_study.py.)"""
   message = helpers.fails('launchers.nas_rl_table', tmp_path,
                           ['--rows=disc_nowt'])
   assert "unknown Table 1 rows ['disc_nowt']; allowed: disc_nwot" in message
+  assert 's2, s3, s4, all (the 9 rows) or robustness (S2-S4)' in message
   message = helpers.fails('launchers.nas_rl_table', tmp_path,
                           ['--reference_cells=DARTS_V3'])
   assert ("unknown --reference_cells ['DARTS_V3']; allowed: DARTS_V1, "

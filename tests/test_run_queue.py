@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from rl_darts import run_queue
+from tests import helpers
 
 # A stand-in launcher: appends its start and end times to ROOT/times, sleeps
 # (long when ROOT's name says 'slow'), and fails when it says 'bad'.
@@ -80,3 +81,25 @@ def test_sweep_grid_names_one_run_per_config_game_and_seed(tmp_path):
   assert "--gin_bindings=Environment.game = 'dodgeball'" in command
   assert command[-1] == '--gin_bindings=X.y = 1'
   assert '--gin_configs=gin_configs/ppo/b.gin' in command
+
+
+def test_sweep_grid_crosses_binding_axes(tmp_path):
+  """App. F.3's lr x epochs grid: 3 x 2 points, one directory each."""
+  runs = run_queue.grid(
+      str(tmp_path), 'ppo', ['gin_configs/ppo/discrete_64x3.gin'], [], [0],
+      [], [('make_agent.learning_rate', ['1e-4', '2.5e-4', '5e-4']),
+           ('PPOSettings.num_epochs', ['1', '3'])])
+  assert len(runs) == 6 and len({r.root_dir for r in runs}) == 6
+  run = runs[3]
+  assert run.root_dir == str(
+      tmp_path / 'discrete_64x3' /
+      'make_agent.learning_rate=2.5e-4,PPOSettings.num_epochs=3' / 'seed_0')
+  assert run.bindings == ('make_agent.learning_rate = 2.5e-4',
+                          'PPOSettings.num_epochs = 3')
+
+
+def test_sweep_names_a_bad_grid(tmp_path):
+  out = helpers.fails('launchers.sweep', tmp_path,
+                      ['--configs=gin_configs/ppo/classic_search.gin',
+                       '--grid=temperature:5'])
+  assert "--grid='temperature:5' must read PARAM=V1,V2,..." in out

@@ -24,10 +24,25 @@ from rl_darts import io_utils
 ROWS = ('disc_nwot', 'disc_acc', 'disc_loss', 'disc_ckpt_acc',
         'disc_ckpt_loss', 'cont_acc_step', 'cont_acc_grad_step',
         'cont_loss_step', 'cont_loss_grad_step')
+# The robustness study (paper Sec. 4.3): disc-nwot on RobustDARTS' S2-S4, each
+# a gin config too, with the paper's verdict on each.
+ROBUSTNESS_ROWS = ('s2', 's3', 's4')
+VERDICTS = {
+    's2': 'a robust search picks sep_conv_3x3 over skip_connect',
+    's3': 'a robust search picks sep_conv_3x3 over skip_connect and none',
+    's4': 'a robust search avoids noise; the paper\'s search picked it (a '
+          'failure)'}
+# How seeds are used. 'search_per_seed': each seed searches and trains its
+# own cell (search and training variance). 'one_search': the first seed's
+# search gives the cell every seed trains from scratch; the authors' code
+# implies it (its evaluation script trains a named genotype with a --seed,
+# as quark0/darts' train.py, from which it derives).
+PROTOCOLS = ('search_per_seed', 'one_search')
 COLUMNS = ('row', 'seeds', 'test_acc_mean', 'test_acc_std', 'test_acc_max',
            'best_epoch_test_acc_mean', 'epochs', 'search_hours',
            'search_env_steps', 'reward', 'final_cell_reward',
-           'random_cells_reward', 'random_cells_below_final')
+           'random_cells_reward', 'random_cells_below_final',
+           'parametric_edges', 'noise_edges')
 # The search's reward_check.json (environment.reward_check), per seed.
 CHECK = {'final_cell_reward': 'final', 'random_cells_reward': 'random_mean',
          'random_cells_below_final': 'fraction_below_final'}
@@ -85,42 +100,60 @@ def reference_result(root: str, name: str, seed: int) -> Optional[dict]:
     return None
   return {**evaluation, 'dataset': None, 'reward': '',
           **{column: None for column in CHECK}, 'search_seconds': None,
+          'parametric_edges': None, 'noise_edges': None,
           'search_env_steps': None,
           'genotype': genotypes.Genotype.load_any(name).to_darts_string()}
 
 
-def seed_result(root: str, row: str, seed: int) -> Optional[dict]:
-  """One finished seed of a row (search decoded and evaluated), else None."""
+def edge_shares(genotype: genotypes.Genotype) -> dict[str, float]:
+  """The shares of a cell's edges (normal and reduction) whose op has
+  weights (a conv) and whose op is noise: the robustness study's measures."""
+  ops = [op for cell_type in ('normal', 'reduce') if getattr(genotype,
+                                                             cell_type)
+         for node in genotype.nodes(cell_type) for op, _ in node]
+  return {'parametric_edges': sum('conv' in op for op in ops) / len(ops),
+          'noise_edges': sum(op == 'noise' for op in ops) / len(ops)}
+
+
+def seed_result(root: str, row: str, seed: int,
+                search_seed: Optional[int] = None) -> Optional[dict]:
+  """One finished seed of a row (search decoded and evaluated), else None;
+  the search is `search_seed`'s (default: the seed's own)."""
   directory = seed_dir(root, row, seed)
-  genotype_path = os.path.join(directory, 'search', 'genotype.json')
+  search_dir = os.path.join(
+      seed_dir(root, row, seed if search_seed is None else search_seed),
+      'search')
+  genotype_path = os.path.join(search_dir, 'genotype.json')
   evaluation = _evaluation(directory, seed)
   if evaluation is None or not os.path.isfile(genotype_path):
     return None
-  search = _rows(os.path.join(directory, 'search', 'metrics.csv'))
-  with open(os.path.join(directory, 'search', 'split.json')) as f:
+  search = _rows(os.path.join(search_dir, 'metrics.csv'))
+  with open(os.path.join(search_dir, 'split.json')) as f:
     dataset = json.load(f)['dataset']
-  check_path = os.path.join(directory, 'search', 'reward_check.json')
+  check_path = os.path.join(search_dir, 'reward_check.json')
   check = {}
   if os.path.isfile(check_path):
     with open(check_path) as f:
       check = json.load(f)
+  genotype = genotypes.Genotype.load(genotype_path)
   return {**evaluation, 'dataset': dataset,
           'reward': check.get('reward', ''),
           **{column: check.get(key) for column, key in CHECK.items()},
           'search_seconds': search_seconds(search),
           'search_env_steps': int(search[-1]['step']) if search else 0,
-          'genotype': genotypes.Genotype.load(genotype_path
-                                              ).to_darts_string()}
+          **edge_shares(genotype), 'genotype': genotype.to_darts_string()}
 
 
 def summarize(root: str, rows: Sequence[str], seeds: Sequence[int],
-              references: Sequence[str] = ()) -> list[dict]:
+              references: Sequence[str] = (),
+              protocol: str = 'search_per_seed') -> list[dict]:
   """Per row, then per reference cell (row 'NAME (paper cell)'): test
   accuracy (%) of the final epoch, mean, std (sample, over seeds; 0 for one
   seed) and max; the best epoch's mean (what the authors' code reports),
   search time and the seeds' genotypes."""
   table = []
-  entries = [(row, [seed_result(root, row, s) for s in seeds])
+  search_seed = seeds[0] if protocol == 'one_search' else None
+  entries = [(row, [seed_result(root, row, s, search_seed) for s in seeds])
              for row in rows]
   entries += [(f'{name} (paper cell)',
                [reference_result(root, name, s) for s in seeds])
@@ -145,7 +178,8 @@ def summarize(root: str, rows: Sequence[str], seeds: Sequence[int],
         'search_env_steps': min((r['search_env_steps'] for r in searches),
                                 default=None),
         'reward': ' '.join(sorted({r['reward'] for r in results})),
-        **{column: _mean_of(r[column] for r in results) for column in CHECK},
+        **{column: _mean_of(r[column] for r in results)
+           for column in (*CHECK, 'parametric_edges', 'noise_edges')},
         'datasets': sorted({r['dataset'] for r in searches}),
         'genotypes': {r['seed']: r['genotype'] for r in results}})
   return table
@@ -199,6 +233,17 @@ def write(root: str, table: Sequence[dict], protocol: str) -> None:
         f'{_number(e["final_cell_reward"])} | '
         f'{_number(e["random_cells_reward"])} | '
         f'{_number(e["random_cells_below_final"], "{:.0%}")} |')
+  robustness = [e for e in table if e['row'] in ROBUSTNESS_ROWS]
+  if robustness:
+    markdown += [
+        '', '## Robustness (S2-S4, Sec. 4.3)', '',
+        'Shares of the searched cells\' edges (mean over seeds) whose op has '
+        'weights and whose op is noise, beside the paper\'s verdict.', '',
+        '| row | seeds | parametric edges | noise edges | the paper |',
+        '|---|---|---:|---:|---|']
+    markdown += [f'| {e["row"]} | {e["seeds"]} | '
+                 f'{e["parametric_edges"]:.0%} | {e["noise_edges"]:.0%} | '
+                 f'{VERDICTS[e["row"]]} |' for e in robustness]
   markdown += ['', '## Genotypes', '']
   for e in table:
     for seed, genotype in e['genotypes'].items():
