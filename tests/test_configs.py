@@ -81,6 +81,10 @@ OVERLAYS = {'gin_configs/procgen_200_levels.gin': 'gin_configs/ppo/impala_cnn.gi
             'gin_configs/rainbow/multigame_schedule.gin':
                 'gin_configs/rainbow/micro_multigame.gin',
             'gin_configs/sac/pisac.gin': 'gin_configs/sac/micro_search.gin',
+            'gin_configs/ppo/procgen_standard_optimizer.gin':
+                'gin_configs/ppo/classic_search.gin',
+            'gin_configs/rainbow/fast_learner.gin':
+                'gin_configs/rainbow/impala_cnn.gin',
             'gin_configs/nas_rl/sgd_every_5.gin':
                 'gin_configs/nas_rl/cont_acc_step.gin'}
 # Configs the study's regeneration script runs end to end through their

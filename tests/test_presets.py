@@ -99,3 +99,17 @@ def test_sac_offers_the_authors_pisac_settings():
   kinds = [kind for kind, _ in encoder.blocks[0]]
   assert kinds == ['conv', 'frn'] * 4
   assert (encoder.head.style, encoder.head.dense.units) == ('layer_norm', 50)
+
+
+def test_cells_offered_at_the_procgen_standard_optimizer():
+  """Table 5a with the optimizer held equal: minibatch 2048, 3 epochs,
+  lr 5e-4 (Cobbe et al.), in 8 chunks of App. F.3's 256."""
+  gin.clear_config()
+  gin.parse_config_files_and_bindings(
+      ['gin_configs/ppo/discrete_64x3.gin',
+       'gin_configs/ppo/procgen_standard_optimizer.gin'],
+      ["DiscreteNetwork.genotype = 'unused.json'"])
+  settings = ppo_train.PPOSettings()
+  assert (settings.minibatch_size, settings.num_epochs,
+          gin.query_parameter('make_agent.learning_rate')) == (2048, 3, 5e-4)
+  assert settings.minibatch_size // settings.gradient_chunks == 256

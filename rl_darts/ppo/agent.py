@@ -3,6 +3,11 @@
 Hyperparameters are gin bindings (see gin_configs/ppo/); defaults are the Procgen
 PPO standard (Cobbe et al. 2020). Epochs are applied once, by the learner: the
 agent itself runs one pass per minibatch (the authors' code doubled them).
+
+`ChunkedPPOAgent` trains a minibatch of B samples as k chunks of B / k with one
+optimizer step: the same update as one pass of B (the loss is a mean over
+samples, advantages are normalized over the whole minibatch, the encoders keep
+no batch statistics), in the memory of one chunk's activations.
 """
 
 from __future__ import annotations
@@ -11,12 +16,104 @@ from typing import Callable, Optional
 
 import gin
 import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.agents.ppo import ppo_agent
 from tf_agents.agents.ppo import ppo_clip_agent
+from tf_agents.agents.ppo import ppo_utils
+from tf_agents.networks import network
+from tf_agents.utils import common
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
 from rl_darts import networks
 from rl_darts.ppo import networks as ppo_networks
+
+
+class ChunkedPPOAgent(ppo_clip_agent.PPOClipAgent):
+  """PPO-clip whose every minibatch trains as `gradient_chunks` chunks with
+  one optimizer step (exact gradient accumulation; 1: TF-Agents' own step).
+  Supports what this project's PPO uses: the clipped loss without a KL
+  penalty, and no normalizer updates in training."""
+
+  def __init__(self, *args, gradient_chunks: int = 1, **kwargs):
+    super().__init__(*args, **kwargs)
+    if gradient_chunks < 1:
+      raise ValueError(f'gradient_chunks must be >= 1; got {gradient_chunks}')
+    self.gradient_chunks = gradient_chunks
+
+  def _train(self, experience, weights):
+    if self.gradient_chunks == 1:
+      return super()._train(experience, weights)
+    if self._initial_adaptive_kl_beta > 0 or self.update_normalizers_in_train:
+      raise ValueError('gradient chunks support neither an adaptive KL '
+                       'penalty nor normalizer updates in training')
+    loss_info = None
+    for _ in range(self._num_epochs):
+      gradients, loss_info = self.minibatch_gradients(experience, weights)
+      variables = self.variables_to_train()
+      if self._gradient_clipping > 0:
+        gradients, _ = tf.clip_by_global_norm(gradients,
+                                              self._gradient_clipping)
+      self._optimizer.apply_gradients(zip(gradients, variables))
+      self.train_step_counter.assign_add(1)
+    return loss_info
+
+  def variables_to_train(self) -> list[tf.Variable]:
+    """The actor's and value network's weights, each once, sorted by name
+    (TF-Agents' order)."""
+    unique = {id(v): v for v in (self._actor_net.trainable_weights +
+                                 self._value_net.trainable_weights)}
+    return sorted(unique.values(), key=lambda v: v.name)
+
+  def minibatch_gradients(self, experience, weights=None
+                          ) -> tuple[list[tf.Tensor], tf_agent.LossInfo]:
+    """The gradient of the minibatch's PPO loss as the sum over its chunks
+    of each chunk's loss over `gradient_chunks`, and the chunks' mean loss
+    (TF-Agents' own inputs to `get_loss`, computed as its `_train` does)."""
+    experience = self._as_trajectory(experience)
+    mask = ppo_utils.make_trajectory_mask(experience)
+    weights = mask if weights is None else weights * mask
+    old_parameters = experience.policy_info['dist_params']
+    old_distribution = ppo_utils.distribution_from_spec(
+        self._action_distribution_spec, old_parameters,
+        legacy_distribution_network=isinstance(
+            self._actor_net, network.DistributionNetwork))
+    inputs = {
+        'time_steps': ts.TimeStep(experience.step_type, experience.reward,
+                                  experience.discount, experience.observation),
+        'actions': experience.action,
+        'act_log_probs': common.log_probability(
+            old_distribution, experience.action, self._action_spec),
+        'returns': experience.policy_info['return'],
+        # Over the whole minibatch, as one pass of it normalizes them.
+        'normalized_advantages': ppo_agent._normalize_advantages(  # pylint: disable=protected-access
+            experience.policy_info['advantage'], variance_epsilon=1e-8),
+        'action_distribution_parameters': old_parameters,
+        'weights': weights,
+        'old_value_predictions': experience.policy_info['value_prediction']}
+    size = weights.shape[0]
+    if size is not None and size % self.gradient_chunks:
+      raise ValueError(f'gradient_chunks {self.gradient_chunks} does not '
+                       f'divide the minibatch of {size}')
+    chunk_size = tf.shape(weights)[0] // self.gradient_chunks
+    variables = self.variables_to_train()
+    total, losses = None, []
+    for i in range(self.gradient_chunks):
+      chunk = tf.nest.map_structure(
+          lambda t, i=i: t[i * chunk_size:(i + 1) * chunk_size], inputs)
+      with tf.GradientTape() as tape:
+        loss_info = self.get_loss(
+            train_step=self.train_step_counter, debug_summaries=False,
+            training=True, **chunk)
+        loss = loss_info.loss / self.gradient_chunks
+      gradients = tape.gradient(loss, variables)
+      total = gradients if total is None else [
+          g if t is None else t if g is None else t + g
+          for t, g in zip(total, gradients)]
+      losses.append(loss_info)
+    mean = tf.nest.map_structure(lambda *x: tf.add_n(list(x)) / len(x),
+                                 *losses)
+    return total, mean
 
 
 @gin.configurable
@@ -32,12 +129,13 @@ def make_agent(time_step_spec: ts.TimeStep,
                value_coef: float = 0.5,
                grad_norm_clip: float = 0.5,
                value_clipping: float | None = 0.2,
-               networks_fn: Callable = ppo_networks.shared_encoder
-               ) -> ppo_clip_agent.PPOClipAgent:
+               networks_fn: Callable = ppo_networks.shared_encoder,
+               gradient_chunks: int = 1) -> ChunkedPPOAgent:
   """PPO-clip with GAE; `networks_fn(observation_spec, action_spec)` makes
-  the actor and value networks (default: one shared gin-chosen encoder)."""
+  the actor and value networks (default: one shared gin-chosen encoder);
+  each minibatch trains as `gradient_chunks` chunks (`ChunkedPPOAgent`)."""
   actor, value = networks_fn(time_step_spec.observation, action_spec)
-  agent = ppo_clip_agent.PPOClipAgent(
+  agent = ChunkedPPOAgent(
       time_step_spec, action_spec,
       optimizer=tf.keras.optimizers.Adam(learning_rate, epsilon=adam_epsilon),
       actor_net=actor, value_net=value,
@@ -55,7 +153,8 @@ def make_agent(time_step_spec: ts.TimeStep,
       normalize_observations=False,
       compute_value_and_advantage_in_train=False,
       update_normalizers_in_train=False,
-      train_step_counter=train_step)
+      train_step_counter=train_step,
+      gradient_chunks=gradient_chunks)
   agent.initialize()
   return agent
 

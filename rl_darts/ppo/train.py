@@ -43,6 +43,8 @@ class PPOSettings:
   rollout_length: int = 256
   num_epochs: int = 3
   minibatch_size: int = 2048
+  gradient_chunks: int = 1  # Each minibatch as this many chunks, one step
+  # (exact; memory of one chunk's activations: ppo.agent.ChunkedPPOAgent).
   total_env_steps: int = 25_000_000
   scale_rewards: bool = True
   eval_every: int = 10  # Iterations between test-level evaluations (0: never).
@@ -56,8 +58,13 @@ class PPOSettings:
 
   def __post_init__(self):
     runs.check_at_least(self, rollout_length=1, num_epochs=1,
-                        minibatch_size=1, total_env_steps=1, eval_every=0,
-                        eval_steps=1, record_every=1, checkpoint_every=1)
+                        minibatch_size=1, gradient_chunks=1,
+                        total_env_steps=1, eval_every=0, eval_steps=1,
+                        record_every=1, checkpoint_every=1)
+    if self.minibatch_size % self.gradient_chunks:
+      raise ValueError(f'PPOSettings.gradient_chunks {self.gradient_chunks} '
+                       f'does not divide minibatch_size '
+                       f'{self.minibatch_size}: pick a divisor')
     frames = self.environment.num_envs * (self.rollout_length + 1)
     if self.minibatch_size > frames:
       raise ValueError(f'minibatch_size {self.minibatch_size} exceeds the '
@@ -72,12 +79,15 @@ class PPOSettings:
     return self.num_envs * self.rollout_length
 
 
-def build_agent(env: environments.BatchedEnvironment):
-  """The gin-configured PPO agent for this env's specs."""
+def build_agent(env: environments.BatchedEnvironment,
+                gradient_chunks: int = 1):
+  """The gin-configured PPO agent for this env's specs; a learner's trains
+  each minibatch as `gradient_chunks` chunks."""
   return agent_lib.make_agent(
       tensor_spec.from_spec(env.time_step_spec()),
       tensor_spec.from_spec(env.action_spec()),
-      tf.Variable(0, dtype=tf.int64, name='train_step'))
+      tf.Variable(0, dtype=tf.int64, name='train_step'),
+      gradient_chunks=gradient_chunks)
 
 
 def reward_scaler(settings: PPOSettings, agent
@@ -224,7 +234,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   turn); reruns resume. Returns the last iteration's metrics."""
   settings = PPOSettings()
   env = settings.environment.make(root_dir=root_dir)
-  agent = build_agent(env)
+  agent = build_agent(env, settings.gradient_chunks)
   scaler = reward_scaler(settings, agent)
   learner = Learner(root_dir, settings, agent, **env.trackables(),
                     **({'scaler': scaler} if scaler else {}))
@@ -275,7 +285,8 @@ def learn(root_dir: str, replay_address: str, num_collectors: int) -> None:
   """The learner: trains on every collector's rollouts, ships variables."""
   runs.wait_for_server(replay_address)
   settings = PPOSettings()
-  agent = build_agent(settings.environment.make(root_dir=root_dir))
+  agent = build_agent(settings.environment.make(root_dir=root_dir),
+                      settings.gradient_chunks)
   learner = Learner(root_dir, settings, agent, num_collectors)
   learner.connect(replay_address)
   container = reverb_variable_container.ReverbVariableContainer(replay_address)

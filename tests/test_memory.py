@@ -1,0 +1,102 @@
+"""Exact gradient accumulation: a minibatch trained as chunks gives the
+same gradient and the same update as one pass of it, for each encoder kind."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.specs import tensor_spec
+
+from rl_darts import environments
+from rl_darts.ppo import train
+from tests import helpers
+from tests.helpers import ENCODERS
+
+BATCH = 16
+
+
+def _agent(gradient_chunks):
+  env = environments.QuadrantBandit(2)
+  return train.build_agent(env, gradient_chunks)
+
+
+def _experience(agent, seed=0):
+  """A minibatch of the agent's training data: random observations and
+  policy info, every step valid (MID), as the learner's minibatches are."""
+  tf.random.set_seed(seed)
+  experience = tensor_spec.sample_spec_nest(agent.training_data_spec,
+                                            outer_dims=(BATCH, 1))
+  rng = np.random.default_rng(seed)
+  normal = lambda *shape: tf.constant(rng.standard_normal(shape), tf.float32)
+  info = {key: normal(BATCH, 1)
+          for key in ('return', 'advantage', 'value_prediction')}
+  info['dist_params'] = {'logits': 0.5 * normal(BATCH, 1, 4)}
+  mid = tf.ones((BATCH, 1), tf.int32)
+  return experience._replace(
+      step_type=mid, next_step_type=mid, discount=tf.ones((BATCH, 1)),
+      action=tf.constant(rng.integers(0, 4, (BATCH, 1)), tf.int32),
+      policy_info=info)
+
+
+@pytest.fixture(params=sorted(ENCODERS))
+def encoder(request):
+  helpers.parse_gin(ENCODERS[request.param])
+  yield request.param
+  helpers.parse_gin('')
+
+
+def test_chunked_gradients_equal_the_whole_minibatch(encoder):
+  tf.keras.utils.set_random_seed(0)
+  agent = _agent(4)
+  experience = _experience(agent)
+  chunked, chunked_loss = agent.minibatch_gradients(experience)
+  agent.gradient_chunks = 1
+  whole, whole_loss = agent.minibatch_gradients(experience)
+  assert len(whole) == len(agent.variables_to_train()) > 4
+  assert np.isfinite(float(whole_loss.loss))
+  assert all(np.all(np.isfinite(g)) for g in whole if g is not None)
+  for a, b, v in zip(chunked, whole, agent.variables_to_train()):
+    assert (a is None) == (b is None), v.name
+    if a is not None:  # float32 sums in another order.
+      np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6, err_msg=v.name)
+  assert float(chunked_loss.loss) == pytest.approx(float(whole_loss.loss),
+                                                   rel=1e-5)
+  # Each chunk's own gradient differs: the test can tell chunks apart.
+  agent.gradient_chunks = 4
+  single = agent.minibatch_gradients(
+      tf.nest.map_structure(lambda t: t[:4], experience))[0]
+  assert any(not np.allclose(a, b, rtol=1e-2) for a, b in zip(single, whole)
+             if a is not None)
+
+
+def test_chunked_step_is_tf_agents_step(encoder):
+  """With SGD (an update proportional to the gradient), one chunked step
+  moves every weight as TF-Agents' own step over the whole minibatch."""
+  tf.keras.utils.set_random_seed(1)
+  plain, chunked = _agent(1), _agent(4)
+  # tf.Module order: by attribute names, the same in both agents.
+  for source, target in zip(plain.trainable_variables,
+                            chunked.trainable_variables, strict=True):
+    target.assign(source)
+  for agent in (plain, chunked):
+    agent._optimizer = tf.keras.optimizers.SGD(0.1)  # pylint: disable=protected-access
+  experience = _experience(plain, seed=2)
+  before = [v.numpy().copy() for v in plain.trainable_variables]
+  plain.train(experience)
+  chunked.train(experience)
+  moved = 0
+  assert all(np.all(np.isfinite(v.numpy())) for v in plain.trainable_variables)
+  for start, a, b in zip(before, plain.trainable_variables,
+                         chunked.trainable_variables):
+    np.testing.assert_allclose(a.numpy() - start, b.numpy() - start,
+                               rtol=2e-3, atol=1e-7, err_msg=a.name)
+    moved += int(np.abs(a.numpy() - start).max() > 0)
+  assert moved > 4
+  assert int(chunked.train_step_counter.numpy()) == 1
+
+
+def test_a_chunk_count_that_does_not_divide_the_minibatch_is_an_error():
+  with pytest.raises(ValueError, match='PPOSettings.gradient_chunks 3 does '
+                     'not divide minibatch_size 256: pick a divisor'):
+    train.PPOSettings(minibatch_size=256, gradient_chunks=3)
+  with pytest.raises(ValueError, match='gradient_chunks must be >= 1'):
+    train.PPOSettings(gradient_chunks=0)
