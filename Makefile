@@ -11,7 +11,7 @@ CXX ?= g++
 # The supernet's fused elementwise mixing (rl_darts/fused.py), compiled for this CPU.
 KERNEL := rl_darts/kernels/_mix_elementwise.so
 
-.PHONY: setup system-deps demo test bench
+.PHONY: setup system-deps demo test test-fast bench
 
 setup: $(STAMP) system-deps $(KERNEL)
 
@@ -56,6 +56,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+# Unit and equivalence tests: no subprocess, no whole training loop.
+test-fast: setup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 bench: setup
 	@for script in bench/*_throughput.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,11 +1,47 @@
-"""Test setup: rl_darts first (it quiets TF before TF loads)."""
+"""Test setup: rl_darts first (it quiets TF before TF loads); the fast tier's
+marker; the longest test first."""
+
+import inspect
+import re
+
+import pytest
 
 import rl_darts  # pylint: disable=unused-import
 
 # The longest test first: on 2 xdist workers it then overlaps the rest of the
 # suite instead of running alone at the end.
 LONGEST = ('tests/test_study.py',)
+# A test that starts a launcher (or any) subprocess, or trains an agent's
+# whole loop in process, is outside the fast tier (`make test-fast` runs
+# `-m "not slow"`): what its source calls decides, so a new test is sorted
+# without a hand-kept list.
+SLOW_MODULES = ('tests/test_configs.py', 'tests/test_study.py')  # Loops.
+SLOW_CALLS = re.compile(
+    r'\b(launch|fails|_launch|subprocess\.\w+|Popen|train\.train|'
+    r'run_all|random_search|cell_evolution|[a-z_]*\.search)\(')
+
+
+def _calls_slow(function) -> bool:
+  try:
+    source = inspect.getsource(function)
+  except (OSError, TypeError):
+    return False
+  return bool(SLOW_CALLS.search(source))
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      'markers', 'slow: starts subprocesses or trains a whole loop (left out '
+      'of make test-fast)')
 
 
 def pytest_collection_modifyitems(items):
+  for item in items:
+    function = getattr(item, 'function', None)
+    fixtures = [item.session._fixturemanager.getfixturedefs(name, item)  # pylint: disable=protected-access
+                for name in getattr(item, 'fixturenames', ())]
+    helpers = [d.func for defs in fixtures if defs for d in defs]
+    if item.nodeid.startswith(SLOW_MODULES) or any(
+        _calls_slow(f) for f in (function, *helpers) if f is not None):
+      item.add_marker(pytest.mark.slow)
   items.sort(key=lambda item: not item.nodeid.startswith(LONGEST))

@@ -23,6 +23,7 @@ def _run(module, *args, check=True):
   return result
 
 
+@pytest.mark.slow  # A whole search or build; not in make test-fast.
 def test_describe_prints_parameters_and_space_size():
   out = _run('describe', f'--gin_configs={CLASSIC}').stdout
   assert 'stem' in out and 'block2/1:normal' in out and 'alpha' in out
@@ -59,6 +60,7 @@ def _steps(path):
     return [int(row['step']) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow  # A whole search or build; not in make test-fast.
 def test_synthetic_search_writes_artifacts_and_resumes(tmp_path):
   root = str(tmp_path / 'run')
   common = ['--gin_configs=gin_configs/synthetic_search.gin', f'--root_dir={root}',

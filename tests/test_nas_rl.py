@@ -187,6 +187,7 @@ def test_drop_path_spares_identities_and_scales_the_rest():
   assert np.abs(full.numpy() - dropped.numpy()).max() > 0
 
 
+@pytest.mark.slow  # A whole search or build; not in make test-fast.
 def test_swapped_alphas_flag_swaps_the_cell_types():
   shapes = darts_networks.DartsSupernet().alpha_shapes()
   rng = np.random.default_rng(0)
@@ -264,6 +265,7 @@ def test_only_ops_that_run_count_for_naswot(op, relus_per_edge):
   assert codes.num_relus == 3 * (2 + 14 * relus_per_edge)
 
 
+@pytest.mark.slow  # A whole search or build; not in make test-fast.
 def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
                                                                 digits):
   """One trace serves all one-hot alphas (an op index per edge), one all
@@ -341,6 +343,7 @@ def test_discrete_episodes_set_one_hot_edges_and_reward_at_the_end(
   assert list(env.trackables()) == ['supernet']
 
 
+@pytest.mark.slow  # A whole search or build; not in make test-fast.
 def test_the_seed_decides_the_supernet_and_its_rewards(tmp_path, digits):
   """For the untrained rows the random supernet is the reward: --seed
   (runs.seed_everything) fixes it, and another seed draws another."""
@@ -409,6 +412,7 @@ def test_rewards(reward, tmp_path, digits):
     assert step.reward[0] > 10  # log|det K| of 64 images.
 
 
+@pytest.mark.slow  # A whole search or build; not in make test-fast.
 def test_continuous_mode_steps_alpha_trains_weights_and_stacks_frames(
     tmp_path, digits):
   env = _env(tmp_path, digits, num_envs=1, mode='continuous', reward='loss',
