@@ -4,6 +4,9 @@ end), peak memory, FLOPs per sample and achieved training GFLOP/s.
   python bench/ppo_throughput.py                      # all encoders, small rollouts
   python bench/ppo_throughput.py --num_envs=64 --rollout_length=256   # paper scale
   python bench/ppo_throughput.py --encoders=impala_16x3,classic_16x3
+  python bench/ppo_throughput.py --encoders=classic_16x3 --minibatch=2048 \
+      --gradient_chunks=8      # memory: the paper's minibatch in chunks of 256
+  python bench/ppo_throughput.py --encoders=classic_16x3 --recompute
 
 Each encoder runs in its own process (peak memory is that process's); rates
 are the best of 3 timings (other work on a shared machine only slows a run
@@ -29,6 +32,13 @@ flags.DEFINE_list('encoders', None, 'Encoders to measure (default: all).')
 flags.DEFINE_integer('num_envs', 16, 'Envs per rollout (paper: 64).')
 flags.DEFINE_integer('rollout_length', 128, 'Steps per rollout (paper: 256).')
 flags.DEFINE_string('game', 'starpilot', 'Procgen game.')
+flags.DEFINE_integer('minibatch', None, "Minibatch size (default: the paper's "
+                     'for each encoder, BATCHES).', lower_bound=1)
+flags.DEFINE_integer('gradient_chunks', 1, 'Chunks per minibatch, one '
+                     'optimizer step (PPOSettings.gradient_chunks).',
+                     lower_bound=1)
+flags.DEFINE_bool('recompute', False, 'Recompute block activations in the '
+                  'backward pass (recompute.blocks).')
 FLAGS = flags.FLAGS
 
 # name: (minibatch, epochs) with the paper's batch settings: the Procgen
@@ -44,6 +54,7 @@ def _setup(name: str):
   from rl_darts.ppo import rollouts  # pylint: disable=g-import-not-at-top
   from rl_darts.ppo import train  # pylint: disable=g-import-not-at-top
   minibatch, epochs = BATCHES[name]
+  minibatch = FLAGS.minibatch or minibatch
   steps_per_iteration = FLAGS.num_envs * FLAGS.rollout_length
   harness.parse_gin(name, f"""
       Environment.game = '{FLAGS.game}'
@@ -54,10 +65,12 @@ def _setup(name: str):
       PPOSettings.eval_every = 0
       PPOSettings.checkpoint_every = 1000
       PPOSettings.total_env_steps = {2 * steps_per_iteration}
+      PPOSettings.gradient_chunks = {FLAGS.gradient_chunks}
+      recompute.blocks = {FLAGS.recompute}
   """)
   settings = train.PPOSettings()
   env = settings.environment.make()
-  agent = train.build_agent(env)
+  agent = train.build_agent(env, settings.gradient_chunks)
   return settings, agent, rollouts.RolloutCollector(
       env, agent.collect_policy, settings.rollout_length)
 
@@ -127,13 +140,19 @@ def main(argv):
   harness.main(
       __file__, measure, learn, FLAGS.encoders, BATCHES,
       f'PPO throughput, {FLAGS.game}, {FLAGS.num_envs} envs x '
-      f'{FLAGS.rollout_length} steps, {os.cpu_count()} CPU cores',
+      f'{FLAGS.rollout_length} steps, {os.cpu_count()} CPU cores'
+      + (f', minibatch {FLAGS.minibatch}' if FLAGS.minibatch else '')
+      + f', {FLAGS.gradient_chunks} chunk(s)'
+      + (', recomputed blocks' if FLAGS.recompute else ''),
       [('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),
        ('collect/s', 'collect', 11, '.0f'), ('learn/s', 'learn', 9, '.0f'),
        ('GFLOP/s', 'gflops', 9, '.1f'), ('e2e/s', 'end_to_end', 8, '.0f'),
        ('peak MB', 'peak_mb', 9, '.0f')],
       [f'--num_envs={FLAGS.num_envs}', f'--rollout_length={FLAGS.rollout_length}',
-       f'--game={FLAGS.game}'], rate='learn')
+       f'--game={FLAGS.game}', f'--gradient_chunks={FLAGS.gradient_chunks}',
+       f'--recompute={FLAGS.recompute}',
+       *([f'--minibatch={FLAGS.minibatch}'] if FLAGS.minibatch else [])],
+      rate='learn')
 
 
 if __name__ == '__main__':

@@ -107,12 +107,21 @@ class ResidualBlock(tf.keras.layers.Layer):
     return x + self.conv_b(tf.nn.relu(self.conv_a(tf.nn.relu(x))))
 
 
+@gin.configurable
+def recompute(blocks: bool = False) -> bool:
+  """Whether encoders recompute each block layer's (cell's, residual
+  block's) activations in the backward pass instead of keeping them
+  (`recompute.blocks = True`): exact, less memory, one more forward."""
+  return blocks
+
+
 class Encoder(tf.keras.Model):
   """Blocks of layers, then the feature head. Subclasses fill `blocks`.
 
   `blocks[b]` is a list of (kind, layer): kind 'normal'/'reduce' marks a cell
   (called with that cell type's mixing probabilities), anything else a plain
-  layer.
+  layer. With `recompute()`, training calls run each layer under
+  `tf.recompute_grad`.
   """
 
   def __init__(self, name: str):
@@ -120,6 +129,7 @@ class Encoder(tf.keras.Model):
     self.stem: Optional[tf.keras.layers.Layer] = None
     self.blocks: list[list[tuple[str, tf.keras.layers.Layer]]] = []
     self.head = FeatureHead()
+    self.recompute = recompute()
 
   def mixing_probs(self) -> dict[str, tf.Tensor]:
     return {}
@@ -133,11 +143,20 @@ class Encoder(tf.keras.Model):
       x = self.stem(x)
     for block in self.blocks:
       for kind, layer in block:
-        if kind in ops_lib.CELL_TYPES:
-          x = layer([x], probs=probs.get(kind), training=training)
-        else:
-          x = layer(x)
+        p = probs.get(kind) if kind in ops_lib.CELL_TYPES else None
+        x = self._apply(layer, x, p, kind in ops_lib.CELL_TYPES, training)
     return self.head(x)
+
+  def _apply(self, layer, x: tf.Tensor, probs: Optional[tf.Tensor],
+             cell: bool, training: Optional[bool]) -> tf.Tensor:
+    """One block layer on `x` (a cell with `probs`), recomputed in the
+    backward pass when set."""
+    def forward(x, *p):
+      return (layer([x], probs=p[0] if p else None, training=training)
+              if cell else layer(x))
+    if self.recompute and training:
+      forward = tf.recompute_grad(forward)
+    return forward(x, *(() if probs is None else (probs,)))
 
   def components(self) -> list[tuple[str, list[tf.Variable]]]:
     """(name, weights) per component (stem, each block layer, head)."""

@@ -100,3 +100,89 @@ def test_a_chunk_count_that_does_not_divide_the_minibatch_is_an_error():
     train.PPOSettings(minibatch_size=256, gradient_chunks=3)
   with pytest.raises(ValueError, match='gradient_chunks must be >= 1'):
     train.PPOSettings(gradient_chunks=0)
+
+
+def test_recomputed_blocks_give_the_same_gradients(encoder):
+  """recompute.blocks: every weight's (and alpha's) gradient as when the
+  activations are kept."""
+  from rl_darts import networks  # pylint: disable=g-import-not-at-top
+  tf.keras.utils.set_random_seed(3)
+  images = tf.random.uniform([4, 64, 64, 3], 0, 255)
+  gradients, calls = [], []
+  for recomputed in (False, True):
+    tf.keras.utils.set_random_seed(3)
+    network = networks.make_encoder()
+    network.recompute = recomputed
+    network(images)  # Builds it.
+    layer = network.blocks[-1][-1][1]
+    count = [0]
+    original = layer.call
+
+    def counted(*args, original=original, count=count, **kwargs):
+      count[0] += 1
+      return original(*args, **kwargs)
+    layer.call = counted
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.square(network(images, training=True)))
+    variables = network.trainable_variables
+    gradients.append([g.numpy() for g in tape.gradient(loss, variables)])
+    calls.append(count[0])
+  assert calls == [1, 2]  # Recomputed: run again in the backward pass.
+  assert len(gradients[0]) == len(variables) > 4
+  for kept, recomputed, v in zip(*gradients, variables):
+    np.testing.assert_allclose(recomputed, kept, rtol=1e-5, atol=1e-6,
+                               err_msg=v.name)
+  assert any(np.abs(g).max() > 0 for g in gradients[0])
+
+
+def test_rainbow_chunked_gradients_equal_the_whole_batch(encoder):
+  """The C51 loss's gradient over 4 chunks equals the whole batch's (IS
+  weights normalized by the whole batch's maximum, as the plain step)."""
+  import reverb  # pylint: disable=g-import-not-at-top
+  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
+  from rl_darts.rainbow import learning  # pylint: disable=g-import-not-at-top
+  from rl_darts.rainbow import train as rainbow_train  # pylint: disable=g-import-not-at-top
+  tf.keras.utils.set_random_seed(4)
+  settings = rainbow_train.RainbowSettings(
+      batch_size=BATCH, min_replay_size=BATCH, replay_size=200, n_step=1,
+      environment=runs.Environment(kind='quadrant', num_envs=4))
+  env = environments.QuadrantBandit(4)
+  server = reverb.Server([rainbow_train.replay_table(settings, env)])
+  try:
+    address = f'localhost:{server.port}'
+    client = reverb.Client(address)
+    network = rainbow_train.build_network(env)
+    target = rainbow_train.build_network(env)
+    actor = actors.BatchedActor(env, actors.EpsilonGreedy(network, 0),
+                                np.ones(4, np.float32), client)
+    for _ in range(12):
+      actor.step()
+    client.mutate_priorities(rainbow_train.TABLE, updates={
+        int(item.info.key): float(i + 1) for i, item in enumerate(
+            client.sample(rainbow_train.TABLE, num_samples=64,
+                          emit_timesteps=False,
+                          unpack_as_table_signature=True))})
+    learner = learning.RainbowLearner(
+        network, target, learning.replay_dataset(address, rainbow_train.TABLE,
+                                                 BATCH),
+        client, rainbow_train.TABLE, discount=0.99, learning_rate=1e-3,
+        importance_sampling_exponent=0.2, target_update_period=100)
+    sample = next(learner._iterator)  # pylint: disable=protected-access
+    results = []
+    for chunks in (1, 4):
+      learner.gradient_chunks = chunks
+      results.append(learner.loss_gradients(sample))
+    (loss, losses, whole), (chunk_loss, chunk_losses, chunked) = results
+    assert float(chunk_loss) == pytest.approx(float(loss), rel=1e-5)
+    np.testing.assert_allclose(chunk_losses, losses, rtol=1e-5, atol=1e-6)
+    assert np.ptp(sample.info.probability.numpy()) > 0  # Unequal weights.
+    for a, b, v in zip(chunked, whole, network.trainable_variables):
+      np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6, err_msg=v.name)
+    assert any(np.abs(g).max() > 0 for g in whole)
+    actor.close()
+  finally:
+    server.stop()
+  with pytest.raises(ValueError, match='gradient_chunks 3 does not divide '
+                     'batch_size 256'):
+    rainbow_train.RainbowSettings(gradient_chunks=3)

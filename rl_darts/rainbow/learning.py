@@ -38,7 +38,9 @@ def replay_dataset(address: str, table: str, batch_size: int
 
 
 class RainbowLearner(acme.Learner):
-  """One SGD step per `step()`: loss, priorities back to Reverb, target copy."""
+  """One SGD step per `step()`: loss, priorities back to Reverb, target copy.
+  With `gradient_chunks` k, the batch's gradient is accumulated over k
+  chunks (the same step, the activation memory of one chunk)."""
 
   def __init__(self, network: rainbow_networks.DuelingC51,
                target_network: rainbow_networks.DuelingC51,
@@ -46,13 +48,15 @@ class RainbowLearner(acme.Learner):
                discount: float, learning_rate: float,
                importance_sampling_exponent: float,
                target_update_period: int, adam_epsilon: float = 1e-8,
-               max_gradient_norm: Optional[float] = None):
+               max_gradient_norm: Optional[float] = None,
+               gradient_chunks: int = 1):
     self.network, self.target_network = network, target_network
     self.client, self.table = client, table
     self.discount = discount
     self.importance_sampling_exponent = importance_sampling_exponent
     self.target_update_period = target_update_period
     self.max_gradient_norm = max_gradient_norm
+    self.gradient_chunks = gradient_chunks
     self.optimizer = snt.optimizers.Adam(learning_rate, epsilon=adam_epsilon)
     # Slots exist before a checkpoint restore (as Acme's DQN learner does).
     self.optimizer._initialize(network.trainable_variables)  # pylint: disable=protected-access
@@ -63,8 +67,22 @@ class RainbowLearner(acme.Learner):
   @tf.function(autograph=False)
   def _step(self) -> dict[str, tf.Tensor]:
     sample = next(self._iterator)
+    loss, losses, gradients = self.loss_gradients(sample)
+    variables = self.network.trainable_variables
+    if self.max_gradient_norm is not None:
+      gradients, _ = tf.clip_by_global_norm(gradients, self.max_gradient_norm)
+    self.optimizer.apply(gradients, variables)
+    self.num_steps.assign_add(1)
+    tf.cond(self.num_steps % self.target_update_period == 0,
+            self.update_target, lambda: None)
+    return {'loss': loss, 'keys': sample.info.key,
+            'priorities': tf.cast(tf.abs(losses), tf.float64)}
+
+  def loss_gradients(self, sample) -> tuple[tf.Tensor, tf.Tensor, list]:
+    """The batch's weighted loss, its per-sample losses and the loss's
+    gradient, summed over `gradient_chunks` chunks of the batch (exact: the
+    targets and importance weights come from the whole batch first)."""
     transitions = sample.data
-    keys, probabilities = sample.info.key, sample.info.probability
     atoms = self.network.atoms
     # Bootstrap targets need no gradient: computed outside the tape.
     logits_t = self.target_network(transitions.next_observation)
@@ -72,25 +90,27 @@ class RainbowLearner(acme.Learner):
         self.network(transitions.next_observation))
     rewards = tf.clip_by_value(transitions.reward, -1.0, 1.0)
     pcontinues = transitions.discount * self.discount  # Adder: one gamma short.
-    weights = tf.cast(1.0 / probabilities, tf.float32) ** (
+    weights = tf.cast(1.0 / sample.info.probability, tf.float32) ** (
         self.importance_sampling_exponent)
     weights /= tf.reduce_max(weights)
-    with tf.GradientTape() as tape:
-      logits_tm1 = self.network(transitions.observation, training=True)
-      losses, _ = trfl.categorical_dist_double_qlearning(
-          atoms, logits_tm1, transitions.action, rewards, pcontinues, atoms,
-          logits_t, q_t_selector)
-      loss = tf.reduce_mean(losses * weights)
+    batch = (transitions.observation, transitions.action, rewards, pcontinues,
+             logits_t, q_t_selector, weights)
     variables = self.network.trainable_variables
-    gradients = tape.gradient(loss, variables)
-    if self.max_gradient_norm is not None:
-      gradients, _ = tf.clip_by_global_norm(gradients, self.max_gradient_norm)
-    self.optimizer.apply(gradients, variables)
-    self.num_steps.assign_add(1)
-    tf.cond(self.num_steps % self.target_update_period == 0,
-            self.update_target, lambda: None)
-    return {'loss': loss, 'keys': keys,
-            'priorities': tf.cast(tf.abs(losses), tf.float64)}
+    size = tf.cast(tf.shape(weights)[0], tf.float32)
+    gradients, all_losses = None, []
+    for chunk in zip(*(tf.split(t, self.gradient_chunks) for t in batch)):
+      observations, actions, r, p, target_logits, selector, w = chunk
+      with tf.GradientTape() as tape:
+        logits_tm1 = self.network(observations, training=True)
+        losses, _ = trfl.categorical_dist_double_qlearning(
+            atoms, logits_tm1, actions, r, p, atoms, target_logits, selector)
+        loss = tf.reduce_sum(losses * w) / size  # Its share of the mean.
+      grads = tape.gradient(loss, variables)
+      gradients = grads if gradients is None else [
+          a + b for a, b in zip(gradients, grads)]
+      all_losses.append(losses)
+    losses = tf.concat(all_losses, axis=0)
+    return tf.reduce_mean(losses * weights), losses, gradients
 
   def update_target(self) -> None:
     rainbow_networks.copy_variables(self.network, self.target_network)

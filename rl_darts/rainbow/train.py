@@ -55,6 +55,7 @@ class RainbowSettings:
   learning_rate: float = 5e-5
   adam_epsilon: float = 1e-8  # Sonnet's Adam default, as in Acme.
   batch_size: int = 256
+  gradient_chunks: int = 1  # The batch's gradient over this many chunks.
   discount: float = 0.99
   n_step: Optional[int] = None  # None: 2 for SHORT_HORIZON_GAMES, else 7
   # (a game list that mixes the two must bind it).
@@ -104,10 +105,15 @@ class RainbowSettings:
     if self.min_replay_size > self.replay_size:
       raise ValueError(f'min_replay_size {self.min_replay_size} exceeds '
                        f'replay_size {self.replay_size}')
-    runs.check_at_least(self, batch_size=1, n_step=1, min_replay_size=1,
+    runs.check_at_least(self, batch_size=1, gradient_chunks=1, n_step=1,
+                        min_replay_size=1,
                         steps_per_iteration=1, eval_every=0, eval_episodes=1,
                         record_every=1, checkpoint_every=1,
                         target_update_period=1)
+    if self.batch_size % self.gradient_chunks:
+      raise ValueError(f'RainbowSettings.gradient_chunks '
+                       f'{self.gradient_chunks} does not divide batch_size '
+                       f'{self.batch_size}: pick a divisor')
     if self.samples_per_insert <= 0:
       raise ValueError(f'RainbowSettings.samples_per_insert must be > 0; got '
                        f'{self.samples_per_insert}')
@@ -253,7 +259,7 @@ class Learner:
         learning.replay_dataset(address, TABLE, settings.batch_size),
         self.client, TABLE, settings.discount, settings.learning_rate,
         settings.importance_sampling_exponent, settings.target_update_period,
-        settings.adam_epsilon)
+        settings.adam_epsilon, gradient_chunks=settings.gradient_chunks)
     self.log = runs.RunLog(
         root_dir, self.network.encoder,
         self.COLUMNS + runs.game_columns(
