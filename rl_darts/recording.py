@@ -62,11 +62,42 @@ def alpha_columns(supernet: networks.Supernet) -> list[str]:
   return columns
 
 
+def alpha_statistics(probabilities: Mapping[str, np.ndarray]
+                     ) -> dict[str, float]:
+  """Per cell type and edge: the entropy of p over the ops, divided by
+  log(ops) (1: uniform, 0: one op), and the top-1 margin (largest p minus
+  the second); and their means per cell type ('entropy/normal')."""
+  stats = {}
+  for cell_type, p in probabilities.items():
+    p = np.asarray(p, np.float64)
+    entropy = -np.sum(p * np.log(np.clip(p, 1e-12, None)), -1) / np.log(
+        p.shape[-1])
+    ranked = np.sort(p, -1)
+    margin = ranked[:, -1] - ranked[:, -2]
+    for e in range(len(p)):
+      stats[f'entropy/{cell_type}:e{e}'] = float(entropy[e])
+      stats[f'margin/{cell_type}:e{e}'] = float(margin[e])
+    stats[f'entropy/{cell_type}'] = float(entropy.mean())
+    stats[f'margin/{cell_type}'] = float(margin.mean())
+  return stats
+
+
+def hamming(a: genotypes.Genotype, b: genotypes.Genotype) -> int:
+  """How many (op, input) edges of two cells of one shape differ."""
+  return sum(x != y for cell_type in ('normal', 'reduce')
+             if getattr(a, cell_type) is not None
+             for node_a, node_b in zip(a.nodes(cell_type), b.nodes(cell_type))
+             for x, y in zip(node_a, node_b))
+
+
 class AlphaRecorder:
   """Records a supernet's softmax(T * alpha) and its discretizations.
 
   Writes under `root_dir`: alpha.csv (a row per record), TensorBoard scalars
-  'alpha/<column>', genotypes/step_<step>.json for every distinct genotype met
+  'alpha/<column>', alpha_stats.csv (per-edge entropy and top-1 margin, their
+  means, and the Hamming distance from the previous record's discretized
+  cell; means and distance also to TensorBoard, and alpha_stats.png on
+  `finish`), genotypes/step_<step>.json for every distinct genotype met
   (paper Fig. 5, 6: the cell evolution), genotype.json (the cell discretized
   at the first record at or after `discretize_at`, or at the end of a shorter
   run) and, on `finish`, genotype_final.json when `discretize_at` is set, the
@@ -86,6 +117,11 @@ class AlphaRecorder:
     self.columns = alpha_columns(supernet)
     self.log = CsvLog(os.path.join(root_dir, 'alpha.csv'),
                       ['step'] + self.columns, resume_step)
+    self.stats_log = CsvLog(
+        os.path.join(root_dir, 'alpha_stats.csv'),
+        ['step', 'hamming'] + list(alpha_statistics(
+            supernet.probabilities())), resume_step)
+    self.previous: Optional[genotypes.Genotype] = None  # Unknown on resume.
     self.genotype_dir = os.path.join(root_dir, 'genotypes')
     os.makedirs(self.genotype_dir, exist_ok=True)
     self.seen = set()
@@ -108,6 +144,16 @@ class AlphaRecorder:
         for column, value in zip(self.columns, values):
           tf.summary.scalar(f'alpha/{column}', value)
     genotype = self.supernet.genotype()
+    stats = alpha_statistics(self.supernet.probabilities())
+    if self.previous is not None:
+      stats['hamming'] = hamming(self.previous, genotype)
+    self.previous = genotype
+    self.stats_log.write({'step': step, **stats})
+    if self.summary_writer is not None:
+      with self.summary_writer.as_default(step=step):
+        for name, value in stats.items():
+          if ':' not in name:  # Means and the distance; edges in the CSV.
+            tf.summary.scalar(f'alpha_stats/{name}', value)
     if (self.discretize_at is not None and step >= self.discretize_at
         and not self.discretized):
       genotype.save(self.genotype_path)
@@ -125,6 +171,12 @@ class AlphaRecorder:
     discretized earlier), the diagrams of genotype.json's cell and the alpha
     plot; returns genotype.json's cell."""
     self.log.close()
+    self.stats_log.close()
+    means = [c for c in self.stats_log.columns[1:] if ':' not in c]
+    plot_columns(self.stats_log.path, means,
+                 os.path.join(self.root_dir, 'alpha_stats.png'),
+                 'normalized entropy and top-1 margin per edge (means), '
+                 'Hamming distance between consecutive cells')
     final = self.supernet.genotype()
     if self.discretize_at is not None:
       final.save(os.path.join(self.root_dir, 'genotype_final.json'))

@@ -56,9 +56,38 @@ def test_alpha_recorder_keeps_distinct_genotypes_and_draws(tmp_path):
                'supernet_normal.png', 'genotype.json'):
     assert (tmp_path / name).stat().st_size > 100, name
   assert (tmp_path / 'genotype_normal.png').read_bytes()[:4] == b'\x89PNG'
+  # Entropy and margin per edge, and the cell's change between records.
+  stats = {int(r['step']): r for r in csv.DictReader(
+      open(tmp_path / 'alpha_stats.csv', newline=''))}
+  assert stats[0]['hamming'] == ''  # Nothing recorded before.
+  assert int(stats[1]['hamming']) == 0
+  changed = int(stats[2]['hamming'])
+  assert changed == recording.hamming(
+      genotypes.Genotype.load(str(tmp_path / 'genotypes' /
+                                  'step_000000000000.json')), new) > 0
+  assert float(stats[0]['entropy/normal']) == pytest.approx(1.0, abs=1e-3)
+  assert float(stats[2]['entropy/normal:e0']) < 0.05
+  assert float(stats[2]['margin/normal']) > 0.99
+  assert (tmp_path / 'alpha_stats.png').stat().st_size > 100
   # A resumed recorder forgets genotypes met after its checkpoint.
   recording.AlphaRecorder(str(tmp_path), supernet, resume_step=1)
   assert os.listdir(tmp_path / 'genotypes') == ['step_000000000000.json']
+
+
+def test_alpha_statistics_and_hamming_by_hand():
+  p = {'normal': np.array([[0.25, 0.25, 0.25, 0.25], [0.7, 0.1, 0.1, 0.1]])}
+  stats = recording.alpha_statistics(p)
+  assert stats['entropy/normal:e0'] == pytest.approx(1.0)
+  assert stats['margin/normal:e0'] == 0.0
+  h = -(0.7 * np.log(0.7) + 3 * 0.1 * np.log(0.1)) / np.log(4)
+  assert stats['entropy/normal:e1'] == pytest.approx(h)
+  assert stats['margin/normal:e1'] == pytest.approx(0.6)
+  assert stats['entropy/normal'] == pytest.approx((1 + h) / 2)
+  a = genotypes.Genotype(normal=((('Conv3x3', 0),), (('ReLU', 0),
+                                                      ('Tanh', 1))))
+  b = genotypes.Genotype(normal=((('Conv3x3', 0),), (('ReLU', 1),
+                                                      ('Conv3x3', 1))))
+  assert recording.hamming(a, b) == 2 and recording.hamming(a, a) == 0
 
 
 def test_alpha_recorder_discretizes_at_discretize_at(tmp_path):
