@@ -14,7 +14,12 @@ survives a restart.
 Each run is `python -m launchers.<launcher>` with one config, one value of
 each --grid parameter, game (Environment.game) and seed, under
 DIR/<config name>/<param>=<value>,.../<game>/seed_<s> (no grid or game level
-without them) with its log beside it; --gin_bindings go to every run. Runs go one after another, or --parallel at a time; a rerun skips
+without them) with its log beside it; --gin_bindings go to every run.
+
+Any array scheduler: --list prints each run's index, state (done, running,
+stale, pending), root dir and command; --run_index=I runs run I alone in the
+foreground (a finished run does nothing; a run another live process holds
+is an error). Slurm: docs/slurm_sweep.sbatch. Runs go one after another, or --parallel at a time; a rerun skips
 finished runs and resumes the others.
 """
 
@@ -38,6 +43,11 @@ flags.DEFINE_multi_string('grid', [], 'A bindings axis, PARAM=V1,V2,...: '
                           'every value runs (several --grid: every '
                           'combination).')
 flags.DEFINE_integer('parallel', 1, 'Runs at once.', lower_bound=1)
+flags.DEFINE_bool('list', False, "Print every run's index, state, root dir "
+                  'and command, and run nothing.')
+flags.DEFINE_integer('run_index', None, 'Run only this run (see --list), in '
+                     'the foreground: an array scheduler\'s task.',
+                     lower_bound=0)
 flags.DEFINE_string('root_dir', None, 'Where the sweep writes; reruns resume.')
 FLAGS = flags.FLAGS
 
@@ -75,7 +85,18 @@ def main(argv):
   configs, games, seeds = _parse()
   runs = run_queue.grid(FLAGS.root_dir, FLAGS.launcher, configs, games,
                         seeds, FLAGS.gin_bindings, axes())
-  run_queue.run_all(runs, FLAGS.parallel)
+  if FLAGS.list:
+    print('\n'.join(run_queue.listing(runs)))
+    return
+  with common.user_errors():
+    if FLAGS.run_index is not None:
+      if FLAGS.run_index >= len(runs):
+        raise app.UsageError(f'--run_index={FLAGS.run_index} is out of range: '
+                             f'the sweep has runs 0-{len(runs) - 1}')
+      run = runs[FLAGS.run_index]
+      print(f'{run.name}: {run_queue.run_one(run)} ({run.root_dir})')
+      return
+    run_queue.run_all(runs, FLAGS.parallel)
   print(f'{len(runs)} runs finished under {os.path.abspath(FLAGS.root_dir)}')
 
 

@@ -6,20 +6,108 @@ they finished, reruns the others (the launchers resume from their
 checkpoints) one after another or `parallel` at a time, and writes DONE after
 each success. A failure lets the runs under way finish, starts no new one and
 stops with the end of the failed run's log. `grid` lays out a sweep's runs.
+
+Every started run holds a lease, `<root_dir>.lease` (host, pid, time; made
+atomically, its time refreshed while the run lives), so no run directory is
+ever used by two live processes, on one host or across hosts of a shared
+filesystem: a live lease blocks a second start, a stale one (its process gone
+on this host, or not refreshed for `STALE_SECONDS`) is taken over. `run_one`
+runs one run in the foreground (an array scheduler's task); `states` says
+where each run stands.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shlex
+import socket
 import subprocess
 import sys
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 from rl_darts import io_utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STALE_SECONDS = 600.0  # A lease not refreshed for this long is stale.
+REFRESH_SECONDS = 30.0
+
+
+class LeaseHeld(ValueError):
+  """Another live process holds a run's lease."""
+
+
+class Lease:
+  """`<root_dir>.lease`: which process (host, pid) is running a run."""
+
+  def __init__(self, root_dir: str):
+    self.path = f'{os.path.abspath(root_dir)}.lease'
+    self._refreshed = 0.0
+
+  def holder(self) -> Optional[dict]:
+    """The lease's content, None without one."""
+    try:
+      with open(self.path) as f:
+        return json.load(f)
+    except FileNotFoundError:
+      return None
+    except json.JSONDecodeError:  # Being written: treat as live.
+      return {'host': '?', 'pid': -1, 'time': time.time()}
+
+  def stale(self, holder: dict) -> bool:
+    if holder['host'] == socket.gethostname() and holder['pid'] > 0:
+      try:
+        os.kill(holder['pid'], 0)
+      except ProcessLookupError:
+        return True
+      except PermissionError:
+        pass  # Alive, another user's.
+    try:
+      age = time.time() - os.path.getmtime(self.path)
+    except FileNotFoundError:
+      return True
+    return age > STALE_SECONDS
+
+  def acquire(self) -> None:
+    """Takes the lease, or raises LeaseHeld naming the live holder; a stale
+    lease is moved aside (one taker wins the rename) and taken."""
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    for _ in range(3):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      except FileExistsError:
+        holder = self.holder()
+        if holder is not None and not self.stale(holder):
+          raise LeaseHeld(
+              f'{self.path} is held by pid {holder["pid"]} on '
+              f'{holder["host"]} since {time.ctime(holder["time"])}: that '
+              f'process is running this run') from None
+        try:
+          os.rename(self.path, f'{self.path}.stale.{os.getpid()}')
+          os.remove(f'{self.path}.stale.{os.getpid()}')
+        except FileNotFoundError:
+          pass  # Another taker moved it first: try again.
+        continue
+      with os.fdopen(fd, 'w') as f:
+        json.dump({'host': socket.gethostname(), 'pid': os.getpid(),
+                   'time': time.time()}, f)
+      self._refreshed = time.monotonic()
+      return
+    raise LeaseHeld(f'could not take {self.path}: other processes race for it')
+
+  def refresh(self) -> None:
+    """Marks the lease alive (at most every REFRESH_SECONDS)."""
+    if time.monotonic() - self._refreshed >= REFRESH_SECONDS:
+      os.utime(self.path)
+      self._refreshed = time.monotonic()
+
+  def release(self) -> None:
+    holder = self.holder()
+    if holder and holder['pid'] == os.getpid() and (
+        holder['host'] == socket.gethostname()):
+      os.remove(self.path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,26 +160,42 @@ def run_all(runs: Sequence[Run], parallel: int = 1) -> None:
     raise ValueError('two runs share a root dir: '
                      f'{sorted({n for n in names if names.count(n) > 1})}')
   pending = [run for run in runs if not run.done]
+  held = [run.root_dir for run, state in zip(pending, states(pending))
+          if state == 'running']
+  if held:
+    raise LeaseHeld(f'live processes run {held} (their .lease files): '
+                    f'wait for them, or end them')
   running: dict[Run, tuple[subprocess.Popen, float]] = {}
+  leases: dict[Run, Lease] = {}
   failed: list[tuple[Run, int]] = []
-  while pending or running:
-    while pending and len(running) < parallel and not failed:
-      run = pending.pop(0)
-      running[run] = _start(run)
-    if not running:
-      break
-    time.sleep(0.2)
-    for run, (process, began) in list(running.items()):
-      code = process.poll()
-      if code is None:
-        continue
-      del running[run]
-      if code:
-        failed.append((run, code))
-        continue
-      io_utils.atomic_write_text(os.path.join(run.root_dir, 'DONE'), '')
-      print(f'{run.name}: done in {time.monotonic() - began:.0f} s',
-            flush=True)
+  try:
+    while pending or running:
+      while pending and len(running) < parallel and not failed:
+        run = pending.pop(0)
+        leases[run] = Lease(run.root_dir)
+        leases[run].acquire()
+        running[run] = _start(run)
+      if not running:
+        break
+      time.sleep(0.2)
+      for run, (process, began) in list(running.items()):
+        leases[run].refresh()
+        code = process.poll()
+        if code is None:
+          continue
+        del running[run]
+        if not code:
+          io_utils.atomic_write_text(os.path.join(run.root_dir, 'DONE'), '')
+          print(f'{run.name}: done in {time.monotonic() - began:.0f} s',
+                flush=True)
+        else:
+          failed.append((run, code))
+        leases.pop(run).release()
+  finally:
+    for process, _ in running.values():
+      process.terminate()
+    for lease in leases.values():
+      lease.release()
   if failed:
     run, code = failed[0]
     raise SystemExit(f'{run.name} failed (exit {code}); the end of '
@@ -125,3 +229,31 @@ def grid(root_dir: str, launcher: str, configs: Sequence[str],
               launcher, os.path.join(root_dir, *levels), seed, (config,),
               (*game_bindings, *point_bindings, *bindings)))
   return runs
+
+
+def run_one(run: Run) -> str:
+  """Runs `run` in the foreground unless it finished; 'finished' or 'done'.
+  Idempotent: a finished run does nothing; raises LeaseHeld where a live
+  process runs it, SystemExit with its log's end where it fails."""
+  if run.done:
+    return 'finished'
+  run_all([run])
+  return 'done'
+
+
+def states(runs: Sequence[Run]) -> list[str]:
+  """Each run's state: 'done', 'running' (a live lease), 'stale' (a lease
+  whose holder is gone) or 'pending'."""
+  result = []
+  for run in runs:
+    lease = Lease(run.root_dir)
+    holder = lease.holder()
+    result.append('done' if run.done else 'pending' if holder is None else
+                  'stale' if lease.stale(holder) else 'running')
+  return result
+
+
+def listing(runs: Sequence[Run]) -> list[str]:
+  """One line per run: index, state, root dir and command."""
+  return [f'{i}\t{state}\t{run.root_dir}\t{shlex.join(run.command())}'
+          for i, (run, state) in enumerate(zip(runs, states(runs)))]
