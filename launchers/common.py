@@ -32,8 +32,11 @@ GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'gin_configs'
 
 
 def parse_gin() -> None:
-  """Parses --gin_configs, then each --gin_binding, naming whichever is bad."""
+  """Logs the devices TF uses (a broken GPU setup otherwise trains on the CPU
+  silently), then parses --gin_configs and each --gin_binding, naming
+  whichever is bad."""
   logs.set_verbose(FLAGS.verbose)
+  print(f'TF devices: {", ".join(runs.configure_devices())}', flush=True)
   for path in FLAGS.gin_configs:
     if not os.path.isfile(path):
       known = sorted(os.path.relpath(p) for p in glob.glob(

@@ -23,6 +23,7 @@ from launchers import common
 from rl_darts import checkpointing
 from rl_darts import networks
 from rl_darts import recording
+from rl_darts import runs
 from rl_darts import synthetic
 
 flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
@@ -40,7 +41,7 @@ def synthetic_search(root_dir: str, num_steps: int = 60, batch_size: int = 32,
                      f'{type(encoder).__name__}: bind make_encoder.network = '
                      f'@Supernet')
   classifier = tf.keras.layers.Dense(synthetic.NUM_CLASSES)
-  optimizer = tf.keras.optimizers.Adam(learning_rate)
+  optimizer = runs.keras_optimizer('Adam', learning_rate)
   checkpointer = checkpointing.Checkpointer(
       os.path.join(root_dir, 'checkpoints'), encoder=encoder,
       classifier=classifier, optimizer=optimizer)

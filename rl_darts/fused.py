@@ -46,7 +46,7 @@ _LIBRARY = _load()
 def available() -> bool:
   """Whether cells called (or traced) now use the fused kernel."""
   return (_ENABLED[-1] and _LIBRARY is not None and
-          not tf.config.list_physical_devices('GPU'))
+          not tf.config.get_visible_devices('GPU'))
 
 
 @contextlib.contextmanager

@@ -110,6 +110,31 @@ class Environment:
     return highs[0] if len(self.games) == 1 else np.array(highs, np.float32)
 
 
+def configure_devices() -> list[str]:
+  """Turns on memory growth for every visible GPU (several processes of a
+  run, a sweep or the tests may share one; TF would give the first all its
+  memory) and returns the devices TF will use. Call before TF runs an op."""
+  for gpu in tf.config.get_visible_devices('GPU'):
+    tf.config.experimental.set_memory_growth(gpu, True)
+  return [d.name.replace('/physical_device:', '')
+          for d in tf.config.get_visible_devices()]
+
+
+@gin.configurable
+def keras_optimizer(name: str, learning_rate, jit_compile: bool = False,
+                    **kwargs) -> tf.keras.optimizers.Optimizer:
+  """Keras optimizer `name` ('Adam', 'SGD') for every loop. Keras 2.15
+  compiles an optimizer's update with XLA on a GPU; the paper's TF 2.8
+  optimizers did not, and XLA needs a matching CUDA toolchain: off unless
+  `keras_optimizer.jit_compile = True`, and checked."""
+  optimizer = getattr(tf.keras.optimizers, name)(
+      learning_rate, jit_compile=jit_compile, **kwargs)
+  if optimizer.jit_compile and not jit_compile:
+    raise RuntimeError(f'the {name} optimizer compiles with XLA though '
+                       f'keras_optimizer.jit_compile is False')
+  return optimizer
+
+
 def check_at_least(settings, **lows: float) -> None:
   """Raises a ValueError naming the first of `settings`' fields that is below
   its lower bound (`check_at_least(s, batch_size=1, eval_every=0)`)."""

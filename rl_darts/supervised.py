@@ -23,6 +23,7 @@ import tensorflow as tf
 from rl_darts import checkpointing
 from rl_darts import image_data
 from rl_darts import recording
+from rl_darts import runs
 
 LossFn = Callable[[tf.keras.Model, tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -103,8 +104,8 @@ def train_classifier(root_dir: str, model: tf.keras.Model,
   the drop-path probability). With `keep_best`, rows also carry the best
   value of that metric so far and, with `save_best`, that epoch's weights
   are kept under best/. Returns the metrics rows of the epochs run now."""
-  optimizer = tf.keras.optimizers.SGD(settings.learning_rate,
-                                      momentum=settings.momentum)
+  optimizer = runs.keras_optimizer('SGD', settings.learning_rate,
+                                   momentum=settings.momentum)
   epoch_var = tf.Variable(0, dtype=tf.int64, name='epoch')
   best = tf.Variable(-np.inf, dtype=tf.float64, name='best')
   checkpointer = checkpointing.Checkpointer(

@@ -128,6 +128,13 @@ def test_bad_settings_give_clear_errors(binding, message, tmp_path):
                                   TINY_SEARCH + [f'--gin_bindings={binding}'])
 
 
+def test_launchers_log_their_devices_first(tmp_path):
+  out = helpers.fails('launchers.ppo', tmp_path,
+                      ['--gin_configs=gin_configs/ppo/no_such.gin'])
+  assert out.startswith('TF devices: CPU:0\n')
+  assert "gin config 'gin_configs/ppo/no_such.gin' does not exist" in out
+
+
 def test_negative_seed_is_a_flag_error(tmp_path):
   out = helpers.fails('launchers.ppo', tmp_path, TINY_SEARCH + ['--seed=-3'])
   assert ('flag --seed=-3: -3 is not an integer in the range '

@@ -113,3 +113,23 @@ def test_cells_offered_at_the_procgen_standard_optimizer():
   assert (settings.minibatch_size, settings.num_epochs,
           gin.query_parameter('make_agent.learning_rate')) == (2048, 3, 5e-4)
   assert settings.minibatch_size // settings.gradient_chunks == 256
+
+
+def test_processes_log_their_devices():
+  """Every launcher prints the devices TF uses before anything else (no GPU
+  here: the CPU alone; with one, its memory grows as needed)."""
+  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  assert runs.configure_devices() == ['CPU:0']
+
+
+def test_optimizers_do_not_compile_with_xla_unless_asked():
+  """Keras 2.15 would XLA-compile optimizer updates on a GPU; the paper's
+  TF 2.8 optimizers did not."""
+  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  adam = runs.keras_optimizer('Adam', 1e-3, epsilon=1e-5)
+  assert not adam.jit_compile and adam.epsilon == 1e-5
+  _parse('gin_configs/ppo/impala_cnn.gin')
+  from rl_darts.ppo import train as ppo  # pylint: disable=g-import-not-at-top
+  from rl_darts import environments  # pylint: disable=g-import-not-at-top
+  agent = ppo.build_agent(environments.QuadrantBandit(2))
+  assert not agent._optimizer.jit_compile  # pylint: disable=protected-access

@@ -37,6 +37,7 @@ from rl_darts import image_data
 from rl_darts import io_utils
 from rl_darts import naswot
 from rl_darts import recording
+from rl_darts import runs
 from rl_darts import supervised
 from rl_darts.nas_rl import pretrain
 
@@ -122,8 +123,8 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
     self.supernet(np.zeros((1,) + image_shape, np.float32),
                   self._probs(self._draw_alpha(np.random.default_rng(0), 1))
                   [0])
-    self.optimizer = tf.keras.optimizers.SGD(
-        self.settings.weight_learning_rate,
+    self.optimizer = runs.keras_optimizer(
+        'SGD', self.settings.weight_learning_rate,
         momentum=self.settings.weight_momentum)
     self._sgd_step = supervised.train_step_fn(
         self.supernet, self.optimizer, self.settings.weight_decay, None,

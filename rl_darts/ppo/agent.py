@@ -26,6 +26,7 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
 from rl_darts import networks
+from rl_darts import runs
 from rl_darts.ppo import networks as ppo_networks
 
 
@@ -137,7 +138,8 @@ def make_agent(time_step_spec: ts.TimeStep,
   actor, value = networks_fn(time_step_spec.observation, action_spec)
   agent = ChunkedPPOAgent(
       time_step_spec, action_spec,
-      optimizer=tf.keras.optimizers.Adam(learning_rate, epsilon=adam_epsilon),
+      optimizer=runs.keras_optimizer('Adam', learning_rate,
+                                     epsilon=adam_epsilon),
       actor_net=actor, value_net=value,
       importance_ratio_clipping=clip_ratio,
       lambda_value=gae_lambda,

@@ -118,11 +118,12 @@ def build_agent(settings: SACSettings, env
       target_critic_network_2=critic(target_encoder, 'TargetCritic2'),
       actor_network=sac_networks.PixelActor(
           observation_spec, action_spec, encoder, settings.hidden_units),
-      actor_optimizer=tf.keras.optimizers.Adam(settings.actor_learning_rate),
-      critic_optimizer=tf.keras.optimizers.Adam(
-          settings.critic_learning_rate),
-      alpha_optimizer=tf.keras.optimizers.Adam(
-          settings.temperature_learning_rate),
+      actor_optimizer=runs.keras_optimizer('Adam',
+                                           settings.actor_learning_rate),
+      critic_optimizer=runs.keras_optimizer('Adam',
+                                            settings.critic_learning_rate),
+      alpha_optimizer=runs.keras_optimizer(
+          'Adam', settings.temperature_learning_rate),
       target_update_tau=settings.target_update_tau,
       target_update_period=settings.target_update_period,
       gamma=settings.discount,
