@@ -31,6 +31,11 @@ flags.DEFINE_integer('num_envs', 16, 'Envs of the batched actor.')
 flags.DEFINE_integer('batch_size', 256, 'Learner batch (App. F.2: 256).')
 flags.DEFINE_integer('learner_steps', 4, 'Learner steps timed.')
 flags.DEFINE_string('game', 'starpilot', 'Procgen game.')
+flags.DEFINE_integer('gradient_chunks', 1, "The learner batch's gradient over "
+                     'this many chunks (RainbowSettings.gradient_chunks).',
+                     lower_bound=1)
+flags.DEFINE_bool('recompute', False, 'Recompute block activations in the '
+                  'backward pass (recompute.blocks).')
 FLAGS = flags.FLAGS
 DEFAULT = ('impala_16x3', 'micro_16x3')
 _SERVERS = []  # This process's Reverb servers: one stops when collected.
@@ -48,6 +53,8 @@ def _setup(name: str):
       Environment.num_envs = {FLAGS.num_envs}
       RainbowSettings.batch_size = {FLAGS.batch_size}
       RainbowSettings.min_replay_size = {2 * FLAGS.batch_size}
+      RainbowSettings.gradient_chunks = {FLAGS.gradient_chunks}
+      recompute.blocks = {FLAGS.recompute}
   """)
   settings = train.RainbowSettings()
   env = settings.environment.make()
@@ -57,7 +64,7 @@ def _setup(name: str):
   writer = actors.BatchedActor(
       env, actors.EpsilonGreedy(network, 0), train.all_epsilons(settings, 1, 0),
       reverb.Client(f'localhost:{server.port}'), settings.n_step,
-      settings.discount, settings.environment.max_return)
+      settings.discount, settings.reward_scale)
   return settings, env, server, network, target, writer
 
 
@@ -78,7 +85,8 @@ def _learner_step(settings, server, network, target, writer
       network, target, learning.replay_dataset(address, train.TABLE,
                                                settings.batch_size),
       client, train.TABLE, settings.discount, settings.learning_rate,
-      settings.importance_sampling_exponent, settings.target_update_period)
+      settings.importance_sampling_exponent, settings.target_update_period,
+      gradient_chunks=settings.gradient_chunks)
   learner.step()
   return learner.step, settings.batch_size
 
@@ -113,11 +121,15 @@ def main(argv):
   del argv
   harness.main(
       __file__, measure, learn, FLAGS.encoders or DEFAULT, harness.ENCODERS,
-      f'Rainbow throughput, {FLAGS.game}, batch {FLAGS.batch_size}, '
-      f'{FLAGS.num_envs} actor envs, {os.cpu_count()} CPU cores',
+      f'Rainbow throughput, {FLAGS.game}, batch {FLAGS.batch_size} in '
+      f'{FLAGS.gradient_chunks} chunk(s), {FLAGS.num_envs} actor envs, '
+      f'{os.cpu_count()} CPU cores'
+      + (', recomputed blocks' if FLAGS.recompute else ''),
       harness.LEARNER_COLUMNS,
       [f'--num_envs={FLAGS.num_envs}', f'--batch_size={FLAGS.batch_size}',
-       f'--learner_steps={FLAGS.learner_steps}', f'--game={FLAGS.game}'],
+       f'--learner_steps={FLAGS.learner_steps}', f'--game={FLAGS.game}',
+       f'--gradient_chunks={FLAGS.gradient_chunks}',
+       f'--recompute={FLAGS.recompute}'],
       rate='samples')
 
 

@@ -171,3 +171,18 @@ def test_nas_rl_throughput_reports_a_case():
                    r"machine's fp32 matmul rate \((\d+) GFLOP/s\)",
                    result.stdout)
   assert rate and float(rate[1]) > 0 and int(rate[4]) > 0, result.stdout
+
+
+def test_rainbow_throughput_reports_a_row_with_chunks():
+  """The script at smoke scale, its learner in 2 chunks: one table row."""
+  result = subprocess.run(
+      [sys.executable, os.path.join(harness.REPO, 'bench',
+                                    'rainbow_throughput.py'),
+       '--encoders=impala_16x3', '--batch_size=16', '--learner_steps=1',
+       '--num_envs=2', '--paired_rounds=0', '--gradient_chunks=2'],
+      capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert 'batch 16 in 2 chunk(s)' in result.stdout
+  row = next(line for line in result.stdout.splitlines()
+             if line.startswith('impala_16x3'))
+  assert float(row.split()[-1]) > 100  # Peak MB.
