@@ -10,10 +10,15 @@ TEST_WORKERS ?= 2
 CXX ?= g++
 # The supernet's fused elementwise mixing (rl_darts/fused.py), compiled for this CPU.
 KERNEL := rl_darts/kernels/_mix_elementwise.so
+# TensorFlow's build: cpu or gpu, never both; auto picks gpu where nvidia-smi lists a GPU.
+TF ?= auto
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
+TF_VARIANT := $(if $(filter auto,$(TF)),$(if $(HAS_GPU),gpu,cpu),$(TF))
+TF_STAMP := $(VENV)/.tf-$(TF_VARIANT)
 
 .PHONY: setup system-deps demo test test-fast bench
 
-setup: $(STAMP) system-deps $(KERNEL)
+setup: $(STAMP) $(TF_STAMP) system-deps $(KERNEL)
 
 # The pinned stack; dm-acme 0.4.0 goes in with --no-deps (see requirements-nodeps.txt).
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -26,6 +31,17 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	  && $(BIN)/pip install --no-deps --no-build-isolation -e . ; } > $(VENV)/install.log 2>&1 \
 	  || { tail -n 40 $(VENV)/install.log; echo "error: pip install failed (full log: $(VENV)/install.log)"; exit 1; }
 	@touch $(STAMP)
+
+# One TensorFlow build; switching (TF=gpu after cpu) removes the other first.
+$(TF_STAMP): $(STAMP) requirements-tf-cpu.txt requirements-tf-gpu.txt
+	@case "$(TF_VARIANT)" in cpu|gpu) ;; *) echo "error: TF=$(TF); allowed: auto, cpu, gpu"; exit 1;; esac
+	@[ "$(TF_VARIANT)" = cpu ] || [ -n "$(HAS_GPU)" ] || { echo "error: TF=gpu, but nvidia-smi finds no GPU here (no NVIDIA driver or no GPU); use TF=cpu (or TF=auto)"; exit 1; }
+	@echo "Installing TensorFlow for $(TF_VARIANT) (log: $(VENV)/install.log) ..."
+	@rm -f $(VENV)/.tf-cpu $(VENV)/.tf-gpu
+	@{ $(BIN)/pip uninstall -y $(if $(filter cpu,$(TF_VARIANT)),tensorflow,tensorflow-cpu) \
+	  && $(BIN)/pip install -r requirements-tf-$(TF_VARIANT).txt ; } >> $(VENV)/install.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install.log; echo "error: pip install of TensorFlow ($(TF_VARIANT)) failed (full log: $(VENV)/install.log)"; exit 1; }
+	@touch $@
 
 # Graphviz's `dot` draws the cell diagrams, g++ builds the kernel and Mesa's EGL
 # renders DM-Control offscreen on the CPU: installed from Debian when missing.
@@ -45,7 +61,7 @@ system-deps: $(STAMP)
 # Built against the venv's TF headers with -march=native: rebuild (delete it,
 # then make setup) to run the same checkout on another CPU. -Wno-psabi: its
 # SIMD vectors never leave the file, so GCC's ABI notes about them don't apply.
-$(KERNEL): rl_darts/kernels/mix_elementwise.cc $(STAMP) | system-deps
+$(KERNEL): rl_darts/kernels/mix_elementwise.cc $(STAMP) $(TF_STAMP) | system-deps
 	@echo "Building $@ ..."
 	@$(CXX) -O3 -march=native -Wno-psabi -shared -fPIC $< -o $@.tmp \
 	  $$($(BIN)/python -c 'import tensorflow as tf; print(" ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()))' 2>/dev/null) \
