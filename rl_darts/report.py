@@ -176,10 +176,11 @@ def _mean_std(values: Sequence[float]) -> str:
 def score_table(runs: Sequence[Run], searches: Sequence[dict],
                 test: bool = False) -> tuple[list[str], list[list[str]]]:
   """Rows: games and their average; columns: arms (and random search):
-  final score (on test levels with `test`), mean ± std over seeds. The
+  final score (on test levels with `test`), mean ± std over seeds, empty
+  where an arm has no score (a Rainbow run never evaluated greedily). The
   average row averages each seed's games (seeds present in every game)."""
-  runs = [r for r in runs if (r.test_final if test else r.final) is not None]
-  searches = [] if test else searches
+  if test:  # Only arms evaluated on test levels.
+    runs, searches = [r for r in runs if r.test_final is not None], []
   arms = sorted({r.arm for r in runs})
   games = sorted({r.game for r in runs} | {s['game'] for s in searches})
   columns = arms + (['random search'] if searches else [])
@@ -188,8 +189,9 @@ def score_table(runs: Sequence[Run], searches: Sequence[dict],
     if column == 'random search':
       return {s.get('seed'): s['best_final_return'] for s in searches
               if s['game'] == game and s.get('best_final_return') is not None}
-    return {r.seed: r.test_final if test else r.final for r in runs
-            if r.arm == column and r.game == game}
+    scores = {r.seed: r.test_final if test else r.final for r in runs
+              if r.arm == column and r.game == game}
+    return {seed: v for seed, v in scores.items() if v is not None}
 
   body = []
   for game in games:

@@ -155,3 +155,20 @@ def test_sac_runs_are_named_by_their_control_task(tmp_path):
   assert (record.game, record.agent, record.final) == ('cheetah-run', 'sac',
                                                        400.0)
   assert record.test_final is None
+
+
+def test_an_arm_without_a_score_keeps_its_column(tmp_path):
+  """A Rainbow run that never evaluated greedily has no score: its column
+  stays, empty, rather than the arm vanishing from the table."""
+  from rl_darts import report  # pylint: disable=g-import-not-at-top
+  run = tmp_path / 'rainbow_arm' / 'coinrun' / 'seed_0'
+  run.mkdir(parents=True)
+  (run / 'metrics.csv').write_text(
+      'step,train_return_normalized,greedy_train_return_normalized,'
+      'env_steps_per_s\n100,0.5,,50\n')
+  (run / 'operative_config.gin').write_text(
+      "RainbowSettings.batch_size = 256\nEnvironment.game = 'coinrun'\n"
+      'make_encoder.network = @ImpalaCNN\n')
+  runs, searches = report.find([str(tmp_path)])
+  header, rows = report.score_table(runs, searches)
+  assert header == ['game', 'rainbow_arm'] and rows[0] == ['coinrun', '']
