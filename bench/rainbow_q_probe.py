@@ -62,7 +62,6 @@ def probe(network, env, steps: int) -> dict:
 
 def main(argv):
   del argv
-  import gin  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from launchers import common  # pylint: disable=g-import-not-at-top
   from rl_darts import runs  # pylint: disable=g-import-not-at-top
@@ -92,7 +91,6 @@ def main(argv):
     print(f"| {step:,} | {row['q']:.4f} | {row['gap']:.5f} | "
           f"{row['top_action_share']:.2f} | {row['reward_per_step']:.4f} | "
           f"{row['return']:.2f} |", flush=True)
-  gin.clear_config()
 
 
 if __name__ == '__main__':

@@ -100,10 +100,27 @@ with open(os.path.join(root, 'metrics.csv'), 'w') as f:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Run(run_queue.Run):
+class _ScriptRun(run_queue.Run):
+  """A run whose command is a stand-in script on its root dir."""
+
+  script: str = SCRIPT
 
   def command(self) -> list[str]:
-    return [sys.executable, '-c', SCRIPT, self.root_dir]
+    return [sys.executable, '-c', self.script, self.root_dir]
+
+
+def _stand_in_runs(monkeypatch, script: str) -> list[run_queue.Run]:
+  """Makes CellTraining's runs execute `script`; returns the runs it made
+  (as the real CellTraining.run built them)."""
+  made = []
+  original = cell_studies.CellTraining.run
+
+  def stand_in(self, *args, **kwargs):
+    run = original(self, *args, **kwargs)
+    made.append(run)
+    return _ScriptRun(**dataclasses.asdict(run), script=script)
+  monkeypatch.setattr(cell_studies.CellTraining, 'run', stand_in)
+  return made
 
 
 def test_cell_evolution_trains_every_kth_cell_and_the_last(tmp_path,
@@ -114,14 +131,7 @@ def test_cell_evolution_trains_every_kth_cell_and_the_last(tmp_path,
   for step in (0, 150, 300, 420, 512):
     genotypes.sample(classic, 1, 2, 2, rng).save(
         str(search / 'genotypes' / f'step_{step:012d}.json'))
-  made = []
-  original = cell_studies.CellTraining.run
-
-  def stand_in(self, *args, **kwargs):
-    run = original(self, *args, **kwargs)
-    made.append(run)
-    return _Run(**dataclasses.asdict(run))
-  monkeypatch.setattr(cell_studies.CellTraining, 'run', stand_in)
+  made = _stand_in_runs(monkeypatch, SCRIPT)
   summary = cell_studies.cell_evolution(str(search), str(tmp_path / 'out'), 7,
                                         every=2, bindings=['X.y = 1'])
   assert [c['step'] for c in summary['cells']] == [0, 300, 512]
@@ -151,13 +161,6 @@ with open(os.path.join(root, 'operative_config.gin'), 'w') as f:
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class _RainbowRun(run_queue.Run):
-
-  def command(self) -> list[str]:
-    return [sys.executable, '-c', RAINBOW_SCRIPT, self.root_dir]
-
-
 def test_app_e_study_scores_by_max_return_and_marks_references(tmp_path,
                                                                monkeypatch):
   """App. E: cells at 64x3 on dodgeball, scored by the final greedy return
@@ -176,14 +179,7 @@ def test_app_e_study_scores_by_max_return_and_marks_references(tmp_path,
       ['RandomSearch.num_cells = 3',
        f'RandomSearch.reference_runs = {references!r}'],
       finalize_config=False)
-  made = []
-  original = cell_studies.CellTraining.run
-
-  def stand_in(self, *args, **kwargs):
-    run = original(self, *args, **kwargs)
-    made.append(run)
-    return _RainbowRun(**dataclasses.asdict(run))
-  monkeypatch.setattr(cell_studies.CellTraining, 'run', stand_in)
+  made = _stand_in_runs(monkeypatch, RAINBOW_SCRIPT)
   try:
     summary = cell_studies.random_search(str(tmp_path / 'study'), 0)
   finally:

@@ -141,16 +141,21 @@ def test_report_tables_number_by_number(tmp_path):
   assert 'cell_0' not in markdown.split('## Runs')[1].split('Random')[0]
 
 
+def _files(run, metrics: str, config: str):
+  """A run directory holding just these metrics and operative config."""
+  run.mkdir(parents=True)
+  (run / 'metrics.csv').write_text(metrics)
+  (run / 'operative_config.gin').write_text(config)
+  return run
+
+
 def test_sac_runs_are_named_by_their_control_task(tmp_path):
   from rl_darts import report  # pylint: disable=g-import-not-at-top
-  run = tmp_path / 'sac' / 'seed_0'
-  run.mkdir(parents=True)
-  (run / 'metrics.csv').write_text(
-      'step,train_return,greedy_return,env_steps_per_s\n'
-      '100,10,20,50\n200,30,400,50\n')
-  (run / 'operative_config.gin').write_text(
-      "SACSettings.batch_size = 256\nControlTask.domain = 'cheetah'\n"
-      "ControlTask.task = 'run'\nmake_encoder.network = @ConvEncoder\n")
+  run = _files(tmp_path / 'sac' / 'seed_0',
+               'step,train_return,greedy_return,env_steps_per_s\n'
+               '100,10,20,50\n200,30,400,50\n',
+               "SACSettings.batch_size = 256\nControlTask.domain = 'cheetah'\n"
+               "ControlTask.task = 'run'\nmake_encoder.network = @ConvEncoder\n")
   [record] = report.read_runs(str(run), str(tmp_path))
   assert (record.game, record.agent, record.final) == ('cheetah-run', 'sac',
                                                        400.0)
@@ -161,14 +166,11 @@ def test_an_arm_without_a_score_keeps_its_column(tmp_path):
   """A Rainbow run that never evaluated greedily has no score: its column
   stays, empty, rather than the arm vanishing from the table."""
   from rl_darts import report  # pylint: disable=g-import-not-at-top
-  run = tmp_path / 'rainbow_arm' / 'coinrun' / 'seed_0'
-  run.mkdir(parents=True)
-  (run / 'metrics.csv').write_text(
-      'step,train_return_normalized,greedy_train_return_normalized,'
-      'env_steps_per_s\n100,0.5,,50\n')
-  (run / 'operative_config.gin').write_text(
-      "RainbowSettings.batch_size = 256\nEnvironment.game = 'coinrun'\n"
-      'make_encoder.network = @ImpalaCNN\n')
+  _files(tmp_path / 'rainbow_arm' / 'coinrun' / 'seed_0',
+         'step,train_return_normalized,greedy_train_return_normalized,'
+         'env_steps_per_s\n100,0.5,,50\n',
+         "RainbowSettings.batch_size = 256\nEnvironment.game = 'coinrun'\n"
+         'make_encoder.network = @ImpalaCNN\n')
   runs, searches = report.find([str(tmp_path)])
   header, rows = report.score_table(runs, searches)
   assert header == ['game', 'rainbow_arm'] and rows[0] == ['coinrun', '']
