@@ -2,7 +2,6 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 ROOT_DIR ?= runs/demo
 # Test processes: many tests wait on launcher subprocesses, so 2 workers use
 # 2 cores better than one.
@@ -14,33 +13,30 @@ KERNEL := rl_darts/kernels/_mix_elementwise.so
 TF ?= auto
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 TF_VARIANT := $(if $(filter auto,$(TF)),$(if $(HAS_GPU),gpu,cpu),$(TF))
-TF_STAMP := $(VENV)/.tf-$(TF_VARIANT)
+STAMP := $(VENV)/.installed-$(TF_VARIANT)
 
 .PHONY: setup system-deps demo test test-fast bench
 
-setup: $(STAMP) $(TF_STAMP) system-deps $(KERNEL)
+setup: $(STAMP) system-deps $(KERNEL)
 
-# The pinned stack; dm-acme 0.4.0 goes in with --no-deps (see requirements-nodeps.txt).
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+# The pinned stack and one TensorFlow build (cpu or gpu, never both), resolved in
+# one pip call so that every pin holds together (a separate TensorFlow install
+# once upgraded tf-agents' typing-extensions pin). dm-acme 0.4.0 goes in with
+# --no-deps (see requirements-nodeps.txt). Switching TF=gpu after cpu removes
+# the other build first.
+$(STAMP): requirements.txt requirements-tf-cpu.txt requirements-tf-gpu.txt requirements-nodeps.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: '$(PYTHON)' not found; rl-darts needs Python 3.11 (make PYTHON=/path/to/python3.11)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: '$(PYTHON)' is not Python 3.11; rl-darts needs 3.11 (make PYTHON=/path/to/python3.11)"; exit 1; }
+	@case "$(TF_VARIANT)" in cpu|gpu) ;; *) echo "error: TF=$(TF); allowed: auto, cpu, gpu"; exit 1;; esac
+	@[ "$(TF_VARIANT)" = cpu ] || [ -n "$(HAS_GPU)" ] || { echo "error: TF=gpu, but nvidia-smi finds no GPU here (no NVIDIA driver or no GPU); use TF=cpu (or TF=auto)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "Installing the pinned stack into $(VENV) (log: $(VENV)/install.log) ..."
-	@{ $(BIN)/pip install -r requirements.txt \
+	@rm -f $(VENV)/.installed-cpu $(VENV)/.installed-gpu
+	@echo "Installing the pinned stack with TensorFlow for $(TF_VARIANT) into $(VENV) (log: $(VENV)/install.log) ..."
+	@{ $(BIN)/pip uninstall -y $(if $(filter cpu,$(TF_VARIANT)),tensorflow,tensorflow-cpu) \
+	  && $(BIN)/pip install -r requirements.txt -r requirements-tf-$(TF_VARIANT).txt \
 	  && $(BIN)/pip install --no-deps -r requirements-nodeps.txt \
 	  && $(BIN)/pip install --no-deps --no-build-isolation -e . ; } > $(VENV)/install.log 2>&1 \
 	  || { tail -n 40 $(VENV)/install.log; echo "error: pip install failed (full log: $(VENV)/install.log)"; exit 1; }
-	@touch $(STAMP)
-
-# One TensorFlow build; switching (TF=gpu after cpu) removes the other first.
-$(TF_STAMP): $(STAMP) requirements-tf-cpu.txt requirements-tf-gpu.txt
-	@case "$(TF_VARIANT)" in cpu|gpu) ;; *) echo "error: TF=$(TF); allowed: auto, cpu, gpu"; exit 1;; esac
-	@[ "$(TF_VARIANT)" = cpu ] || [ -n "$(HAS_GPU)" ] || { echo "error: TF=gpu, but nvidia-smi finds no GPU here (no NVIDIA driver or no GPU); use TF=cpu (or TF=auto)"; exit 1; }
-	@echo "Installing TensorFlow for $(TF_VARIANT) (log: $(VENV)/install.log) ..."
-	@rm -f $(VENV)/.tf-cpu $(VENV)/.tf-gpu
-	@{ $(BIN)/pip uninstall -y $(if $(filter cpu,$(TF_VARIANT)),tensorflow,tensorflow-cpu) \
-	  && $(BIN)/pip install -r requirements-tf-$(TF_VARIANT).txt ; } >> $(VENV)/install.log 2>&1 \
-	  || { tail -n 40 $(VENV)/install.log; echo "error: pip install of TensorFlow ($(TF_VARIANT)) failed (full log: $(VENV)/install.log)"; exit 1; }
 	@touch $@
 
 # Graphviz's `dot` draws the cell diagrams, g++ builds the kernel and Mesa's EGL
@@ -61,7 +57,7 @@ system-deps: $(STAMP)
 # Built against the venv's TF headers with -march=native: rebuild (delete it,
 # then make setup) to run the same checkout on another CPU. -Wno-psabi: its
 # SIMD vectors never leave the file, so GCC's ABI notes about them don't apply.
-$(KERNEL): rl_darts/kernels/mix_elementwise.cc $(STAMP) $(TF_STAMP) | system-deps
+$(KERNEL): rl_darts/kernels/mix_elementwise.cc $(STAMP) | system-deps
 	@echo "Building $@ ..."
 	@$(CXX) -O3 -march=native -Wno-psabi -shared -fPIC $< -o $@.tmp \
 	  $$($(BIN)/python -c 'import tensorflow as tf; print(" ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()))' 2>/dev/null) \
