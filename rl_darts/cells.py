@@ -5,6 +5,13 @@ mixing probabilities p = softmax(T * alpha) it is called with; a discrete cell
 has only its genotype's (input, op) pairs and sums them plainly. Both store an
 op's weights under the same key ('{source}_{node}_{op}'), so weights copy from
 a supernet to the discrete network of its genotype (see `networks.copy_weights`).
+
+Two forwards compute the same cell from the same weights, chosen by
+`cell_forward.path` (gin): 'reference' is the paper's math as written
+(`MixedOp`, `Cell._reference`: a loop over nodes and their incoming edges),
+the oracle of the tests; 'fast' (the default) fuses convs, scales kernels by
+p, folds skips and mixes elementwise ops in one compiled pass
+(`Cell._edges_from` and below), tested equal to the reference.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import collections
 from typing import Optional, Sequence
 
+import gin
 import numpy as np
 import tensorflow as tf
 
@@ -22,6 +30,30 @@ from rl_darts import ops as ops_lib
 
 OUTPUTS = ('concat_conv', 'concat', 'last_node')
 PREPROCESSING = ('match_width', 'relu_conv_bn')
+FORWARD_PATHS = ('fast', 'reference')
+
+
+@gin.configurable
+def cell_forward(path: str = 'fast') -> str:
+  """Which forward cells run: 'fast' (launchers' default) or 'reference'."""
+  if path not in FORWARD_PATHS:
+    raise ValueError(f'unknown cell_forward.path {path!r}; allowed: '
+                     f'{", ".join(FORWARD_PATHS)}')
+  return path
+
+
+class MixedOp:
+  """DARTS's mixed op on one edge: sum over the space's ops o of p_o o(x).
+
+  Holds the cell's op layers (it owns no weights of its own)."""
+
+  def __init__(self, ops: Sequence[tf.keras.layers.Layer]):
+    self.ops = tuple(ops)
+
+  def __call__(self, x: tf.Tensor, probs: tf.Tensor,
+               training: Optional[bool] = None) -> tf.Tensor:
+    return tf.add_n([p * op(x, training=training)
+                     for p, op in zip(tf.unstack(probs), self.ops)])
 
 
 class Cell(tf.keras.layers.Layer):
@@ -77,6 +109,18 @@ class Cell(tf.keras.layers.Layer):
             name, width, stride, mixed if supernet_ops is None else supernet_ops)
         outgoing[source].append((node, name, key, rows[(source, node)], col))
     self._outgoing = {source: tuple(v) for source, v in outgoing.items()}
+    # Per node: (source, alpha row, MixedOp) in a supernet, (source, op key)
+    # pairs in a discrete cell: what the reference forward sums.
+    self._incoming = tuple(
+        tuple((source, rows[(source, n)], MixedOp(
+            [self.op_layers[f'{source}_{n}_{name}'] for name in names]))
+              for (source, n), names in self.edge_ops.items() if n == node)
+        if mixed else
+        tuple((source, f'{source}_{n}_{name}')
+              for (source, n), names in self.edge_ops.items() if n == node
+              for name in names)
+        for node in range(num_nodes))
+    self.forward_path = cell_forward()
     if preprocess == 'relu_conv_bn':
       self.input_layers = [
           ops_lib.FactorizedReduce(width) if reduction_prev and i == 0 else
@@ -125,6 +169,11 @@ class Cell(tf.keras.layers.Layer):
       probs = tf.where(mask, probs, tf.zeros_like(probs))
     states = [x if layer is None else layer(x, training=training)
               for x, layer in zip(inputs, self.input_layers)]
+    if self.forward_path == 'reference':
+      if active is not None and not isinstance(active, tf.Tensor):
+        probs = tf.where(active, probs, tf.zeros_like(probs))
+      return self._output(self._reference(states, probs, training, drop_prob,
+                                          identity_dropout), reference=True)
     pending = [[] for _ in range(self.num_nodes)]
     for source in range(self.num_inputs + self.num_nodes):
       if source >= self.num_inputs:
@@ -132,16 +181,40 @@ class Cell(tf.keras.layers.Layer):
         states.append(_sum(terms) if terms else self._zeros(states[0]))
       edges = self._edges_from(source, states[source], probs, training, active,
                                pending)
-      if training and not self.mixed and (drop_prob is not None or
-                                          identity_dropout > 0):
-        edges = self._regularize(edges, drop_prob, identity_dropout)
+      if not self.mixed:
+        edges = self._regularize(edges, drop_prob, identity_dropout, training)
       for node, _, y in edges:
         pending[node].append(y)
+    return self._output(states)
+
+  def _reference(self, states: list[tf.Tensor], probs: Optional[tf.Tensor],
+                 training: Optional[bool], drop_prob: Optional[tf.Tensor],
+                 identity_dropout: float) -> list[tf.Tensor]:
+    """The cell as the paper writes it: node j is the sum over its incoming
+    edges (i, j) of MixedOp_ij(state_i) in a supernet, of op(state_i) for
+    the genotype's ops in a discrete cell."""
+    for node, incoming in enumerate(self._incoming):
+      if self.mixed:
+        terms = [mixed_op(states[source], probs[row], training)
+                 for source, row, mixed_op in incoming]
+      else:
+        terms = [y for _, _, y in self._regularize(
+            [(node, key, self.op_layers[key](states[source], training=training))
+             for source, key in incoming], drop_prob, identity_dropout,
+            training)]
+      states.append(tf.add_n(terms) if terms else self._zeros(states[0]))
+    return states
+
+  def _output(self, states: list[tf.Tensor], reference: bool = False
+              ) -> tf.Tensor:
+    """The cell's output from all its states (`output` mode)."""
     if self.output_mode == 'last_node':
       return states[-1]
     chosen = [states[i] for i in self.concat]
     if self.output_mode == 'concat':
       return tf.concat(chosen, axis=-1)
+    if reference:
+      return self.output_conv(tf.concat(chosen, axis=-1))
     return _concat_conv(self.output_conv.kernel, self.output_conv.bias,
                         *chosen)
 
@@ -288,11 +361,15 @@ class Cell(tf.keras.layers.Layer):
     return [(node, None, y) for node, y in zip(nodes, mixed)]
 
   def _regularize(self, outputs: list[tuple[int, str, tf.Tensor]],
-                  drop_prob: Optional[tf.Tensor], identity_dropout: float
+                  drop_prob: Optional[tf.Tensor], identity_dropout: float,
+                  training: Optional[bool]
                   ) -> list[tuple[int, str, tf.Tensor]]:
-    """Drop-path (DARTS): zeroes each non-identity op output for a random
-    `drop_prob` of the samples, scaling the rest by 1 / (1 - drop_prob).
-    Identity outputs get plain dropout at `identity_dropout`, if any."""
+    """In training, drop-path (DARTS): zeroes each non-identity op output for
+    a random `drop_prob` of the samples, scaling the rest by
+    1 / (1 - drop_prob). Identity outputs get plain dropout at
+    `identity_dropout`, if any."""
+    if not training or (drop_prob is None and identity_dropout <= 0):
+      return outputs
     regularized = []
     for node, key, y in outputs:
       if getattr(self.op_layers[key], 'identity', False):

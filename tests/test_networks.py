@@ -72,62 +72,166 @@ def test_reduction_cells_stride_only_edges_from_the_input():
   assert strides['0_2_Conv3x3'] == 2 and strides['1_2_Conv3x3'] == 1
 
 
+SPACE_CELLS = [(name, cell_type) for name in ops.known_spaces()
+               for cell_type in ops.get_space(name).cell_types]
+
+
+def _cell_forwards(cell, inputs, probs, upstream, **kwargs):
+  """Output and gradients (inputs, probs, every weight) of the fast and the
+  reference forward of one cell."""
+  results = []
+  for path in cells.FORWARD_PATHS:
+    cell.forward_path = path
+    with tf.GradientTape() as tape:
+      tape.watch([*inputs, probs])
+      y = cell(inputs, probs=probs, training=True, **kwargs)
+      loss = tf.reduce_sum(y * upstream)
+    results.append([y, *tape.gradient(
+        loss, [*inputs, probs, *cell.trainable_weights],
+        unconnected_gradients=tf.UnconnectedGradients.ZERO)])
+  cell.forward_path = 'fast'
+  return results
+
+
+def _assert_equal_forwards(results):
+  for fast, reference in zip(*results):  # Float32 sums in another order.
+    np.testing.assert_allclose(fast, reference, rtol=1e-5,
+                               atol=1e-5 * max(np.abs(reference).max(), 1e-6))
+
+
+def _deterministic_noise(cell):
+  """S4's noise op, made a fixed function so two forwards can be compared."""
+  for layer in cell.op_layers.values():
+    if isinstance(layer, ops.Noise):
+      layer.fn = lambda x, stride: tf.sin(x[:, ::stride, ::stride, :])
+
+
+@pytest.mark.parametrize('size', [8, 7])
 @pytest.mark.parametrize('kernel', ['fused', 'tf_ops'])
-@pytest.mark.parametrize('space_name, cell_type', [
-    ('classic', 'normal'), ('classic', 'reduce'), ('micro', 'normal')])
-def test_supernet_cell_is_the_weighted_sum_of_its_ops(space_name, cell_type,
-                                                      kernel, monkeypatch):
-  """Fusion (one conv per shape, kernels scaled by p, skips folded into
-  linear convs, GEMM gradients or the fused kernel for shared outputs) keeps
-  the math and its gradients: each node is sum p * op(state), op by op, over
-  all ops or only the `active` ones."""
+@pytest.mark.parametrize('space_name, cell_type', SPACE_CELLS)
+def test_fast_supernet_cell_equals_the_reference(space_name, cell_type, kernel,
+                                                 size, monkeypatch):
+  """The fast forward (one conv per shape, kernels scaled by p, skips folded
+  into linear convs, GEMM gradients or the fused kernel for shared outputs)
+  computes the reference's MixedOp sums, with the same gradients for the
+  input, the probabilities and every weight: over all ops, a NumPy subset
+  and a tensor mask of them."""
   monkeypatch.setattr(fused, '_ENABLED', [kernel == 'fused'])
   mixes, mix = [], fused.mix
   monkeypatch.setattr(fused, 'mix', lambda *a: mixes.append(a) or mix(*a))
   num_nodes, reduction = 3, cell_type == 'reduce'
   cell = cells.supernet_cell(4, ops.get_space(space_name).ops(cell_type), 1,
                              num_nodes, reduction=reduction)
-  x = tf.random.stateless_normal([2, 8, 8, 4], seed=[1, 2])
-  edges = genotypes.cell_edges(1, num_nodes)
-  logits = tf.random.stateless_normal([len(edges), len(cell.edge_ops[(0, 0)])],
-                                      seed=[3, 4])
+  _deterministic_noise(cell)
+  x = tf.random.stateless_normal([2, size, size, 4], seed=[1, 2])
+  logits = tf.random.stateless_normal(
+      [len(genotypes.cell_edges(1, num_nodes)), len(cell.edge_ops[(0, 0)])],
+      seed=[3, 4])
   probs = tf.nn.softmax(logits)
   cell([x], probs=probs)  # Builds.
-  for layer in cell.op_layers.values():  # Bias and skip weights matter too.
-    for weight in layer.weights:
-      weight.assign(tf.random.stateless_normal(weight.shape, seed=[5, 6]))
+  for i, weight in enumerate(cell.weights):  # Bias and skip weights matter too.
+    weight.assign(tf.random.stateless_normal(weight.shape, seed=[5, i]))
   upstream = tf.random.stateless_normal(cell([x], probs=probs).shape,
-                                      seed=[7, 8])
-
-  def op_by_op(active):
-    states = [x]
-    for node in range(num_nodes):
-      states.append(tf.add_n([
-          probs[row, col] * cell.op_layers[f'{source}_{node}_{name}'](
-              states[source])
-          for row, (source, target) in enumerate(edges) if target == node
-          for col, name in enumerate(cell.edge_ops[(source, node)])
-          if active[row, col]]))
-    return cell.output_conv(tf.concat(states[1:], axis=-1))
-
-  for active in (np.ones(probs.shape, bool),
-                 np.random.default_rng(0).random(probs.shape) < 0.6):
-    results = []
-    for forward in (lambda: cell([x], probs=probs, active=active),
-                    lambda: op_by_op(active)):
-      with tf.GradientTape() as tape:
-        tape.watch([x, probs])
-        y = forward()
-        loss = tf.reduce_sum(y * upstream)
-      results.append([y, *tape.gradient(loss, [x, probs])])
-    for actual, expected in zip(*results):  # Float32 sums in another order.
-      np.testing.assert_allclose(actual, expected, rtol=1e-5,
-                                 atol=1e-5 * np.abs(expected).max())
+                                        seed=[7, 8])
+  subset = np.random.default_rng(0).random(probs.shape) < 0.6
+  for active in (None, subset, tf.constant(subset)):
+    _assert_equal_forwards(_cell_forwards(cell, [x], probs, upstream,
+                                          active=active))
   # Micro's ReLU, Tanh and Skip and Classic normal's unfolded Skip are
-  # elementwise; Classic reduce has pools. Edges from a node add in the sums
-  # pending for their targets.
-  assert bool(mixes) == (kernel == 'fused' and cell_type == 'normal')
-  assert all(bool(args[4]) for args in mixes[1:num_nodes])
+  # elementwise (Classic-no-ReLU folds its Skip into the linear convs); edges
+  # from a node add in the sums pending for their targets.
+  if space_name in ('micro', 'classic') and cell_type == 'normal':
+    assert bool(mixes) == (kernel == 'fused')
+    assert all(bool(args[4]) for args in mixes[1:num_nodes])
+
+
+def test_one_op_per_edge_switch_equals_the_reference():
+  """The discrete searches' forward (each edge's one op by an index tensor)
+  equals the reference's sum with the other ops masked out, with the same
+  gradients for the input and the weights (it is an inference forward: at
+  p = 1 it skips the multiply, and with it p's gradient)."""
+  cell = cells.supernet_cell(4, ops.get_space('dartsrl').ops('normal'), 1, 3)
+  x = tf.random.stateless_normal([2, 8, 8, 4], seed=[1, 2])
+  probs = tf.fill([6, 8], 1.0)
+  cell([x], probs=probs)
+  upstream = tf.random.stateless_normal([2, 8, 8, 4], seed=[7, 8])
+  choice = tf.constant([0, 3, -1, 4, 1, 6])
+  fast, reference = _cell_forwards(cell, [x], probs, upstream, active=choice)
+  del fast[2], reference[2]  # d probs.
+  _assert_equal_forwards([fast, reference])
+
+
+@pytest.mark.parametrize('space_name, cell_type', SPACE_CELLS)
+def test_fast_discrete_cell_equals_the_reference(space_name, cell_type):
+  """A genotype's cell: the fast forward (one conv per shape, shared
+  parameter-free outputs) sums the same op outputs as the reference."""
+  space = ops.get_space(space_name)
+  ops_names = space.ops(cell_type)
+  nodes = genotypes.discretize_cell(
+      np.random.default_rng(2).dirichlet(np.ones(len(ops_names)), size=6),
+      ops_names, 1, 2, space.zero_op)
+  cell = cells.discrete_cell(4, nodes, 1, reduction=cell_type == 'reduce')
+  _deterministic_noise(cell)
+  x = tf.random.stateless_normal([2, 8, 8, 4], seed=[1, 2])
+  cell([x])
+  upstream = tf.random.stateless_normal(cell([x]).shape, seed=[7, 8])
+  _assert_equal_forwards(_cell_forwards(cell, [x], tf.zeros([1]), upstream))
+
+
+def test_two_input_darts_cells_have_equal_forwards():
+  """DARTS's two-input cells (ReLU-conv-BN or factorized-reduce inputs,
+  concatenated output): fast and reference agree, supernet and discrete."""
+  space = ops.get_space('darts')
+  probs = tf.nn.softmax(tf.random.stateless_normal([14, 8], seed=[1, 1]))
+  s0 = tf.random.stateless_normal([2, 16, 16, 6], seed=[2, 2])
+  s1 = tf.random.stateless_normal([2, 8, 8, 5], seed=[3, 3])
+  supernet = cells.supernet_cell(8, space.ops('reduce'), num_inputs=2,
+                                 num_nodes=4, reduction=True, output='concat',
+                                 preprocess='relu_conv_bn', reduction_prev=True)
+  nodes = genotypes.discretize_cell(probs.numpy(), space.ops('reduce'), 2, 2,
+                                   space.zero_op)
+  discrete = cells.discrete_cell(8, nodes, 2, reduction=True, output='concat',
+                                 preprocess='relu_conv_bn', reduction_prev=True)
+  for cell in (supernet, discrete):
+    upstream = tf.random.stateless_normal(
+        cell([s0, s1], probs=probs).shape, seed=[4, 4])
+    _assert_equal_forwards(_cell_forwards(cell, [s0, s1], probs, upstream))
+
+
+def test_cell_forward_is_chosen_by_gin():
+  gin.parse_config("cell_forward.path = 'reference'")
+  try:
+    cell = cells.supernet_cell(4, ops.get_space('micro').ops('normal'), 1, 2)
+    assert cell.forward_path == 'reference'
+    gin.parse_config("cell_forward.path = 'compiled'")
+    with pytest.raises(ValueError, match="'compiled'.*fast, reference"):
+      cells.supernet_cell(4, ops.get_space('micro').ops('normal'), 1, 2)
+  finally:
+    gin.clear_config()
+  assert cells.supernet_cell(4, ('Skip',), 1, 2).forward_path == 'fast'
+
+
+@pytest.mark.parametrize('space_name', ['classic', 'micro'])
+def test_supernet_on_the_reference_path_equals_the_fast_one(space_name):
+  """Whole encoders: a supernet built with `cell_forward.path = 'reference'`
+  computes what the default (fast) one does from the same weights."""
+  images = _images(2, np.float32)
+  fast = networks.Supernet(space_name, depths=(4, 4))
+  gin.parse_config("cell_forward.path = 'reference'")
+  try:
+    reference = networks.Supernet(space_name, depths=(4, 4))
+  finally:
+    gin.clear_config()
+  fast(images)
+  reference(images)
+  assert networks.copy_weights(fast, reference) == (
+      len(reference.weights) - len(reference.alpha))
+  for cell_type, alpha in fast.alpha.items():
+    alpha.assign(tf.random.stateless_normal(alpha.shape, seed=[0, 1]))
+    reference.alpha[cell_type].assign(alpha)
+  expected = reference(images).numpy()
+  assert np.abs(expected).max() > 1e-3
+  np.testing.assert_allclose(fast(images), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_concat_conv_gradients_equal_those_of_concat_then_conv():
