@@ -7,8 +7,8 @@ ROOT_DIR ?= runs/demo
 # 2 cores better than one.
 TEST_WORKERS ?= 2
 CXX ?= g++
-# The supernet's fused elementwise mixing (rl_darts/fused.py), compiled for this CPU.
-KERNEL := rl_darts/kernels/_mix_elementwise.so
+# The supernet's fused elementwise mixing (rl_darts/fast/fused.py), compiled for this CPU.
+KERNEL := rl_darts/fast/kernels/_mix_elementwise.so
 # TensorFlow's build: cpu or gpu, never both; auto picks gpu where nvidia-smi lists a GPU.
 TF ?= auto
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
@@ -57,7 +57,7 @@ system-deps: $(STAMP)
 # Built against the venv's TF headers with -march=native: rebuild (delete it,
 # then make setup) to run the same checkout on another CPU. -Wno-psabi: its
 # SIMD vectors never leave the file, so GCC's ABI notes about them don't apply.
-$(KERNEL): rl_darts/kernels/mix_elementwise.cc $(STAMP) | system-deps
+$(KERNEL): rl_darts/fast/kernels/mix_elementwise.cc $(STAMP) | system-deps
 	@echo "Building $@ ..."
 	@$(CXX) -O3 -march=native -Wno-psabi -shared -fPIC $< -o $@.tmp \
 	  $$($(BIN)/python -c 'import tensorflow as tf; print(" ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()))' 2>/dev/null) \

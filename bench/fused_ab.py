@@ -50,7 +50,7 @@ def _step(name: str, batch: int, forward: bool,
   """A traced train step (or forward pass) of a new encoder `name`."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rl_darts import fused  # pylint: disable=g-import-not-at-top
+  from rl_darts.fast import fused  # pylint: disable=g-import-not-at-top
   from rl_darts import networks  # pylint: disable=g-import-not-at-top
   harness.parse_gin(name, '')
   encoder = networks.make_encoder()
@@ -76,7 +76,7 @@ def _step(name: str, batch: int, forward: bool,
 
 def main(argv: list[str]) -> None:
   del argv
-  from rl_darts import fused  # pylint: disable=g-import-not-at-top
+  from rl_darts.fast import fused  # pylint: disable=g-import-not-at-top
   harness.check_names([FLAGS.encoder], list(harness.ENCODERS))
   if not fused.available():
     raise app.UsageError(f'the fused kernel is not available ({fused.LIBRARY}'

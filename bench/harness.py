@@ -84,7 +84,7 @@ def forward_flops(model, input_shape: Sequence[int] = (1, 64, 64, 3),
   the graph of TF ops: the fused mixing kernel's arithmetic is the same, but
   uncounted)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rl_darts import fused  # pylint: disable=g-import-not-at-top
+  from rl_darts.fast import fused  # pylint: disable=g-import-not-at-top
   with fused.disabled():
     graph = tf.function(model).get_concrete_function(
         tf.TensorSpec(input_shape, dtype)).graph

@@ -146,11 +146,7 @@ def convolve(x: tf.Tensor, kernel: tf.Tensor, stride: int,
 
 
 class Conv(tf.keras.layers.Layer):
-  """RL-DARTS conv op: conv with bias, SAME padding, optional ReLU after it.
-
-  A cell runs every Conv with the same `fusion_key` reading the same tensor as
-  one wider convolution (same math, one GEMM), and activates it once.
-  """
+  """RL-DARTS conv op: conv with bias, SAME padding, optional ReLU after it."""
 
   def __init__(self, channels: int, stride: int, kernel_size: int,
                dilation: int = 1, relu: bool = False, **kwargs):
@@ -166,10 +162,6 @@ class Conv(tf.keras.layers.Layer):
     self.bias = self.add_weight('bias', [self.channels], initializer='zeros')
     super().build(input_shape)
 
-  @property
-  def fusion_key(self) -> tuple[int, int, int, bool]:
-    return (self.kernel_size, self.dilation, self.stride, self.relu)
-
   def activate(self, y: tf.Tensor) -> tf.Tensor:
     return tf.nn.relu(y) if self.relu else y
 
@@ -179,20 +171,12 @@ class Conv(tf.keras.layers.Layer):
 
 
 class Stateless(tf.keras.layers.Layer):
-  """An op without weights: equal inputs and strides give equal outputs.
-
-  A cell therefore computes each stateless op once per input tensor, however
-  many edges leave that tensor.
-  """
-
-  parameter_free = True
+  """An op without weights: `fn(x, stride)`."""
 
   def __init__(self, fn: Callable[[tf.Tensor, int], tf.Tensor], stride: int,
-               elementwise: Optional[str] = None, **kwargs):
-    """`elementwise`: the name of the fused mixing kernel (`fused.KERNELS`)
-    that computes fn, if any."""
+               **kwargs):
     super().__init__(**kwargs)
-    self.fn, self.stride, self.elementwise = fn, stride, elementwise
+    self.fn, self.stride = fn, stride
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
     return self.fn(x, self.stride)
@@ -209,12 +193,10 @@ class Zero(Stateless):
 
 class Identity(Stateless):
   """A skip at stride 1 (RL-DARTS Skip, DARTS skip_connect). DARTS's
-  drop-path spares it; a supernet folds it into a linear conv on its edge."""
-
-  identity = True
+  drop-path spares it."""
 
   def __init__(self, **kwargs):
-    super().__init__(lambda x, s: x, 1, elementwise='identity', **kwargs)
+    super().__init__(lambda x, s: x, 1, **kwargs)
 
 
 def _pool_first(fn: Callable[[tf.Tensor], tf.Tensor]):
@@ -241,11 +223,9 @@ def _stateless(fn: Callable[[tf.Tensor, int], tf.Tensor]) -> OpFactory:
   return lambda channels, stride: Stateless(fn, stride)
 
 
-def _activation(fn: Callable[[tf.Tensor], tf.Tensor], kernel: str) -> OpFactory:
-  """An RL-DARTS activation op; elementwise (fused kernel `kernel`) at
-  stride 1."""
-  return lambda channels, stride: Stateless(
-      _pool_first(fn), stride, elementwise=kernel if stride == 1 else None)
+def _activation(fn: Callable[[tf.Tensor], tf.Tensor]) -> OpFactory:
+  """An RL-DARTS activation op (average-pooled first where strided)."""
+  return lambda channels, stride: Stateless(_pool_first(fn), stride)
 
 
 def _rl_darts_conv(kernel_size: int, dilation: int, relu: bool) -> OpFactory:
@@ -262,8 +242,8 @@ register_op('MaxPool3x3', _stateless(_max_pool))
 register_op('AveragePool3x3', _stateless(_avg_pool))
 register_op('Skip', lambda channels, stride: Identity() if stride == 1 else
             Stateless(_pool_first(tf.identity), stride))
-register_op('ReLU', _activation(tf.nn.relu, 'relu'))
-register_op('Tanh', _activation(tf.nn.tanh, 'tanh'))
+register_op('ReLU', _activation(tf.nn.relu))
+register_op('Tanh', _activation(tf.nn.tanh))
 register_op('Zero', Zero)
 
 
@@ -401,9 +381,7 @@ def _darts_skip(channels: int, stride: int) -> tf.keras.layers.Layer:
 
 
 class Noise(Stateless):
-  """Noise is random: never shared between edges, unlike other stateless ops."""
-
-  parameter_free = False
+  """Fresh noise on every call (so never one output shared by edges)."""
 
   def __init__(self, channels: int, stride: int, **kwargs):
     del channels

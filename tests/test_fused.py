@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import fused
+from rl_darts.fast import fused
 
 _TF_FNS = {'relu': tf.nn.relu, 'tanh': tf.nn.tanh, 'identity': tf.identity}
 
