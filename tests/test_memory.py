@@ -186,3 +186,37 @@ def test_rainbow_chunked_gradients_equal_the_whole_batch(encoder):
   with pytest.raises(ValueError, match='gradient_chunks 3 does not divide '
                      'batch_size 256'):
     rainbow_train.RainbowSettings(gradient_chunks=3)
+
+
+def test_rollouts_preprocessed_in_chunks_equal_all_at_once():
+  """Values and advantages computed a few rollouts at a time (the
+  learner's memory bound) equal those of one forward over all of them."""
+  import reverb  # pylint: disable=g-import-not-at-top
+  from rl_darts.ppo import rollouts  # pylint: disable=g-import-not-at-top
+  helpers.parse_gin(ENCODERS['impala_cnn'])
+  try:
+    tf.keras.utils.set_random_seed(5)
+    env = environments.QuadrantBandit(6)
+    settings = train.PPOSettings(
+        rollout_length=4, minibatch_size=6,
+        environment=train.runs.Environment(kind='quadrant', num_envs=6))
+    agent = train.build_agent(env)
+    server = reverb.Server(train.replay_tables(agent, settings))
+    address = f'localhost:{server.port}'
+    collector = rollouts.RolloutCollector(env, agent.collect_policy, 4)
+    rollout = collector.collect()
+    batches = []
+    for chunk in (6, 4, 1):  # 6 at once; 4 + 2; one by one.
+      rollouts.write_rollout(reverb.Client(address), rollout, train.TABLES[:1])
+      data, _ = next(iter(train.rollout_dataset(
+          address, train.TABLES[0], agent, 5, 6, preprocess_rollouts=chunk)))
+      batches.append(data)
+    server.stop()
+  finally:
+    helpers.parse_gin('')
+  advantages = [b.policy_info['advantage'].numpy() for b in batches]
+  assert advantages[0].shape == (6, 5) and np.abs(advantages[0]).max() > 0
+  for other in batches[1:]:
+    tf.nest.map_structure(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+        batches[0], other)

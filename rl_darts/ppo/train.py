@@ -45,6 +45,7 @@ class PPOSettings:
   minibatch_size: int = 2048
   gradient_chunks: int = 1  # Each minibatch as this many chunks, one step
   # (exact; memory of one chunk's activations: ppo.agent.ChunkedPPOAgent).
+  preprocess_rollouts: int = 8  # Rollouts whose values are computed at once.
   total_env_steps: int = 25_000_000
   scale_rewards: bool = True
   eval_every: int = 10  # Iterations between test-level evaluations (0: never).
@@ -59,6 +60,7 @@ class PPOSettings:
   def __post_init__(self):
     runs.check_at_least(self, rollout_length=1, num_epochs=1,
                         minibatch_size=1, gradient_chunks=1,
+                        preprocess_rollouts=1,
                         total_env_steps=1, eval_every=0, eval_steps=1,
                         record_every=1, checkpoint_every=1)
     if self.minibatch_size % self.gradient_chunks:
@@ -128,12 +130,17 @@ def shipped_variables(agent, env_steps: tf.Variable) -> dict:
 
 
 def rollout_dataset(address: str, table: str, agent, sequence_length: int,
-                    num_items: int) -> tf.data.Dataset:
+                    num_items: int, preprocess_rollouts: int = 8
+                    ) -> tf.data.Dataset:
   """Exactly `num_items` rollouts from a queue table, as one preprocessed batch.
 
   `max_samples` closes the stream after them, so no prefetch can take (and
   lose) items of the next iteration; TF-Agents' ReverbReplayBuffer datasets
-  keep requesting, which suits replay but not on-policy queues.
+  keep requesting, which suits replay but not on-policy queues. Values and
+  advantages are computed `preprocess_rollouts` rollouts at a time (each
+  rollout's own, so exactly as for all at once): one forward over every
+  frame of a paper-size rollout would hold the encoder's activations for
+  16K frames.
   """
   spec = tensor_spec.add_outer_dim(agent.collect_data_spec, sequence_length)
   dataset = reverb.TrajectoryDataset(
@@ -143,8 +150,9 @@ def rollout_dataset(address: str, table: str, agent, sequence_length: int,
       max_in_flight_samples_per_worker=num_items, num_workers_per_iterator=1,
       max_samples=num_items)
   # Sample info has no time axis, which minibatching needs: drop it (unused).
-  return dataset.batch(num_items).map(
-      lambda sample: (agent.preprocess_sequence(sample.data), ()))
+  return (dataset.batch(preprocess_rollouts)
+          .map(lambda sample: agent.preprocess_sequence(sample.data))
+          .unbatch().batch(num_items).map(lambda data: (data, ())))
 
 
 class Evaluator:
@@ -192,7 +200,8 @@ class Learner:
 
     def dataset_fn(table: str):
       return lambda: rollout_dataset(address, table, self.agent,
-                                     sequence_length, self.num_items)
+                                     sequence_length, self.num_items,
+                                     self.settings.preprocess_rollouts)
 
     self.ppo_learner = ppo_learner.PPOLearner(
         os.path.join(self.root_dir, 'learner'), self.agent.train_step_counter,
