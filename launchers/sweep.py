@@ -16,11 +16,16 @@ each --grid parameter, game (Environment.game) and seed, under
 DIR/<config name>/<param>=<value>,.../<game>/seed_<s> (no grid or game level
 without them) with its log beside it; --gin_bindings go to every run.
 
+Executors: --executor=local (default) runs them here, one after another or
+--parallel at a time; --executor=ray runs each as a Ray task reserving
+--num_cpus/--num_gpus on the cluster at --ray_address (none: a local one),
+retried up to --max_retries times, with a status line. A rerun skips finished
+runs and resumes the others.
+
 Any array scheduler: --list prints each run's index, state (done, running,
 stale, pending), root dir and command; --run_index=I runs run I alone in the
 foreground (a finished run does nothing; a run another live process holds
-is an error). Slurm: docs/slurm_sweep.sbatch. Runs go one after another, or --parallel at a time; a rerun skips
-finished runs and resumes the others.
+is an error). Slurm: docs/slurm_sweep.sbatch.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from absl import app
 from absl import flags
 
 from launchers import common
+from rl_darts import executors
+from rl_darts import plans
 from rl_darts import procgen_env
 from rl_darts import run_queue
 
@@ -42,7 +49,18 @@ flags.DEFINE_list('seeds', ['0'], 'Seeds; every config and game runs each.')
 flags.DEFINE_multi_string('grid', [], 'A bindings axis, PARAM=V1,V2,...: '
                           'every value runs (several --grid: every '
                           'combination).')
-flags.DEFINE_integer('parallel', 1, 'Runs at once.', lower_bound=1)
+flags.DEFINE_integer('parallel', 1, 'Runs at once (local executor).',
+                     lower_bound=1)
+flags.DEFINE_enum('executor', 'local', executors.EXECUTORS,
+                  'Where the runs run: here, or on a Ray cluster.')
+flags.DEFINE_string('ray_address', None, "A Ray cluster's address ('auto': "
+                    "this host's; none: start a local one).")
+flags.DEFINE_integer('max_retries', 2, 'Ray: reruns of a failed or lost run '
+                     '(it resumes).', lower_bound=0)
+flags.DEFINE_float('num_cpus', 1.0, 'CPUs each run reserves (Ray).',
+                   lower_bound=0.0)
+flags.DEFINE_float('num_gpus', 0.0, 'GPUs each run reserves (Ray; others '
+                   'see none).', lower_bound=0.0)
 flags.DEFINE_bool('list', False, "Print every run's index, state, root dir "
                   'and command, and run nothing.')
 flags.DEFINE_integer('run_index', None, 'Run only this run (see --list), in '
@@ -83,8 +101,8 @@ def axes() -> list[tuple[str, list[str]]]:
 def main(argv):
   del argv
   configs, games, seeds = _parse()
-  runs = run_queue.grid(FLAGS.root_dir, FLAGS.launcher, configs, games,
-                        seeds, FLAGS.gin_bindings, axes())
+  runs = plans.grid(FLAGS.root_dir, FLAGS.launcher, configs, games, seeds,
+                    FLAGS.gin_bindings, axes(), FLAGS.num_cpus, FLAGS.num_gpus)
   if FLAGS.list:
     print('\n'.join(run_queue.listing(runs)))
     return
@@ -96,7 +114,8 @@ def main(argv):
       run = runs[FLAGS.run_index]
       print(f'{run.name}: {run_queue.run_one(run)} ({run.root_dir})')
       return
-    run_queue.run_all(runs, FLAGS.parallel)
+    executors.run_plan(plans.one_stage(runs), FLAGS.executor, FLAGS.parallel,
+                       FLAGS.ray_address, FLAGS.max_retries)
   print(f'{len(runs)} runs finished under {os.path.abspath(FLAGS.root_dir)}')
 
 

@@ -112,7 +112,9 @@ class Lease:
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One launcher run: `module` is a launchers/ module name."""
+  """One launcher run: `module` is a launchers/ module name. `needs`: files
+  it reads from runs of earlier stages of its plan (see `plans.Plan`);
+  `num_cpus`, `num_gpus`: what an executor reserves for it."""
 
   name: str
   module: str
@@ -121,6 +123,9 @@ class Run:
   configs: tuple[str, ...] = ()
   bindings: tuple[str, ...] = ()
   flags: tuple[str, ...] = ()
+  needs: tuple[str, ...] = ()
+  num_cpus: float = 1.0
+  num_gpus: float = 0.0
 
   @property
   def done(self) -> bool:
@@ -200,35 +205,6 @@ def run_all(runs: Sequence[Run], parallel: int = 1) -> None:
     run, code = failed[0]
     raise SystemExit(f'{run.name} failed (exit {code}); the end of '
                      f'{run.log}:\n{_tail(run)}')
-
-
-def grid(root_dir: str, launcher: str, configs: Sequence[str],
-         games: Sequence[str], seeds: Sequence[int], bindings: Sequence[str],
-         axes: Sequence[tuple[str, Sequence[str]]] = ()) -> list[Run]:
-  """The runs of configs x binding axes x games (or the configs' own game)
-  x seeds, under root_dir/<config name>/[<param>=<value>,...]/<game>/seed_<s>
-  (without axes or games, those levels are left out). An axis is a gin
-  parameter and its values, e.g. ('Supernet.temperature', ['5', '10'])."""
-  points = [[]]
-  for parameter, values in axes:
-    points = [point + [(parameter, value)] for point in points
-              for value in values]
-  runs = []
-  for config in configs:
-    name = os.path.splitext(os.path.basename(config))[0]
-    for point in points:
-      label = ','.join(f'{p}={v}' for p, v in point)
-      point_bindings = [f'{p} = {v}' for p, v in point]
-      for game in games or [None]:
-        game_bindings = [f"Environment.game = '{game}'"] if game else []
-        for seed in seeds:
-          levels = [name, *([label] if label else []),
-                    *([game] if game else []), f'seed_{seed}']
-          runs.append(Run(
-              ' '.join(p for p in (name, label, game, f'seed {seed}') if p),
-              launcher, os.path.join(root_dir, *levels), seed, (config,),
-              (*game_bindings, *point_bindings, *bindings)))
-  return runs
 
 
 def run_one(run: Run) -> str:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from rl_darts import plans
 from rl_darts import run_queue
 from tests import helpers
 
@@ -74,7 +75,7 @@ def test_a_failure_stops_new_runs_and_shows_the_log(tmp_path):
 
 
 def test_sweep_grid_names_one_run_per_config_game_and_seed(tmp_path):
-  runs = run_queue.grid(str(tmp_path), 'ppo', ['gin_configs/ppo/a.gin',
+  runs = plans.grid(str(tmp_path), 'ppo', ['gin_configs/ppo/a.gin',
                                                'gin_configs/ppo/b.gin'],
                         ['maze', 'dodgeball'], [0, 1], ['X.y = 1'])
   assert len(runs) == 8 and len({r.root_dir for r in runs}) == 8
@@ -89,7 +90,7 @@ def test_sweep_grid_names_one_run_per_config_game_and_seed(tmp_path):
 
 def test_sweep_grid_crosses_binding_axes(tmp_path):
   """App. F.3's lr x epochs grid: 3 x 2 points, one directory each."""
-  runs = run_queue.grid(
+  runs = plans.grid(
       str(tmp_path), 'ppo', ['gin_configs/ppo/discrete_64x3.gin'], [], [0],
       [], [('make_agent.learning_rate', ['1e-4', '2.5e-4', '5e-4']),
            ('PPOSettings.num_epochs', ['1', '3'])])
