@@ -1,6 +1,7 @@
 """Exact gradient accumulation: a minibatch trained as chunks gives the
 same gradient and the same update as one pass of it, for each encoder kind."""
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -135,6 +136,29 @@ def test_recomputed_blocks_give_the_same_gradients(encoder):
   assert any(np.abs(g).max() > 0 for g in gradients[0])
 
 
+def test_ppo_train_steps_recompute_the_blocks(encoder):
+  """recompute.blocks reaches PPO's traced train step: every forward of the
+  last block there runs again in the backward pass."""
+  from rl_darts.ppo import agent as agent_lib  # pylint: disable=g-import-not-at-top
+  calls = []
+  for recomputed in (False, True):
+    gin.bind_parameter('recompute.blocks', recomputed)
+    tf.keras.utils.set_random_seed(0)
+    agent = _agent(1)
+    layer = agent_lib.encoder_of(agent).blocks[-1][-1][1]
+    count = [0]
+    original = layer.call
+
+    def counted(*args, original=original, count=count, **kwargs):
+      count[0] += 1
+      return original(*args, **kwargs)
+    layer.call = counted
+    tf.function(agent.train, autograph=False).get_concrete_function(
+        _experience(agent))
+    calls.append(count[0])
+  assert calls[0] > 0 and calls[1] == 2 * calls[0], calls
+
+
 def test_rainbow_chunked_gradients_equal_the_whole_batch(encoder):
   """The C51 loss's gradient over 4 chunks equals the whole batch's (IS
   weights normalized by the whole batch's maximum, as the plain step)."""
@@ -220,3 +244,41 @@ def test_rollouts_preprocessed_in_chunks_equal_all_at_once():
     tf.nest.map_structure(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
         batches[0], other)
+
+
+def _ancestors(op) -> set[str]:
+  """Every op `op` waits for, through inputs and control inputs."""
+  seen, stack = set(), [op]
+  while stack:
+    current = stack.pop()
+    for parent in [t.op for t in current.inputs] + list(
+        current.control_inputs):
+      if parent.name not in seen:
+        seen.add(parent.name)
+        stack.append(parent)
+  return seen
+
+
+def test_chunks_run_one_after_another():
+  """Each chunk's ops wait for the previous chunk's gradients, so a traced
+  step never holds two chunks' activations."""
+  from rl_darts import gradients  # pylint: disable=g-import-not-at-top
+  weight = tf.Variable(2.0)
+  inputs, grads = {}, {}
+
+  @tf.function(autograph=False)
+  def step(x):
+    def chunk_gradients(i):
+      with tf.GradientTape() as tape:
+        y = tf.identity(x[i], name=f'chunk{i}')
+        loss = weight * y * y
+      inputs[i], grads[i] = y.op, tape.gradient(loss, weight)
+      return [grads[i], None], loss
+    return gradients.accumulate(3, chunk_gradients)
+
+  (total, none), losses = step(tf.constant([1.0, 2.0, 3.0]))
+  assert float(total) == pytest.approx(1 + 4 + 9) and none is None
+  assert [float(l) for l in losses] == [2.0, 8.0, 18.0]
+  waits = {i: _ancestors(inputs[i]) for i in range(3)}
+  assert grads[0].op.name not in waits[0]
+  assert grads[0].op.name in waits[1] and grads[1].op.name in waits[2]

@@ -25,6 +25,7 @@ from tf_agents.utils import common
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
+from rl_darts import gradients as gradients_lib
 from rl_darts import networks
 from rl_darts import runs
 from rl_darts.ppo import networks as ppo_networks
@@ -98,20 +99,19 @@ class ChunkedPPOAgent(ppo_clip_agent.PPOClipAgent):
                        f'divide the minibatch of {size}')
     chunk_size = tf.shape(weights)[0] // self.gradient_chunks
     variables = self.variables_to_train()
-    total, losses = None, []
-    for i in range(self.gradient_chunks):
+
+    def chunk_gradients(i: int):
       chunk = tf.nest.map_structure(
-          lambda t, i=i: t[i * chunk_size:(i + 1) * chunk_size], inputs)
+          lambda t: t[i * chunk_size:(i + 1) * chunk_size], inputs)
       with tf.GradientTape() as tape:
         loss_info = self.get_loss(
             train_step=self.train_step_counter, debug_summaries=False,
             training=True, **chunk)
         loss = loss_info.loss / self.gradient_chunks
-      gradients = tape.gradient(loss, variables)
-      total = gradients if total is None else [
-          g if t is None else t if g is None else t + g
-          for t, g in zip(total, gradients)]
-      losses.append(loss_info)
+      return tape.gradient(loss, variables), loss_info
+
+    total, losses = gradients_lib.accumulate(self.gradient_chunks,
+                                             chunk_gradients)
     mean = tf.nest.map_structure(lambda *x: tf.add_n(list(x)) / len(x),
                                  *losses)
     return total, mean

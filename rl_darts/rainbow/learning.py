@@ -25,6 +25,7 @@ from rl_darts import acme_compat  # pylint: disable=unused-import
 import acme  # pylint: disable=g-bad-import-order
 from acme import datasets as acme_datasets
 
+from rl_darts import gradients as gradients_lib
 from rl_darts.rainbow import networks as rainbow_networks
 
 
@@ -97,18 +98,19 @@ class RainbowLearner(acme.Learner):
              logits_t, q_t_selector, weights)
     variables = self.network.trainable_variables
     size = tf.cast(tf.shape(weights)[0], tf.float32)
-    gradients, all_losses = None, []
-    for chunk in zip(*(tf.split(t, self.gradient_chunks) for t in batch)):
-      observations, actions, r, p, target_logits, selector, w = chunk
+    chunks = list(zip(*(tf.split(t, self.gradient_chunks) for t in batch)))
+
+    def chunk_gradients(i: int):
+      observations, actions, r, p, target_logits, selector, w = chunks[i]
       with tf.GradientTape() as tape:
         logits_tm1 = self.network(observations, training=True)
         losses, _ = trfl.categorical_dist_double_qlearning(
             atoms, logits_tm1, actions, r, p, atoms, target_logits, selector)
         loss = tf.reduce_sum(losses * w) / size  # Its share of the mean.
-      grads = tape.gradient(loss, variables)
-      gradients = grads if gradients is None else [
-          a + b for a, b in zip(gradients, grads)]
-      all_losses.append(losses)
+      return tape.gradient(loss, variables), losses
+
+    gradients, all_losses = gradients_lib.accumulate(self.gradient_chunks,
+                                                     chunk_gradients)
     losses = tf.concat(all_losses, axis=0)
     return tf.reduce_mean(losses * weights), losses, gradients
 
