@@ -103,6 +103,17 @@ def test_a_chunk_count_that_does_not_divide_the_minibatch_is_an_error():
     train.PPOSettings(gradient_chunks=0)
 
 
+def _count_calls(layer) -> list[int]:
+  """A counter, [n], of the calls of `layer` from now on."""
+  count, original = [0], layer.call
+
+  def counted(*args, **kwargs):
+    count[0] += 1
+    return original(*args, **kwargs)
+  layer.call = counted
+  return count
+
+
 def test_recomputed_blocks_give_the_same_gradients(encoder):
   """recompute.blocks: every weight's (and alpha's) gradient as when the
   activations are kept."""
@@ -116,13 +127,7 @@ def test_recomputed_blocks_give_the_same_gradients(encoder):
     network.recompute = recomputed
     network(images)  # Builds it.
     layer = network.blocks[-1][-1][1]
-    count = [0]
-    original = layer.call
-
-    def counted(*args, original=original, count=count, **kwargs):
-      count[0] += 1
-      return original(*args, **kwargs)
-    layer.call = counted
+    count = _count_calls(layer)
     with tf.GradientTape() as tape:
       loss = tf.reduce_sum(tf.square(network(images, training=True)))
     variables = network.trainable_variables
@@ -146,13 +151,7 @@ def test_ppo_train_steps_recompute_the_blocks(encoder):
     tf.keras.utils.set_random_seed(0)
     agent = _agent(1)
     layer = agent_lib.encoder_of(agent).blocks[-1][-1][1]
-    count = [0]
-    original = layer.call
-
-    def counted(*args, original=original, count=count, **kwargs):
-      count[0] += 1
-      return original(*args, **kwargs)
-    layer.call = counted
+    count = _count_calls(layer)
     tf.function(agent.train, autograph=False).get_concrete_function(
         _experience(agent))
     calls.append(count[0])
