@@ -1,0 +1,120 @@
+"""The paper's results as plans: structure at both scales, the paper's
+settings at paper scale, bad input named; Table 4 end to end at smoke scale."""
+
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from rl_darts import paper_results
+from rl_darts import procgen_env
+from tests import helpers
+
+
+@pytest.mark.parametrize('name', sorted(paper_results.RESULTS))
+@pytest.mark.parametrize('scale', paper_results.SCALES)
+def test_every_result_plans_every_arm_game_and_seed(name, scale, tmp_path):
+  result = paper_results.get(name)
+  plan = paper_results.plan(result, scale, str(tmp_path))
+  games, seeds = paper_results.games_and_seeds(result, scale)
+  if scale == 'smoke':
+    assert len(seeds) >= 2 and (len(games) >= 2 or len(result.games) == 1)
+  else:
+    assert (games, seeds) == (result.games, result.seeds)
+  retrained = [a for a in result.arms if a.trains_genotype_of]
+  assert [s.name for s in plan.stages] == (['train', 'retrain'] if retrained
+                                           else ['train'])
+  assert len(plan.runs) == len(result.arms) * len(games) * len(seeds)
+  for run in plan.stages[-1].runs if retrained else ():
+    arm, game, seed = run.root_dir.split(os.sep)[-3:]
+    (need,) = run.needs
+    search = [a for a in result.arms if a.name == arm][0].trains_genotype_of
+    assert need == os.path.join(str(tmp_path), 'runs', search, game, seed,
+                                'genotype.json')
+    assert f"DiscreteNetwork.genotype = '{need}'" in run.bindings
+
+
+def _bindings(plan, arm):
+  runs = [r for r in plan.runs if f'{os.sep}{arm}{os.sep}' in r.root_dir]
+  return runs, set(runs[0].bindings)
+
+
+def test_table4_at_paper_scale_is_the_papers(tmp_path):
+  """Sec. 4 / App. F.3: 16 games x 3 seeds; the supernet 50M, discretized at
+  25M; the cell and IMPALA-CNN at 64x3 for 25M; 3 random cells at 16x3."""
+  plan = paper_results.plan(paper_results.get('table4'), 'paper',
+                            str(tmp_path))
+  assert len(procgen_env.GAMES) == 16
+  search, bindings = _bindings(plan, 'classic_search')
+  assert len(search) == 48 and search[0].configs == (
+      'gin_configs/ppo/classic_search.gin',)
+  assert {'PPOSettings.total_env_steps = 50000000',
+          'PPOSettings.discretize_at = 25000000'} <= bindings
+  cell, bindings = _bindings(plan, 'classic_cell_64x3')
+  assert cell[0].configs == ('gin_configs/ppo/discrete_64x3.gin',)
+  assert 'PPOSettings.total_env_steps = 25000000' in bindings
+  impala, bindings = _bindings(plan, 'impala_cnn_64x3')
+  assert impala[0].configs == ('gin_configs/ppo/impala_cnn_64x3.gin',)
+  assert not any('depths' in b for b in bindings)  # The config's 64x3.
+  random, _ = _bindings(plan, 'random_search')
+  assert random[0].module == 'random_search' and random[0].configs == (
+      'gin_configs/random_search/ppo_classic.gin',)
+  assert '--run_bindings=PPOSettings.total_env_steps = 25000000' in (
+      random[0].flags)
+  lines = paper_results.cost_lines(paper_results.get('table4'), 'paper')
+  assert lines[-1].startswith('total: about ')
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--result=table9'], "unknown result 'table9'; known: table4"),
+    (['--result=table4', '--scale=huge'],
+     'flag --scale=huge: value should be one of <smoke|paper>'),
+    (['--result=table1_conv', '--games=coinrun'],
+     "games ['coinrun'] are not in table1_conv; allowed: dodgeball"),
+])
+def test_bad_input_is_named(args, message, tmp_path):
+  assert message in helpers.fails('launchers.paper', tmp_path, args)
+
+
+def test_a_root_dir_keeps_one_result(tmp_path):
+  with open(tmp_path / 'result.json', 'w') as f:
+    f.write('{"result": "table5b", "scale": "smoke"}')
+  out = helpers.fails('launchers.paper', tmp_path, ['--result=table4'])
+  assert 'holds the runs of table5b at scale smoke, not table4 at smoke' in out
+
+
+def _score(run_dir):
+  """A PPO run's score as the paper's: the mean normalized train return of
+  the last 10% of the rows that log one (at least one row)."""
+  values = [float(r['train_return_normalized'])
+            for r in helpers.rows(os.path.join(run_dir, 'metrics.csv'))
+            if r['train_return_normalized']]
+  last = values[-max(1, int(np.ceil(0.1 * len(values)))):]
+  return np.mean(last)
+
+
+def test_table1_conv_end_to_end_at_smoke_scale(tmp_path):
+  """Plan, runs and report: the report's table holds each arm's mean and
+  sample std over the seeds of the runs' own scores; a rerun repeats no run."""
+  out = helpers.launch('launchers.paper', tmp_path,
+                       ['--result=table1_conv', '--parallel=2'])
+  assert 'report.md' in out
+  runs = tmp_path / 'runs'
+  report = open(tmp_path / 'report' / 'report.md').read()
+  row = [line for line in report.splitlines()
+         if line.startswith('| dodgeball |')][0]
+  cells = [c.strip() for c in row.strip('|').split('|')[1:]]
+  header = [line for line in report.splitlines()
+            if line.startswith('| game |')][0]
+  arms = [c.strip() for c in header.strip('|').split('|')[1:]]
+  assert arms == ['conv3x3', 'conv5x5']
+  for arm, cell in zip(arms, cells):
+    scores = [_score(runs / arm / 'dodgeball' / f'seed_{s}') for s in (0, 1)]
+    assert cell == (f'{np.mean(scores):.3f} ± {np.std(scores, ddof=1):.3f} '
+                    '(n=2)'), (arm, cell, scores)
+  started = os.path.getmtime(runs / 'conv3x3' / 'dodgeball' / 'seed_0.log')
+  again = helpers.launch('launchers.paper', tmp_path, ['--result=table1_conv'])
+  assert 'running' not in again
+  assert os.path.getmtime(
+      runs / 'conv3x3' / 'dodgeball' / 'seed_0.log') == started
