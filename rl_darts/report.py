@@ -290,7 +290,39 @@ def write(roots: Sequence[str], out_dir: str) -> str:
   runs, searches = find(roots)
   figures = os.path.join(out_dir, 'figures')
   os.makedirs(figures, exist_ok=True)
-  blocks: list[tuple[str, object]] = [
+  labels = _labels(runs)
+  blocks = (_score_blocks(roots, runs, searches) +
+            _figure_blocks(runs, labels, figures) +
+            _run_blocks(runs, searches) + _config_blocks(labels, out_dir))
+  markdown = _markdown(blocks)
+  io_utils.atomic_write_text(os.path.join(out_dir, 'report.md'), markdown)
+  io_utils.atomic_write_text(os.path.join(out_dir, 'report.html'),
+                             _html(blocks, out_dir))
+  return markdown
+
+
+Blocks = list[tuple[str, object]]
+
+
+def _labels(runs: Sequence[Run]) -> list[tuple[Run, str]]:
+  """Each run directory once (a multi-game run's records share one), with
+  a file-name label: arm, game and seed."""
+  first: dict[str, Run] = {}
+  for run in runs:
+    first.setdefault(run.path, run)
+  labels = []
+  for run in first.values():
+    game = 'games' if run.arm.endswith('(joint)') else run.game
+    labels.append((run, f'{run.arm}_{game}_seed{run.seed}'.replace(
+        '/', '_').replace(' ', '_')))
+  return labels
+
+
+def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
+                  searches: Sequence[dict]) -> Blocks:
+  """The title, the score tables (train and test levels), integrality gaps
+  and the training cost."""
+  blocks: Blocks = [
       ('h1', 'RL-DARTS report'),
       ('p', f'{_count(len(runs), "run")} and '
             f'{_count(len(searches), "random search", "es")} under '
@@ -309,23 +341,22 @@ def write(roots: Sequence[str], out_dir: str) -> str:
   if gaps:
     blocks += [('h2', 'Integrality gap (Fig. 7, Table 5)'),
                ('table', (header, gaps))]
-  blocks += [('h2', 'Training cost (the form of Table 3, this machine)'),
-             ('table', cost_table(runs))]
-  blocks.append(('h2', 'Learning curves'))
+  return blocks + [('h2', 'Training cost (the form of Table 3, this machine)'),
+                   ('table', cost_table(runs))]
+
+
+def _figure_blocks(runs: Sequence[Run], labels: list[tuple[Run, str]],
+                   figures: str) -> Blocks:
+  """Learning curves per game; each run's alpha plot and cell diagrams,
+  copied into `figures`."""
+  blocks: Blocks = [('h2', 'Learning curves')]
   for game in sorted({r.game for r in runs}):
     name = f'curves_{game}.png'
     plot_curves(runs, game, os.path.join(figures, name))
     blocks.append(('img', (f'figures/{name}', f'learning curves on {game}')))
   pictures = []
-  first: dict[str, Run] = {}
-  for run in runs:  # A multi-game run's records share one directory.
-    first.setdefault(run.path, run)
-  labels: list[tuple[Run, str]] = []
-  for run in first.values():
+  for run, label in labels:
     game = 'games' if run.arm.endswith('(joint)') else run.game
-    label = f'{run.arm}_{game}_seed{run.seed}'.replace('/', '_').replace(
-        ' ', '_')
-    labels.append((run, label))
     for source in sorted(glob.glob(os.path.join(run.path, 'alpha.png')) +
                          glob.glob(os.path.join(run.path, 'genotype_*.png'))):
       name = f'{label}_{os.path.basename(source)}'
@@ -333,9 +364,13 @@ def write(roots: Sequence[str], out_dir: str) -> str:
       pictures.append(('img', (f'figures/{name}', f'{run.arm}, {game}, '
                                f'seed {run.seed}: '
                                f'{os.path.basename(source)}')))
-  if pictures:
-    blocks += [('h2', 'Alpha and found cells')] + pictures
-  blocks += [('h2', 'Runs'), ('table', (
+  return blocks + ([('h2', 'Alpha and found cells')] + pictures
+                   if pictures else [])
+
+
+def _run_blocks(runs: Sequence[Run], searches: Sequence[dict]) -> Blocks:
+  """The runs and the random searches, one row each."""
+  blocks: Blocks = [('h2', 'Runs'), ('table', (
       ['arm', 'game', 'seed', 'encoder', 'env steps', 'hours', 'path'],
       [[r.arm, r.game, str(r.seed), r.encoder, f'{r.env_steps:,}',
         f'{r.seconds / 3600:.2f}', r.path] for r in runs]))]
@@ -347,18 +382,19 @@ def write(roots: Sequence[str], out_dir: str) -> str:
           ', '.join(_number(c['final_return']) for c in s['cells']),
           str(s['best_cell']), _number(s.get('best_final_return'))]
          for s in searches]))]
-  blocks.append(('h2', 'Settings (each run\'s operative gin config)'))
+  return blocks
+
+
+def _config_blocks(labels: list[tuple[Run, str]], out_dir: str) -> Blocks:
+  """Each run's operative gin config, copied into out_dir/configs."""
+  blocks: Blocks = [('h2', 'Settings (each run\'s operative gin config)')]
   os.makedirs(os.path.join(out_dir, 'configs'), exist_ok=True)
   for run, label in labels:
     name = f'configs/{label}.gin'
     shutil.copyfile(os.path.join(run.path, 'operative_config.gin'),
                     os.path.join(out_dir, name))
     blocks.append(('file', (name, label)))
-  markdown = _markdown(blocks)
-  io_utils.atomic_write_text(os.path.join(out_dir, 'report.md'), markdown)
-  io_utils.atomic_write_text(os.path.join(out_dir, 'report.html'),
-                             _html(blocks, out_dir))
-  return markdown
+  return blocks
 
 
 def _count(n: int, noun: str, plural: str = 's') -> str:

@@ -119,9 +119,7 @@ def train_classifier(root_dir: str, model: tf.keras.Model,
                 if keep_best and save_best else None)
   step = train_step_fn(model, optimizer, settings.weight_decay,
                        settings.grad_clip, loss_fn)
-  columns = ['step', 'epoch', 'learning_rate', 'train_loss', 'seconds']
-  log = None
-  writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
+  log = _EpochLog(root_dir, start)
   progress = recording.Progress(settings.epochs, unit='epochs', interval=0)
   rows = []
   for epoch in range(start, settings.epochs):
@@ -134,27 +132,44 @@ def train_classifier(root_dir: str, model: tf.keras.Model,
     row = {'step': epoch + 1, 'epoch': epoch + 1, 'learning_rate': lr,
            'train_loss': float(np.mean(losses)), **evaluate()}
     checkpointer.check_finite(epoch + 1, row)
-    if keep_best and row[keep_best] > best.numpy():
-      best.assign(row[keep_best])
-      if best_saver is not None:
-        best_saver.save(checkpoint_number=epoch + 1)
     if keep_best:
+      if row[keep_best] > best.numpy():
+        best.assign(row[keep_best])
+        if best_saver is not None:
+          best_saver.save(checkpoint_number=epoch + 1)
       row[f'best_{keep_best}'] = float(best.numpy())
     row['seconds'] = time.monotonic() - began
-    if log is None:
-      log = recording.CsvLog(os.path.join(root_dir, 'metrics.csv'),
-                             columns + [k for k in row if k not in columns],
-                             start)
     log.write(row)
-    with writer.as_default(step=epoch + 1):
-      for name, value in row.items():
-        if name not in ('step', 'epoch'):
-          tf.summary.scalar(name, value)
     epoch_var.assign(epoch + 1)
     checkpointer.save(epoch + 1)
     progress.update(epoch + 1, **{k: v for k, v in row.items()
                                   if k in ('train_loss', keep_best)})
     rows.append(row)
-  if log is not None:
-    log.close()
+  log.close()
   return rows
+
+
+class _EpochLog:
+  """Each epoch's row in metrics.csv (its columns from the first row) and
+  in TensorBoard."""
+
+  COLUMNS = ['step', 'epoch', 'learning_rate', 'train_loss', 'seconds']
+
+  def __init__(self, root_dir: str, start: int):
+    self.root_dir, self.start, self.csv = root_dir, start, None
+    self.writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
+
+  def write(self, row: dict) -> None:
+    if self.csv is None:
+      self.csv = recording.CsvLog(
+          os.path.join(self.root_dir, 'metrics.csv'),
+          self.COLUMNS + [k for k in row if k not in self.COLUMNS], self.start)
+    self.csv.write(row)
+    with self.writer.as_default(step=row['epoch']):
+      for name, value in row.items():
+        if name not in ('step', 'epoch'):
+          tf.summary.scalar(name, value)
+
+  def close(self) -> None:
+    if self.csv is not None:
+      self.csv.close()

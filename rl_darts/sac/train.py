@@ -188,6 +188,23 @@ def train(root_dir: str) -> dict:
   return metrics
 
 
+def _row(iteration: int, agent, losses: dict[str, list[float]],
+         finished: list, repeat: int, env_steps_per_s: float) -> dict:
+  """An iteration's metrics: losses, temperature, rate and the returns and
+  lengths (in env steps) of the episodes it finished."""
+  row = {
+      'iteration': iteration,
+      'train_steps': int(agent.train_step_counter.numpy()),
+      **{k: float(np.mean(v)) for k, v in losses.items()},
+      'temperature': float(tf.exp(agent._log_alpha)),  # pylint: disable=protected-access
+      'env_steps_per_s': env_steps_per_s}
+  if finished:
+    row['train_return'] = float(np.mean([r for _, r, _ in finished]))
+    row['train_episode_length'] = float(np.mean(
+        [n * repeat for _, _, n in finished]))
+  return row
+
+
 def _loop(settings: SACSettings, env, eval_env, agent, log: runs.RunLog,
           port: int) -> dict:
   """Collects and learns until the budget; logs a row per iteration."""
@@ -232,16 +249,8 @@ def _loop(settings: SACSettings, env, eval_env, agent, log: runs.RunLog,
       continue
     iteration += 1
     finished = stats.pop_with_envs()
-    metrics = {
-        'iteration': iteration,
-        'train_steps': int(agent.train_step_counter.numpy()),
-        **{k: float(np.mean(v)) for k, v in losses.items()},
-        'temperature': float(tf.exp(agent._log_alpha)),  # pylint: disable=protected-access
-        'env_steps_per_s': (log.step - row_start) / (time.monotonic() - began)}
-    if finished:
-      metrics['train_return'] = float(np.mean([r for _, r, _ in finished]))
-      metrics['train_episode_length'] = float(np.mean(
-          [n * repeat for _, _, n in finished]))
+    metrics = _row(iteration, agent, losses, finished, repeat,
+                   (log.step - row_start) / (time.monotonic() - began))
     if settings.eval_every and iteration % settings.eval_every == 0:
       metrics['greedy_return'] = greedy_return(greedy, eval_env,
                                                settings.eval_episodes)
