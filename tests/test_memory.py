@@ -267,13 +267,14 @@ def test_chunks_run_one_after_another():
 
   @tf.function(autograph=False)
   def step(x):
-    def chunk_gradients(i):
+    def chunk_gradients(chunk):
+      i = len(inputs)
       with tf.GradientTape() as tape:
-        y = tf.identity(x[i], name=f'chunk{i}')
+        y = tf.identity(chunk[0], name=f'chunk{i}')
         loss = weight * y * y
       inputs[i], grads[i] = y.op, tape.gradient(loss, weight)
       return [grads[i], None], loss
-    return gradients.accumulate(3, chunk_gradients)
+    return gradients.accumulate(x, 3, chunk_gradients)
 
   (total, none), losses = step(tf.constant([1.0, 2.0, 3.0]))
   assert float(total) == pytest.approx(1 + 4 + 9) and none is None

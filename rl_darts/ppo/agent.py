@@ -97,12 +97,9 @@ class ChunkedPPOAgent(ppo_clip_agent.PPOClipAgent):
     if size is not None and size % self.gradient_chunks:
       raise ValueError(f'gradient_chunks {self.gradient_chunks} does not '
                        f'divide the minibatch of {size}')
-    chunk_size = tf.shape(weights)[0] // self.gradient_chunks
     variables = self.variables_to_train()
 
-    def chunk_gradients(i: int):
-      chunk = tf.nest.map_structure(
-          lambda t: t[i * chunk_size:(i + 1) * chunk_size], inputs)
+    def chunk_gradients(chunk):
       with tf.GradientTape() as tape:
         loss_info = self.get_loss(
             train_step=self.train_step_counter, debug_summaries=False,
@@ -110,7 +107,7 @@ class ChunkedPPOAgent(ppo_clip_agent.PPOClipAgent):
         loss = loss_info.loss / self.gradient_chunks
       return tape.gradient(loss, variables), loss_info
 
-    total, losses = gradients_lib.accumulate(self.gradient_chunks,
+    total, losses = gradients_lib.accumulate(inputs, self.gradient_chunks,
                                              chunk_gradients)
     mean = tf.nest.map_structure(lambda *x: tf.add_n(list(x)) / len(x),
                                  *losses)

@@ -45,7 +45,7 @@ class PPOSettings:
   minibatch_size: int = 2048
   gradient_chunks: int = 1  # Each minibatch as this many chunks, one step
   # (exact; memory of one chunk's activations: ppo.agent.ChunkedPPOAgent).
-  preprocess_rollouts: int = 8  # Rollouts whose values are computed at once.
+  preprocess_rollouts: int = 2  # Rollouts whose values are computed at once.
   total_env_steps: int = 25_000_000
   scale_rewards: bool = True
   eval_every: int = 10  # Iterations between test-level evaluations (0: never).
@@ -130,7 +130,7 @@ def shipped_variables(agent, env_steps: tf.Variable) -> dict:
 
 
 def rollout_dataset(address: str, table: str, agent, sequence_length: int,
-                    num_items: int, preprocess_rollouts: int = 8
+                    num_items: int, preprocess_rollouts: int = 2
                     ) -> tf.data.Dataset:
   """Exactly `num_items` rollouts from a queue table, as one preprocessed batch.
 

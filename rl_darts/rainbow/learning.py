@@ -98,10 +98,9 @@ class RainbowLearner(acme.Learner):
              logits_t, q_t_selector, weights)
     variables = self.network.trainable_variables
     size = tf.cast(tf.shape(weights)[0], tf.float32)
-    chunks = list(zip(*(tf.split(t, self.gradient_chunks) for t in batch)))
 
-    def chunk_gradients(i: int):
-      observations, actions, r, p, target_logits, selector, w = chunks[i]
+    def chunk_gradients(chunk):
+      observations, actions, r, p, target_logits, selector, w = chunk
       with tf.GradientTape() as tape:
         logits_tm1 = self.network(observations, training=True)
         losses, _ = trfl.categorical_dist_double_qlearning(
@@ -109,8 +108,8 @@ class RainbowLearner(acme.Learner):
         loss = tf.reduce_sum(losses * w) / size  # Its share of the mean.
       return tape.gradient(loss, variables), losses
 
-    gradients, all_losses = gradients_lib.accumulate(self.gradient_chunks,
-                                                     chunk_gradients)
+    gradients, all_losses = gradients_lib.accumulate(
+        batch, self.gradient_chunks, chunk_gradients)
     losses = tf.concat(all_losses, axis=0)
     return tf.reduce_mean(losses * weights), losses, gradients
 
