@@ -24,8 +24,7 @@ import shlex
 from absl import app
 from absl import flags
 
-from launchers import common  # pylint: disable=unused-import
-from rl_darts import executors
+from launchers import executor_flags
 from rl_darts import io_utils
 from rl_darts import paper_results
 from rl_darts import report
@@ -38,13 +37,6 @@ flags.DEFINE_list('games', [], "A subset of the result's games (default: "
 flags.DEFINE_bool('list', False, 'Print the known results and exit.')
 flags.DEFINE_bool('dry_run', False, 'Print the plan and its estimated cost; '
                   'run nothing.')
-flags.DEFINE_enum('executor', 'local', executors.EXECUTORS, 'Where runs run.')
-flags.DEFINE_integer('parallel', 1, 'Runs at once (local executor).',
-                     lower_bound=1)
-flags.DEFINE_string('ray_address', None, "A Ray cluster's address (none: a "
-                    'local one).')
-flags.DEFINE_integer('max_retries', 2, 'Ray: reruns of a failed or lost run.',
-                     lower_bound=0)
 flags.DEFINE_string('root_dir', None, 'Where the runs and the report go.')
 FLAGS = flags.FLAGS
 
@@ -91,8 +83,7 @@ def main(argv):
   if not FLAGS.root_dir:
     raise app.UsageError('--root_dir is required: where the runs go')
   _claim(FLAGS.root_dir, result.name, FLAGS.scale)
-  executors.run_plan(plan, FLAGS.executor, FLAGS.parallel, FLAGS.ray_address,
-                     FLAGS.max_retries)
+  executor_flags.run(plan)
   out = os.path.join(FLAGS.root_dir, 'report')
   report.write([os.path.join(FLAGS.root_dir, 'runs')], out)
   print(f'{result.title}: {out}/report.md')

@@ -36,7 +36,7 @@ from absl import app
 from absl import flags
 
 from launchers import common
-from rl_darts import executors
+from launchers import executor_flags
 from rl_darts import plans
 from rl_darts import procgen_env
 from rl_darts import run_queue
@@ -49,14 +49,6 @@ flags.DEFINE_list('seeds', ['0'], 'Seeds; every config and game runs each.')
 flags.DEFINE_multi_string('grid', [], 'A bindings axis, PARAM=V1,V2,...: '
                           'every value runs (several --grid: every '
                           'combination).')
-flags.DEFINE_integer('parallel', 1, 'Runs at once (local executor).',
-                     lower_bound=1)
-flags.DEFINE_enum('executor', 'local', executors.EXECUTORS,
-                  'Where the runs run: here, or on a Ray cluster.')
-flags.DEFINE_string('ray_address', None, "A Ray cluster's address ('auto': "
-                    "this host's; none: start a local one).")
-flags.DEFINE_integer('max_retries', 2, 'Ray: reruns of a failed or lost run '
-                     '(it resumes).', lower_bound=0)
 flags.DEFINE_float('num_cpus', 1.0, 'CPUs each run reserves (Ray).',
                    lower_bound=0.0)
 flags.DEFINE_float('num_gpus', 0.0, 'GPUs each run reserves (Ray; others '
@@ -114,8 +106,7 @@ def main(argv):
       run = runs[FLAGS.run_index]
       print(f'{run.name}: {run_queue.run_one(run)} ({run.root_dir})')
       return
-    executors.run_plan(plans.one_stage(runs), FLAGS.executor, FLAGS.parallel,
-                       FLAGS.ray_address, FLAGS.max_retries)
+    executor_flags.run(plans.one_stage(runs))
   print(f'{len(runs)} runs finished under {os.path.abspath(FLAGS.root_dir)}')
 
 

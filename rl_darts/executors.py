@@ -13,7 +13,6 @@ run before it is done; multi-host runs need a filesystem all hosts share.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import socket
@@ -21,6 +20,7 @@ import time
 from typing import Optional
 
 from rl_darts import plans
+from rl_darts import results
 from rl_darts import run_queue
 
 EXECUTORS = ('local', 'ray')
@@ -38,28 +38,30 @@ def run_plan(plan: plans.Plan, executor: str = 'local', parallel: int = 1,
   if executor not in EXECUTORS:
     raise ValueError(f'unknown executor {executor!r}; allowed: '
                      f'{", ".join(EXECUTORS)}')
-  if executor == 'ray':
-    runner = RayExecutor(ray_address, max_retries, status_seconds)
-  else:
-    runner = None
+  runner = (RayExecutor(ray_address, max_retries, status_seconds)
+            if executor == 'ray' else LocalExecutor(parallel))
   for stage in plan.stages:
     missing = plan.missing_needs(stage)
     if missing:
       raise SystemExit(f'stage {stage.name!r} cannot start: the runs before '
                        f'it did not write {missing}')
-    if runner is None:
-      run_queue.run_all(stage.runs, parallel)
-    else:
-      runner.run_stage(stage)
+    runner.run_stage(stage)
+
+
+class LocalExecutor:
+  """Runs stages here: `run_queue.run_all`, `parallel` runs at a time."""
+
+  def __init__(self, parallel: int = 1):
+    self.parallel = parallel
+
+  def run_stage(self, stage: plans.Stage) -> None:
+    run_queue.run_all(stage.runs, self.parallel)
 
 
 def _steps_per_s(run: run_queue.Run) -> Optional[float]:
   """The last env steps/s a run logged in its metrics.csv, if any."""
-  path = os.path.join(run.root_dir, 'metrics.csv')
   try:
-    with open(path) as f:
-      rows = list(csv.DictReader(f))
-    return float(rows[-1]['env_steps_per_s'])
+    return float(results.metrics(run.root_dir)[-1]['env_steps_per_s'])
   except (OSError, IndexError, KeyError, TypeError, ValueError):
     return None
 

@@ -130,7 +130,7 @@ def shipped_variables(agent, env_steps: tf.Variable) -> dict:
 
 
 def rollout_dataset(address: str, table: str, agent, sequence_length: int,
-                    num_items: int, preprocess_rollouts: int = 2
+                    num_items: int, preprocess_rollouts: int
                     ) -> tf.data.Dataset:
   """Exactly `num_items` rollouts from a queue table, as one preprocessed batch.
 
