@@ -100,25 +100,21 @@ class Cell(tf.keras.layers.Layer):
     self.op_layers = {}
     # Per source state: (node, op name, layer key, alpha row, alpha column).
     outgoing = collections.defaultdict(list)
+    # Per node, what the reference forward sums: (source, alpha row, MixedOp)
+    # in a supernet, (source, op key) in a discrete cell.
+    incoming = [[] for _ in range(num_nodes)]
     for (source, node), names in self.edge_ops.items():
       stride = 2 if reduction and source < num_inputs else 1
-      for col, name in enumerate(names):
-        key = f'{source}_{node}_{name}'
+      keys = [f'{source}_{node}_{name}' for name in names]
+      for col, (name, key) in enumerate(zip(names, keys)):
         self.op_layers[key] = ops_lib.make_op(
             name, width, stride, mixed if supernet_ops is None else supernet_ops)
         outgoing[source].append((node, name, key, rows[(source, node)], col))
+      incoming[node] += ([(source, rows[(source, node)], MixedOp(
+          [self.op_layers[key] for key in keys]))] if mixed else
+                         [(source, key) for key in keys])
     self.outgoing = {source: tuple(v) for source, v in outgoing.items()}
-    # Per node: (source, alpha row, MixedOp) in a supernet, (source, op key)
-    # pairs in a discrete cell: what the reference forward sums.
-    self._incoming = tuple(
-        tuple((source, rows[(source, n)], MixedOp(
-            [self.op_layers[f'{source}_{n}_{name}'] for name in names]))
-              for (source, n), names in self.edge_ops.items() if n == node)
-        if mixed else
-        tuple((source, f'{source}_{n}_{name}')
-              for (source, n), names in self.edge_ops.items() if n == node
-              for name in names)
-        for node in range(num_nodes))
+    self._incoming = tuple(tuple(terms) for terms in incoming)
     self.forward_path = cell_forward()
     if preprocess == 'relu_conv_bn':
       self.input_layers = [
