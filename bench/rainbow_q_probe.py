@@ -15,6 +15,7 @@ states but does not yet tell its actions apart.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -35,17 +36,27 @@ def _define_flags() -> None:
   flags.DEFINE_integer('steps', 256, 'Batched greedy steps per checkpoint.',
                        lower_bound=1)
   flags.DEFINE_integer('num_envs', 16, 'Envs played at once.', lower_bound=1)
+  flags.DEFINE_list('epsilons', ['0'], "Exploration rates to play each "
+                    "checkpoint at: numbers, or 'actors' for the run's own "
+                    "per-env rates at that checkpoint's env steps (then "
+                    "Environment.num_envs envs).")
+  flags.DEFINE_integer('last', 0, 'Probe only the newest N checkpoints (0: '
+                       'all).', lower_bound=0)
 
 
-def probe(network, env, steps: int) -> dict:
-  """Greedy play of `network` on `env`: Q, action gap, action share, reward."""
+def probe(network, env, steps: int, epsilon, seed: int = 0) -> dict:
+  """Epsilon-greedy play of `network` on `env` (`epsilon`: a rate or one per
+  env): Q, action gap, action share, reward."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
   observations = env.reset().observation
   chosen, gaps, actions, rewards = [], [], [], []
   for _ in range(steps):
     q = network.q_values(network(observations)).numpy()
     ranked = np.sort(q, axis=-1)
-    action = q.argmax(-1).astype(np.int32)
+    action = np.where(rng.random(len(q)) < epsilon,
+                      rng.integers(0, q.shape[1], len(q)),
+                      q.argmax(-1)).astype(np.int32)
     chosen.append(ranked[:, -1])
     gaps.append(ranked[:, -1] - ranked[:, -2])
     actions.append(action)
@@ -77,20 +88,43 @@ def main(argv):
       kind='procgen', game=settings.environment.game,
       distribution_mode=settings.environment.distribution_mode,
       num_levels=0, num_envs=FLAGS.num_envs, seed=12345)
-  print(f'{environment.game}: {FLAGS.steps} greedy steps x {FLAGS.num_envs} '
-        f'envs per checkpoint; reward scale {settings.reward_scale} '
+  print(f'{environment.game}: {FLAGS.steps} steps x {FLAGS.num_envs} envs '
+        f'per checkpoint and epsilon; reward scale {settings.reward_scale} '
         f'(Q is in returns divided by it)')
-  print('| env steps | mean Q | median gap | top action share | reward/step '
-        '| return |')
-  print('|---:|---:|---:|---:|---:|---:|')
-  for path in state.all_model_checkpoint_paths:
-    env = environment.make()
-    network = train.load_network(FLAGS.run_dir, env, path)
-    row = probe(network, env, FLAGS.steps)
+  print('| env steps | epsilon | mean Q | median gap | top action share | '
+        'reward/step | return |')
+  print('|---:|---|---:|---:|---:|---:|---:|')
+  for path in state.all_model_checkpoint_paths[-FLAGS.last:]:
     step = int(path.rsplit('-', 1)[1])
-    print(f"| {step:,} | {row['q']:.4f} | {row['gap']:.5f} | "
-          f"{row['top_action_share']:.2f} | {row['reward_per_step']:.4f} | "
-          f"{row['return']:.2f} |", flush=True)
+    for epsilon in FLAGS.epsilons:
+      rates, label = _rates(epsilon, settings, step)
+      env = dataclasses.replace(
+          environment, num_envs=len(rates) if label == 'actors' else
+          FLAGS.num_envs).make()
+      network = train.load_network(FLAGS.run_dir, env, path)
+      row = probe(network, env, FLAGS.steps, rates)
+      print(f"| {step:,} | {label} | {row['q']:.4f} | {row['gap']:.5f} | "
+            f"{row['top_action_share']:.2f} | {row['reward_per_step']:.4f} | "
+            f"{row['return']:.2f} |", flush=True)
+
+
+def _rates(epsilon: str, settings, env_steps: int):
+  """(rates, label) of an --epsilons value."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
+  from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top
+  if epsilon == 'actors':
+    rates = actors.decayed(train.all_epsilons(settings, 1, 0), env_steps,
+                           settings.epsilon_decay_steps)
+    return rates, 'actors'
+  try:
+    rate = float(epsilon)
+  except ValueError:
+    rate = -1.0
+  if not 0 <= rate <= 1:
+    sys.exit(f"error: --epsilons value {epsilon!r} is neither a rate in "
+             f"[0, 1] nor 'actors'")
+  return np.float32(rate), epsilon
 
 
 if __name__ == '__main__':

@@ -132,7 +132,23 @@ class BatchedEnvironment(py_environment.PyEnvironment):
     raise NotImplementedError
 
 
-class QuadrantBandit(BatchedEnvironment):
+class ImageBandit(BatchedEnvironment):
+  """One-step episodes on images: reward 1 for the image's answer.
+  Subclasses implement `_draw()`: new images, with their answers stored in
+  `self._answers`."""
+
+  def _observe_reset(self) -> np.ndarray:
+    return self._draw()
+
+  def _act(self, actions: np.ndarray):
+    rewards = (actions == self._answers).astype(np.float32)
+    return rewards, self._draw(), np.ones(self._num_envs, bool)
+
+  def _draw(self) -> np.ndarray:
+    raise NotImplementedError
+
+
+class QuadrantBandit(ImageBandit):
   """The synthetic quadrant task as one-step episodes: reward 1 for naming the
   quadrant of the bright square (4 actions; random play earns 0.25)."""
 
@@ -141,15 +157,9 @@ class QuadrantBandit(BatchedEnvironment):
         (synthetic.SIZE, synthetic.SIZE, 3), np.uint8, 0, 255),
                      synthetic.NUM_CLASSES)
     self._rng = np.random.default_rng(seed)
-    self._labels = np.zeros(num_envs, np.int32)
+    self._answers = np.zeros(num_envs, np.int32)
 
   def _draw(self) -> np.ndarray:
-    images, self._labels = synthetic.quadrant_images(self._num_envs, self._rng)
+    images, self._answers = synthetic.quadrant_images(self._num_envs,
+                                                      self._rng)
     return images
-
-  def _observe_reset(self) -> np.ndarray:
-    return self._draw()
-
-  def _act(self, actions: np.ndarray):
-    rewards = (actions == self._labels).astype(np.float32)
-    return rewards, self._draw(), np.ones(self._num_envs, bool)

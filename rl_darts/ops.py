@@ -483,6 +483,9 @@ register_space(SearchSpace(
     ('Conv3x3', 'DilConv3x3', 'Conv5x5', 'DilConv5x5', 'Skip', 'Zero'),
     _CLASSIC_REDUCTION))
 register_space(SearchSpace('micro', ('Conv3x3', 'ReLU', 'Tanh', 'Skip', 'Zero')))
+# Parameter-free ops of distinct functions: a planted cell is identifiable
+# (rl_darts.planted).
+register_space(SearchSpace('planted', ('ReLU', 'Tanh', 'Skip', 'Zero')))
 # DARTS: PRIMITIVES order of the original code; 'dartsrl': the same ops in the
 # RL-for-DARTS authors' order (their action indices, and their decoding's ties:
 # a kept edge whose op is none decodes to sep_conv_3x3); RobustDARTS S2-S4.

@@ -23,10 +23,11 @@ from rl_darts import checkpointing
 from rl_darts import environments
 from rl_darts import io_utils
 from rl_darts import networks
+from rl_darts import planted
 from rl_darts import procgen_env
 from rl_darts import recording
 
-KINDS = ('procgen', 'quadrant', 'darts_search')
+KINDS = ('procgen', 'quadrant', 'planted', 'darts_search')
 
 
 @gin.configurable
@@ -36,6 +37,7 @@ class Environment:
   2020): easy mode, 200 training levels, tests on unlimited levels."""
 
   kind: str = 'procgen'  # 'quadrant': the synthetic task (tests);
+  # 'planted': a teacher's planted cell decides the reward (planted.py);
   # 'darts_search': the RL-for-DARTS search env (nas_rl.environment).
   game: str | Sequence[str] = 'coinrun'  # Several: mixed in every batch.
   distribution_mode: str = 'easy'
@@ -72,6 +74,8 @@ class Environment:
     seed = self.seed + seed_offset + (1000 if test else 0)
     if self.kind == 'quadrant':
       return environments.QuadrantBandit(self.num_envs, seed)
+    if self.kind == 'planted':
+      return planted.PlantedBandit(self.num_envs, seed)
     if self.kind == 'darts_search':
       from rl_darts.nas_rl import environment  # pylint: disable=g-import-not-at-top
       if root_dir is None:
