@@ -7,9 +7,10 @@ by gin (`make_encoder.network = @Supernet` / `@DiscreteNetwork` / `@ImpalaCNN`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import gin
 import numpy as np
@@ -356,6 +357,24 @@ class Supernet(CellNetwork):
     return dataclasses.replace(
         genotypes.discretize(self.probabilities(), self.space, 1,
                              self.edges_per_node), shape=self.shape)
+
+  @contextlib.contextmanager
+  def discretized(self) -> Iterator[genotypes.Genotype]:
+    """Within: alpha one-hot on this supernet's genotype (Zero on the edges it
+    drops), so the supernet computes its discrete cell with its own weights
+    (the zero-shot discretization; equal to `DiscreteNetwork` with
+    `copy_weights`). Alpha is restored on exit."""
+    genotype = self.genotype()
+    saved = {t: a.numpy() for t, a in self.alpha.items()}
+    try:
+      for cell_type, alpha in self.alpha.items():
+        alpha.assign(genotypes.one_hot_alpha(
+            genotype.nodes(cell_type), self.space.ops(cell_type), 1,
+            self.space.zero_op))
+      yield genotype
+    finally:
+      for cell_type, alpha in self.alpha.items():
+        alpha.assign(saved[cell_type])
 
   def random_genotype(self, rng: np.random.Generator) -> genotypes.Genotype:
     """A cell drawn uniformly from those it can yield, with its shape."""

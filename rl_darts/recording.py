@@ -23,7 +23,9 @@ class CsvLog:
   """A CSV file of rows keyed by a 'step' column, one flush per row.
 
   On resume from `resume_step` it keeps the rows up to that step (those after
-  it belong to the work a crash lost) and continues the file.
+  it belong to the work a crash lost) and continues the file. A file with
+  the first of `columns` (a run begun before columns were added) gains the
+  others, empty in its old rows.
   """
 
   def __init__(self, path: str, columns: list[str], resume_step: int = 0):
@@ -32,10 +34,11 @@ class CsvLog:
     if os.path.exists(path) and os.path.getsize(path):
       with open(path, newline='') as f:
         rows = list(csv.reader(f))
-      if rows[0] != self.columns:
+      if rows[0] != self.columns[:len(rows[0])]:
         raise ValueError(f'{path} has columns {rows[0]}, expected '
                          f'{self.columns}: use a new --root_dir')
-      kept = [r for r in rows[1:] if r and int(r[0]) <= resume_step]
+      padding = [''] * (len(self.columns) - len(rows[0]))
+      kept = [r + padding for r in rows[1:] if r and int(r[0]) <= resume_step]
     lines = io.StringIO()
     csv.writer(lines).writerows([self.columns] + kept)
     io_utils.atomic_write_text(path, lines.getvalue())

@@ -173,6 +173,33 @@ def record_seed(root_dir: str, seed: int) -> None:
   io_utils.atomic_write_text(path, json.dumps({'seed': seed}) + '\n')
 
 
+def return_columns(environment: Environment, prefix: str) -> list[str]:
+  """The metrics columns of `episode_metrics(..., prefix, lengths=False)`."""
+  return [f'{prefix}_return', f'{prefix}_return_normalized',
+          *game_columns(environment, (prefix,))]
+
+
+def zero_shot_supernet(encoder: Optional[tf.keras.Model], enabled: bool
+                       ) -> Optional[networks.Supernet]:
+  """The encoder if it is a supernet whose zero-shot discretization a run
+  evaluates (`enabled`), else None."""
+  return (encoder if enabled and isinstance(encoder, networks.Supernet)
+          else None)
+
+
+class ZeroShot:
+  """An evaluator that plays a supernet's zero-shot discretization: its
+  discretized cell with the supernet's own weights (`Supernet.discretized`),
+  at no training cost. Its metrics are named 'discrete_<evaluator's>'."""
+
+  def __init__(self, evaluator, supernet: networks.Supernet):
+    self.evaluator, self.supernet = evaluator, supernet
+
+  def evaluate(self):
+    with self.supernet.discretized():
+      return self.evaluator.evaluate()
+
+
 def episode_metrics(environment: Environment, episodes, prefix: str = 'train',
                     lengths: bool = True) -> dict:
   """Mean raw and normalized return and mean length of finished episodes,
@@ -309,5 +336,14 @@ class RunLog:
     self.metrics_log.close()
     if self.recorder is not None:
       print(f'Final genotype: {self.recorder.finish()}', flush=True)
+    zero_shot = [c for c in self.metrics_log.columns
+                 if c.startswith('discrete_') and c.endswith('_normalized')]
+    if zero_shot:
+      recording.plot_columns(
+          self.metrics_log.path, [zero_shot[0][len('discrete_'):],
+                                  zero_shot[0]],
+          os.path.join(self.root_dir, 'zero_shot.png'),
+          'test return of the supernet and of its discretized cell with the '
+          "supernet's weights (zero-shot)")
     with open(os.path.join(self.root_dir, 'operative_config.gin'), 'w') as f:
       f.write(gin.operative_config_str())

@@ -346,6 +346,29 @@ def test_one_hot_supernet_equals_discrete_network(space_name, shape):
   assert not np.allclose(seen[0], seen[1], atol=1e-3)
 
 
+def test_discretized_supernet_is_its_discrete_network_and_restores_alpha():
+  """Zero-shot discretization: within `discretized()`, the supernet computes
+  the discrete network of its genotype with its own weights."""
+  supernet = networks.Supernet('classic', depths=(6, 8))
+  images = _images(3, np.float32)
+  supernet(images)
+  rng = np.random.default_rng(0)
+  for alpha in supernet.alpha.values():
+    alpha.assign(rng.normal(size=alpha.shape).astype(np.float32))
+  before = {t: a.numpy() for t, a in supernet.alpha.items()}
+  mixed = supernet(images).numpy()
+  discrete = networks.DiscreteNetwork(supernet.genotype(), depths=(6, 8))
+  discrete(images)
+  networks.copy_weights(supernet, discrete)
+  with supernet.discretized() as genotype:
+    assert genotype == supernet.genotype()
+    np.testing.assert_allclose(supernet(images), discrete(images), atol=1e-5)
+  for cell_type, alpha in supernet.alpha.items():
+    np.testing.assert_array_equal(alpha.numpy(), before[cell_type])
+  np.testing.assert_allclose(supernet(images), mixed, atol=1e-6)
+  assert not np.allclose(mixed, discrete(images), atol=1e-3)
+
+
 def test_reduction_free_classic_reduces_like_impala_cnn():
   """R = 0 means IMPALA-CNN's Conv + MaxPool per block in any space."""
   supernet = networks.Supernet('classic', depths=(4, 4, 4), reduction_cells=0)

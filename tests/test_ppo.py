@@ -68,6 +68,10 @@ def test_procgen_search_end_to_end(tmp_path):
   rows = helpers.rows(tmp_path / 'metrics.csv')
   assert [int(r['step']) for r in rows] == [64, 128, 192]
   assert rows[1]['test_return'] != '' and rows[1]['test_return_normalized'] != ''
+  # Beside it, the zero-shot discretized cell's, with the supernet's weights.
+  assert rows[1]['discrete_test_return_normalized'] != ''
+  assert rows[0]['discrete_test_return'] == ''  # Only where it evaluates.
+  assert (tmp_path / 'zero_shot.png').stat().st_size > 100
   alpha = helpers.rows(tmp_path / 'alpha.csv')
   assert [int(r['step']) for r in alpha] == [0, 64, 128, 192]
   first = np.array([float(v) for k, v in alpha[0].items() if k != 'step'])
@@ -76,6 +80,7 @@ def test_procgen_search_end_to_end(tmp_path):
   np.testing.assert_allclose(first[:18], 1 / 6, rtol=1e-6)
   np.testing.assert_allclose(first[18:], 1 / 5, rtol=1e-6)
   assert np.abs(first - last).max() > 1e-5
+  assert last.max() < 0.5  # Alpha is back from the one-hot evaluation.
   genotype = genotypes.Genotype.load(str(tmp_path / 'genotype.json'))
   assert len(genotype.normal) == 2 and genotype.reduce is not None
   assert (tmp_path / 'alpha.png').exists() and (tmp_path / 'genotype_normal.png').exists()

@@ -76,6 +76,10 @@ def test_rainbow_learns_the_quadrant_task(encoder, tmp_path):
   assert np.mean(greedy[-2:]) > 0.5, f'{encoder}: greedy {greedy} (random: 0.25)'
   assert metrics['step'] == 2048 and metrics['learner_steps'] > 100
   assert (tmp_path / 'genotype.json').exists() == (encoder == 'supernet')
+  # A supernet's zero-shot discretized cell is played beside it.
+  discrete = [r.get('discrete_greedy_test_return', '') for r in rows]
+  assert (sum(v != '' for v in discrete) == 4) == (encoder == 'supernet')
+  assert (tmp_path / 'zero_shot.png').exists() == (encoder == 'supernet')
 
 
 def test_epsilons_and_their_decay():

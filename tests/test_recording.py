@@ -163,3 +163,19 @@ def test_run_log_stops_on_non_finite_values_before_checkpointing(tmp_path):
   assert log.checkpointer.manager.latest_checkpoint == good
   log.metrics_log.close()
   assert [row[0] for row in _rows(tmp_path / 'metrics.csv')] == ['step', '10']
+
+
+def test_csv_log_gains_columns_appended_since_a_run_began(tmp_path):
+  path = str(tmp_path / 'metrics.csv')
+  old = recording.CsvLog(path, ['step', 'loss'])
+  for step in (1, 2, 3):
+    old.write({'step': step, 'loss': step / 10})
+  old.close()
+  resumed = recording.CsvLog(path, ['step', 'loss', 'gap'], resume_step=2)
+  resumed.write({'step': 3, 'loss': 0.3, 'gap': 1.5})
+  resumed.close()
+  with open(path, newline='') as f:
+    assert list(csv.reader(f)) == [['step', 'loss', 'gap'], ['1', '0.1', ''],
+                                   ['2', '0.2', ''], ['3', '0.3', '1.5']]
+  with pytest.raises(ValueError, match='use a new --root_dir'):
+    recording.CsvLog(path, ['step', 'reward'])

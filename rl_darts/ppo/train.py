@@ -51,6 +51,8 @@ class PPOSettings:
   eval_every: int = 10  # Iterations between test-level evaluations (0: never).
   eval_steps: int = 256  # Env steps per eval env per evaluation.
   record_every: int = 1  # Iterations between alpha records.
+  zero_shot_eval: bool = True  # With a supernet: at each evaluation, also its
+  # discretized cell with the supernet's weights (runs.ZeroShot).
   checkpoint_every: int = 10  # Iterations between checkpoints.
   discretize_at: Optional[int] = None  # Env step of genotype.json (a
   # supernet's; None: the end; the final cell is also genotype_final.json).
@@ -156,11 +158,12 @@ def rollout_dataset(address: str, table: str, agent, sequence_length: int,
 
 
 class Evaluator:
-  """Runs the collect policy on test levels; mean return of finished episodes."""
+  """Runs the collect policy on test levels; mean return of finished episodes
+  (`<prefix>_return`, ...)."""
 
   def __init__(self, settings: PPOSettings, env: environments.BatchedEnvironment,
-               policy):
-    self.settings = settings
+               policy, prefix: str = 'test'):
+    self.settings, self.prefix = settings, prefix
     self.collector = rollouts.RolloutCollector(env, policy,
                                                settings.eval_steps)
 
@@ -168,7 +171,25 @@ class Evaluator:
     self.collector.collect()
     return runs.episode_metrics(
         self.settings.environment, self.collector.env.stats.pop_with_envs(),
-        'test', lengths=False)
+        self.prefix, lengths=False)
+
+
+def evaluators(settings: PPOSettings, root_dir: str, agent) -> list:
+  """The test-level evaluator and, with a supernet encoder, its zero-shot
+  discretization's beside it (`discrete_test_return`), on test levels of
+  their own."""
+  if not settings.eval_every:
+    return []
+  found = [Evaluator(settings, settings.environment.make(
+      test=True, root_dir=root_dir), agent.collect_policy)]
+  supernet = runs.zero_shot_supernet(agent_lib.encoder_of(agent),
+                                     settings.zero_shot_eval)
+  if supernet is not None:
+    found.append(runs.ZeroShot(Evaluator(
+        settings, settings.environment.make(test=True, seed_offset=1,
+                                            root_dir=root_dir),
+        agent.collect_policy, 'discrete_test'), supernet))
+  return found
 
 
 class Learner:
@@ -182,9 +203,14 @@ class Learner:
   def __init__(self, root_dir: str, settings: PPOSettings, agent,
                num_collectors: int = 1, **trackables):
     self.root_dir, self.settings, self.agent = root_dir, settings, agent
+    encoder = agent_lib.encoder_of(agent)
+    zero_shot = runs.zero_shot_supernet(
+        encoder, settings.zero_shot_eval and bool(settings.eval_every))
     self.log = runs.RunLog(
-        root_dir, agent_lib.encoder_of(agent), self.COLUMNS + runs.game_columns(
-            settings.environment, ('train', 'test')),
+        root_dir, encoder, self.COLUMNS + runs.game_columns(
+            settings.environment, ('train', 'test')) + (
+                runs.return_columns(settings.environment, 'discrete_test')
+                if zero_shot else []),
         settings.total_env_steps, 'ppo', settings.discretize_at, agent=agent,
         optimizer=agent._optimizer,  # pylint: disable=protected-access
         **trackables)
@@ -253,18 +279,16 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
   client = reverb.Client(address)
   collector = rollouts.RolloutCollector(env, agent.collect_policy,
                                         settings.rollout_length, scaler)
-  evaluator = (Evaluator(settings,
-                         settings.environment.make(test=True,
-                                                   root_dir=root_dir),
-                         agent.collect_policy)
-               if settings.eval_every else None)
+  testers = evaluators(settings, root_dir, agent)
   metrics = {}
   try:
     while not learner.done:
       began = time.monotonic()
       rollouts.write_rollout(client, collector.collect(), TABLES)
-      extra = (evaluator.evaluate() if evaluator is not None and
-               (learner.iteration + 1) % settings.eval_every == 0 else {})
+      extra = {}
+      if testers and (learner.iteration + 1) % settings.eval_every == 0:
+        for tester in testers:
+          extra.update(tester.evaluate())
       metrics = learner.learn(began, env.stats.pop_with_envs(), extra)
       if learner.iteration % settings.record_every == 0:
         env.record(root_dir, metrics['step'])

@@ -70,6 +70,8 @@ class RainbowSettings:
   steps_per_iteration: int = 10_000  # Env steps between metrics rows.
   eval_every: int = 10  # Iterations between greedy evaluations (0: never).
   eval_episodes: int = 20
+  zero_shot_eval: bool = True  # With a supernet: each greedy evaluation also
+  # plays its discretized cell with the supernet's weights (runs.ZeroShot).
   reward_scale_mode: str = 'hard'  # Rewards are divided by the game's Rmax
   # in this mode's column of Cobbe et al.'s table: 'hard' as the authors' code
   # (App. F.2 says only "the game's maximum"), 'easy' for the mode played.
@@ -217,14 +219,30 @@ def all_epsilons(settings: RainbowSettings, num_actors: int, actor_id: int
 def greedy_evaluators(
     settings: RainbowSettings, network: rainbow_networks.DuelingC51,
     test_env: Optional[environments.BatchedEnvironment] = None
-) -> dict[str, actors.GreedyEvaluator]:
-  """Greedy play on training levels and on test levels (paper App. F.2)."""
+) -> dict[str, actors.GreedyEvaluator | runs.ZeroShot]:
+  """Greedy play on training levels and on test levels (paper App. F.2);
+  with a supernet encoder, also its zero-shot discretization's on test levels
+  of their own ('discrete_greedy_test')."""
   policy = actors.EpsilonGreedy(network, settings.environment.seed + 1)
   envs = {'greedy_train': settings.environment.make(seed_offset=17),
           'greedy_test': test_env or settings.environment.make(test=True)}
-  return {name: actors.GreedyEvaluator(env, policy, settings.eval_episodes,
-                                       settings.eval_max_steps)
-          for name, env in envs.items()}
+  supernet = zero_shot_supernet(settings, network)
+  if supernet is not None:
+    envs['discrete_greedy_test'] = settings.environment.make(test=True,
+                                                             seed_offset=1)
+  found = {name: actors.GreedyEvaluator(env, policy, settings.eval_episodes,
+                                        settings.eval_max_steps)
+           for name, env in envs.items()}
+  if supernet is not None:
+    found['discrete_greedy_test'] = runs.ZeroShot(
+        found['discrete_greedy_test'], supernet)
+  return found
+
+
+def zero_shot_supernet(settings: RainbowSettings,
+                       network: rainbow_networks.DuelingC51):
+  return runs.zero_shot_supernet(
+      network.encoder, settings.zero_shot_eval and bool(settings.eval_every))
 
 
 def greedy_metrics(settings: RainbowSettings,
@@ -263,7 +281,9 @@ class Learner:
     self.log = runs.RunLog(
         root_dir, self.network.encoder,
         self.COLUMNS + runs.game_columns(
-            settings.environment, ('train', 'greedy_train', 'greedy_test')),
+            settings.environment, ('train', 'greedy_train', 'greedy_test')) +
+        (runs.return_columns(settings.environment, 'discrete_greedy_test')
+         if evaluate and zero_shot_supernet(settings, self.network) else []),
         settings.total_env_steps,
         'rainbow', settings.discretize_at, network=self.network,
         target_network=self.target_network,
