@@ -83,11 +83,13 @@ def run(root_dir: str, seeds: list[int], method: str = 'supervised',
 
 def _table(summary: dict, seeds: list[int]) -> str:
   lines = ['| arm | recovery per seed (' + ', '.join(map(str, seeds)) +
-           ') | mean | std |', '|---|---|---:|---:|']
+           ') | mean [95% interval] | std |', '|---|---|---|---:|']
   for arm in ARMS:
     s = summary[arm]
+    low, high = s['interval_95']
     lines.append(f'| {arm} | {", ".join(f"{v:.2f}" for v in s["recovery"])} '
-                 f'| {s["mean"]:.2f} | {s["std"]:.2f} |')
+                 f'| {s["mean"]:.2f} [{low:.2f}, {high:.2f}] | '
+                 f'{s["std"]:.2f} |')
   lines.append(f'| chance (uniform random cell) | | {summary["chance"]:.2f} '
                '| |')
   return '\n'.join(lines) + '\n'

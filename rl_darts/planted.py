@@ -40,6 +40,7 @@ from rl_darts import environments
 from rl_darts import genotypes
 from rl_darts import networks
 from rl_darts import ops as ops_lib
+from rl_darts import power
 from rl_darts import recording
 
 PLANT_FILE = 'plant.json'
@@ -232,15 +233,16 @@ def _last_row(csv_path: str) -> dict:
 
 
 def summarize(rows: dict[str, list[dict]], task: PlantedTask) -> dict:
-  """Per arm: each final value per seed, and the recovery's mean and sample
-  std over seeds; the plant and chance."""
+  """Per arm: each final value per seed, and the recovery's mean, its 95% t
+  interval and sample std over seeds; the plant and chance."""
   summary = {'chance': chance(task), 'plant': [list(map(list, n))
                                                for n in task.nodes]}
   for arm, finals in rows.items():
     values = [r['recovery'] for r in finals]
     summary[arm] = {key: [float(r[key]) for r in finals] for key in finals[0]
                     if key != 'step'}
-    summary[arm].update(mean=float(np.mean(values)), std=float(
+    mean, low, high = power.interval(values)
+    summary[arm].update(mean=mean, interval_95=[low, high], std=float(
         np.std(values, ddof=1)) if len(values) > 1 else 0.0)
   return summary
 

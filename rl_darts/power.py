@@ -1,0 +1,52 @@
+"""Intervals and seed counts for claims about run outcomes over seeds.
+
+`interval`: the mean of per-seed values with its two-sided t confidence
+interval. `seeds_needed`: the seeds per arm a two-sided two-sample t-test at
+level `alpha` needs to detect a true gap `gap` between two arms' means with
+probability `power`, given the per-seed standard deviation `std` (the same in
+both arms): the smallest n whose power, from the noncentral t distribution
+with 2n - 2 degrees of freedom and noncentrality gap / (std sqrt(2 / n)),
+reaches `power`. Against a known constant (chance), the one-sample form.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def interval(values: Sequence[float], confidence: float = 0.95
+             ) -> tuple[float, float, float]:
+  """(mean, low, high): the t interval of the mean (a point with one value)."""
+  values = np.asarray(values, np.float64)
+  mean = float(values.mean())
+  if len(values) < 2:
+    return mean, mean, mean
+  half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) *
+               values.std(ddof=1) / math.sqrt(len(values)))
+  return mean, mean - half, mean + half
+
+
+def seeds_needed(std: float, gap: float, alpha: float = 0.05,
+                 power: float = 0.8, two_arms: bool = True,
+                 most: int = 10_000) -> int:
+  """Seeds per arm to detect `gap` (see the module docstring); `most` + 1
+  if even `most` do not suffice."""
+  if gap <= 0 or std < 0:
+    raise ValueError(f'seeds_needed needs gap > 0 and std >= 0; got gap='
+                     f'{gap}, std={std}')
+  if std == 0:
+    return 2
+  for n in range(2, most + 1):
+    df = 2 * n - 2 if two_arms else n - 1
+    scale = std * math.sqrt((2 if two_arms else 1) / n)
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    with np.errstate(divide='ignore'):  # SciPy's far tail, which is 0.
+      reached = (stats.nct.sf(critical, df, gap / scale) +
+                 stats.nct.cdf(-critical, df, gap / scale))
+    if reached >= power:
+      return n
+  return most + 1

@@ -1,0 +1,41 @@
+"""Confidence intervals and seed counts against known values and simulation."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from rl_darts import power
+
+
+def test_interval_is_the_t_interval_of_the_mean():
+  mean, low, high = power.interval([1.0, 2.0, 3.0])
+  half = stats.t.ppf(0.975, 2) / np.sqrt(3)  # Sample std 1.
+  assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+  assert power.interval([0.4]) == (0.4, 0.4, 0.4)
+
+
+def test_seeds_needed_matches_the_textbook_values():
+  # Cohen's d = 1 at alpha 0.05, power 0.8: 17 per arm, or 10 against a
+  # known value (G*Power's t-test tables).
+  assert power.seeds_needed(1.0, 1.0) == 17
+  assert power.seeds_needed(1.0, 1.0, two_arms=False) == 10
+  # Large n: the normal approximation 2 (1.96 + 0.84)^2 / d^2 = 392.
+  assert 392 <= power.seeds_needed(1.0, 0.2) <= 395
+  assert power.seeds_needed(0.5, 1.0) < power.seeds_needed(1.0, 1.0)
+  assert power.seeds_needed(1.0, 0.001, most=50) == 51
+  with pytest.raises(ValueError, match='gap > 0'):
+    power.seeds_needed(1.0, 0.0)
+
+
+def test_seeds_needed_gives_the_power_asked_for_in_simulation():
+  rng = np.random.default_rng(0)
+  n = power.seeds_needed(std=2.0, gap=1.5)
+  trials = 4000
+  a = rng.normal(0.0, 2.0, (trials, n))
+  b = rng.normal(1.5, 2.0, (trials, n))
+  detected = np.mean(stats.ttest_ind(a, b, axis=1).pvalue < 0.05)
+  assert 0.78 < detected < 0.86
+  fewer = n - 3
+  detected_fewer = np.mean(stats.ttest_ind(
+      a[:, :fewer], b[:, :fewer], axis=1).pvalue < 0.05)
+  assert detected_fewer < 0.78
