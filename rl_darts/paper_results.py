@@ -57,7 +57,7 @@ class Arm:
   config: str
   paper_steps: int
   rate: str  # A RATES key.
-  bindings: tuple[str, ...] = ()
+  bindings: tuple[str, ...] = ()  # The arm's own, after the config's.
   discretize_at: Optional[int] = None
   trains_genotype_of: Optional[str] = None
 
@@ -91,6 +91,31 @@ _RAINBOW_IMPALA = Arm('impala_cnn_64x3', 'rainbow',
                       'gin_configs/rainbow/impala_cnn_64x3.gin', 25_000_000,
                       'rainbow/impala_cnn')
 
+
+
+def _on_levels(arm: Arm, num_levels: int) -> Arm:
+  """`arm` trained on `num_levels` levels (0: infinite), named for them."""
+  levels = 'inf' if num_levels == 0 else str(num_levels)
+  return dataclasses.replace(
+      arm, name=f'{arm.name}_{levels}_levels', discretize_at=None,
+      bindings=(*arm.bindings, f'Environment.num_levels = {num_levels}'))
+
+
+# Table 2 (App. B): the ablations beside the searches they ablate, each on
+# infinite levels and on 200, dodgeball, to 25M env steps.
+_TABLE2_ARMS = tuple(
+    _on_levels(dataclasses.replace(arm, paper_steps=25_000_000), levels)
+    for arm in (
+        _PPO_SEARCH,
+        Arm('classic_no_relu_search', 'ppo',
+            'gin_configs/ppo/classic_no_relu_search.gin', 25_000_000,
+            'ppo/classic_supernet'),
+        _RAINBOW_SEARCH,
+        Arm('micro_frozen_alpha', 'rainbow',
+            'gin_configs/rainbow/micro_frozen_uniform_alpha.gin', 25_000_000,
+            'rainbow/micro_supernet'))
+    for levels in (0, 200))
+
 RESULTS = {r.name: r for r in (
     Result('table4', 'Table 4: IMPALA-CNN, RL-DARTS and random search, PPO, '
            '16 games', procgen_env.GAMES, (0, 1, 2),
@@ -101,6 +126,10 @@ RESULTS = {r.name: r for r in (
     Result('table5b', 'Table 5b and Fig. 17: Rainbow + Micro, supernet and '
            'discrete cell (64x3) against IMPALA-CNN 64x3', procgen_env.GAMES,
            (0, 1, 2), (_RAINBOW_IMPALA, _RAINBOW_SEARCH, _RAINBOW_CELL)),
+    Result('table2', 'Table 2, Figs. 11 and 12: no-ReLU Classic (PPO) and '
+           'frozen uniform alpha (Rainbow + Micro) beside their searches, '
+           'infinite and 200 levels, dodgeball', ('dodgeball',), (0, 1, 2),
+           _TABLE2_ARMS),
     Result('table1_conv', 'Table 1 / Fig. 13: IMPALA-CNN 64x5 with Conv3x3 or '
            'Conv5x5, PPO, dodgeball, 50M', ('dodgeball',), (0, 1, 2),
            (Arm('conv3x3', 'ppo', 'gin_configs/ppo/impala_cnn_conv3x3_dodgeball.gin',
@@ -152,7 +181,7 @@ def arm_run(arm: Arm, scale: str, root: str, game: str, seed: int
             ) -> run_queue.Run:
   """The run of `arm` on `game` with `seed` under root/<arm>/<game>/seed_<s>."""
   _, bindings = _budget(arm, scale)
-  bindings = [f"Environment.game = '{game}'", *bindings]
+  bindings = [f"Environment.game = '{game}'", *arm.bindings, *bindings]
   root_dir = os.path.join(root, arm.name, game, f'seed_{seed}')
   name = f'{arm.name} {game} seed {seed}'
   if arm.agent == 'random_search':

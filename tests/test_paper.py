@@ -40,6 +40,30 @@ def _bindings(plan, arm):
   return runs, set(runs[0].bindings)
 
 
+def test_table2_runs_both_ablations_beside_their_searches(tmp_path):
+  """App. B: no-ReLU Classic (PPO) and frozen alpha (Rainbow + Micro), each
+  beside the search it ablates, on infinite and on 200 levels, dodgeball."""
+  plan = paper_results.plan(paper_results.get('table2'), 'paper',
+                            str(tmp_path))
+  configs = {}
+  for arm in ('classic_search', 'classic_no_relu_search', 'micro_search',
+              'micro_frozen_alpha'):
+    for levels in (0, 200):
+      name = f"{arm}_{'inf' if levels == 0 else levels}_levels"
+      runs, bindings = _bindings(plan, name)
+      assert len(runs) == 3 and {
+          "Environment.game = 'dodgeball'",
+          f'Environment.num_levels = {levels}'} <= bindings
+      assert not any('discretize_at' in b for b in bindings)
+      assert any(b.endswith('total_env_steps = 25000000') for b in bindings)
+      configs[arm] = runs[0].configs[0]
+  assert configs['classic_no_relu_search'].endswith(
+      'ppo/classic_no_relu_search.gin')
+  assert configs['micro_frozen_alpha'].endswith(
+      'rainbow/micro_frozen_uniform_alpha.gin')
+  assert len(plan.runs) == 24
+
+
 def test_table4_at_paper_scale_is_the_papers(tmp_path):
   """Sec. 4 / App. F.3: 16 games x 3 seeds; the supernet 50M, discretized at
   25M; the cell and IMPALA-CNN at 64x3 for 25M; 3 random cells at 16x3."""
