@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed-$(TF_VARIANT)
 
 .PHONY: setup system-deps demo test test-fast bench
 
-setup: $(STAMP) system-deps $(KERNEL)
+setup: $(STAMP) system-deps $(KERNEL) $(KERNEL).isa
 
 # The pinned stack and one TensorFlow build (cpu or gpu, never both), resolved in
 # one pip call so that every pin holds together (a separate TensorFlow install
@@ -54,14 +54,22 @@ system-deps: $(STAMP)
 	    echo "error: missing$$missing and cannot install it here (needs root and apt-get); install the system package(s):$$missing"; exit 1; \
 	  fi; }
 
-# Built against the venv's TF headers with -march=native: rebuild (delete it,
-# then make setup) to run the same checkout on another CPU. -Wno-psabi: its
-# SIMD vectors never leave the file, so GCC's ABI notes about them don't apply.
+# Built against the venv's TF headers for KERNEL_ARCH (default: this CPU). For
+# one build shared by the hosts of a cluster: make KERNEL_ARCH=x86-64-v2 setup
+# (delete the library first). Its .isa file lists the instruction sets it was
+# built for; a CPU that lacks one loads the TF ops instead (rl_darts/fast/fused.py).
+# -Wno-psabi: its SIMD vectors never leave the file, so GCC's ABI notes about
+# them don't apply.
+KERNEL_ARCH ?= native
 $(KERNEL): rl_darts/fast/kernels/mix_elementwise.cc $(STAMP) | system-deps
-	@echo "Building $@ ..."
-	@$(CXX) -O3 -march=native -Wno-psabi -shared -fPIC $< -o $@.tmp \
+	@echo "Building $@ for -march=$(KERNEL_ARCH) ..."
+	@$(CXX) -O3 -march=$(KERNEL_ARCH) -Wno-psabi -shared -fPIC $< -o $@.tmp \
 	  $$($(BIN)/python -c 'import tensorflow as tf; print(" ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()))' 2>/dev/null) \
 	  && mv $@.tmp $@
+
+$(KERNEL).isa: $(KERNEL)
+	@$(CXX) -march=$(KERNEL_ARCH) -dM -E - </dev/null \
+	  | sed -n 's/^#define __\([A-Z0-9_]*\)__ 1$$/\1/p' > $@.tmp && mv $@.tmp $@
 
 demo: setup
 	$(BIN)/python -m launchers.ppo --gin_configs=gin_configs/ppo/demo.gin --root_dir=$(ROOT_DIR)

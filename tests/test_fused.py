@@ -105,3 +105,26 @@ def test_a_missing_or_broken_library_is_reported(tmp_path, monkeypatch, caplog,
   assert fused._load() is None  # pylint: disable=protected-access
   assert f'{library} {problem}' in caplog.text
   assert 'make setup' in caplog.text
+
+
+def test_a_library_built_for_a_missing_instruction_set_is_not_loaded(
+    tmp_path, monkeypatch, caplog):
+  """A kernel built with -march for a newer CPU would die of SIGILL here:
+  it is left out (TF ops instead), naming what the CPU lacks."""
+  assert fused.missing_isa(
+      ['AVX512F', 'AVX512_BF16', 'SSE4_1', 'SSE3', 'BMI', 'SSE2_MATH',
+       'x86_64', 'LP64'],
+      ['sse4_1', 'pni', 'bmi1', 'avx512_bf16']) == ['AVX512F']
+  built_here = fused.ISA
+  library = tmp_path / '_mix_elementwise.so'
+  library.write_bytes(open(fused.LIBRARY, 'rb').read())  # A good library.
+  isa = tmp_path / '_mix_elementwise.so.isa'
+  isa.write_text('SSE2\nSSE_FROM_THE_FUTURE\nSSE2_MATH\n')
+  monkeypatch.setattr(fused, 'LIBRARY', str(library))
+  monkeypatch.setattr(fused, 'ISA', str(isa))
+  assert fused._load() is None  # pylint: disable=protected-access
+  assert ('was built for instruction sets this CPU lacks '
+          '(SSE_FROM_THE_FUTURE)') in caplog.text
+  # The library make setup built here is for this CPU.
+  with open(built_here) as f:
+    assert fused.missing_isa(f.read().split(), fused._cpu_flags()) == []  # pylint: disable=protected-access

@@ -9,14 +9,16 @@ headers of the venv). Identical math, in another summation order.
 
 Cells use it where `available()`: the library loaded and no GPU is visible
 (the kernel has no GPU version). A library that is missing or fails to load
-(built for another TF) leaves the TF ops, with a warning that says so.
+(built for another TF), or was built for instruction sets this CPU lacks
+(`missing_isa`: it would die of SIGILL), leaves the TF ops, with a warning
+that says so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 from absl import logging
 import tensorflow as tf
@@ -24,19 +26,61 @@ import tensorflow as tf
 KERNELS = ('relu', 'tanh', 'identity')
 LIBRARY = os.path.join(os.path.dirname(__file__), 'kernels',
                        '_mix_elementwise.so')
+ISA = LIBRARY + '.isa'  # The compiler's macros of the build's -march.
 _ENABLED = [True]
+# Instruction-set macros the compiler defines, as /proc/cpuinfo names them.
+ISA_FAMILIES = ('AVX', 'SSE', 'SSSE', 'FMA', 'BMI', 'F16C', 'POPCNT')
+_CPUINFO_NAMES = {'sse3': 'pni', 'bmi': 'bmi1'}
+
+
+def missing_isa(built_for: Iterable[str], cpu_flags: Iterable[str]
+                ) -> list[str]:
+  """The instruction sets among compiler macros `built_for` (e.g. AVX512F,
+  SSE4_1) that a CPU with /proc/cpuinfo `cpu_flags` lacks."""
+  have = {flag.replace('_', '').lower() for flag in cpu_flags}
+  missing = []
+  for macro in built_for:
+    if not macro.startswith(ISA_FAMILIES) or macro.endswith('_MATH'):
+      continue
+    name = macro.replace('_', '').lower()
+    if _CPUINFO_NAMES.get(name, name) not in have:
+      missing.append(macro)
+  return sorted(missing)
+
+
+def _cpu_flags() -> Optional[list[str]]:
+  """This CPU's flags from /proc/cpuinfo (None where there is none)."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('flags'):
+          return line.split(':', 1)[1].split()
+  except OSError:
+    pass
+  return None
 
 
 def _load():
   problem = 'is missing'
   if os.path.exists(LIBRARY):
-    try:
-      return tf.load_op_library(LIBRARY)
-    except tf.errors.NotFoundError as error:
-      problem = f'does not load ({error})'
-  logging.warning('%s %s; rebuild it with `make setup` (delete it first). '
-                  'Until then supernet cells mix their elementwise ops with TF '
-                  'ops, more slowly.', LIBRARY, problem)
+    flags = _cpu_flags()
+    missing = []
+    if flags is not None and os.path.exists(ISA):
+      with open(ISA) as f:
+        missing = missing_isa(f.read().split(), flags)
+    if missing:
+      problem = (f'was built for instruction sets this CPU lacks '
+                 f'({", ".join(missing)})')
+    else:
+      try:
+        return tf.load_op_library(LIBRARY)
+      except tf.errors.NotFoundError as error:
+        problem = f'does not load ({error})'
+  logging.warning('%s %s; rebuild it with `make setup` (delete it first; '
+                  '`make KERNEL_ARCH=x86-64-v2 setup` builds one for every '
+                  'x86-64 host of a cluster). Until then supernet cells mix '
+                  'their elementwise ops with TF ops, more slowly.', LIBRARY,
+                  problem)
   return None
 
 
