@@ -15,7 +15,7 @@ HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/
 TF_VARIANT := $(if $(filter auto,$(TF)),$(if $(HAS_GPU),gpu,cpu),$(TF))
 STAMP := $(VENV)/.installed-$(TF_VARIANT)
 
-.PHONY: setup system-deps demo test test-fast bench
+.PHONY: setup system-deps demo test test-fast bench gpu-check
 
 setup: $(STAMP) system-deps $(KERNEL) $(KERNEL).isa
 
@@ -70,6 +70,9 @@ $(KERNEL): rl_darts/fast/kernels/mix_elementwise.cc $(STAMP) | system-deps
 $(KERNEL).isa: $(KERNEL)
 	@$(CXX) -march=$(KERNEL_ARCH) -dM -E - </dev/null \
 	  | sed -n 's/^#define __\([A-Z0-9_]*\)__ 1$$/\1/p' > $@.tmp && mv $@.tmp $@
+
+gpu-check: setup
+	$(BIN)/python -m launchers.gpu_check
 
 demo: setup
 	$(BIN)/python -m launchers.ppo --gin_configs=gin_configs/ppo/demo.gin --root_dir=$(ROOT_DIR)

@@ -91,3 +91,12 @@ def test_synthetic_search_needs_a_supernet(tmp_path):
                 f'--root_dir={tmp_path}', check=False)
   assert result.returncode != 0
   assert 'searches a supernet, got ImpalaCNN' in result.stdout + result.stderr
+
+
+def test_gpu_check_fails_clearly_without_a_usable_gpu():
+  """This machine and CI run TF's CPU build: the check names it and exits 1
+  (a GPU host's pass is not checkable here)."""
+  result = _run('gpu_check', check=False)
+  assert result.returncode == 1, result.stdout + result.stderr
+  assert 'CUDA none' in result.stdout and 'devices: CPU:0' in result.stdout
+  assert 'error: this TF is a CPU build: make TF=gpu setup' in result.stderr
