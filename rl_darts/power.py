@@ -7,6 +7,8 @@ probability `power`, given the per-seed standard deviation `std` (the same in
 both arms): the smallest n whose power, from the noncentral t distribution
 with 2n - 2 degrees of freedom and noncentrality gap / (std sqrt(2 / n)),
 reaches `power`. Against a known constant (chance), the one-sample form.
+`adam_steps_to_concentrate`: the fewest Adam steps after which one op of an
+edge can hold a given share of p = softmax(T alpha), from alpha at zeros.
 """
 
 from __future__ import annotations
@@ -50,3 +52,18 @@ def seeds_needed(std: float, gap: float, alpha: float = 0.05,
     if reached >= power:
       return n
   return most + 1
+
+
+def adam_steps_to_concentrate(share: float, num_ops: int, temperature: float,
+                              learning_rate: float) -> float:
+  """Adam moves a parameter by about `learning_rate` per step at most (its
+  step is lr * m / sqrt(v), at most about 1 in size under consistent
+  gradients; Kingma and Ba 2015, Sec. 2.1). From alpha at zeros, one op's p
+  reaches `share` when its logit leads the others' by
+  log(share (num_ops - 1) / (1 - share)) / T: this many steps, at the
+  fastest (raising one logit alone; lowering the others too halves it at
+  best)."""
+  if not 1 / num_ops < share < 1:
+    raise ValueError(f'share must lie in (1/{num_ops}, 1); got {share}')
+  lead = math.log(share * (num_ops - 1) / (1 - share)) / temperature
+  return lead / learning_rate

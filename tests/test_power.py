@@ -39,3 +39,15 @@ def test_seeds_needed_gives_the_power_asked_for_in_simulation():
   detected_fewer = np.mean(stats.ttest_ind(
       a[:, :fewer], b[:, :fewer], axis=1).pvalue < 0.05)
   assert detected_fewer < 0.78
+
+
+def test_adam_steps_to_concentrate_inverts_the_softmax():
+  steps = power.adam_steps_to_concentrate(0.5, 6, temperature=5.0,
+                                          learning_rate=1e-4)
+  alpha = np.zeros(6)
+  alpha[0] = steps * 1e-4  # One logit moved by lr per step.
+  p = np.exp(5.0 * alpha) / np.exp(5.0 * alpha).sum()
+  assert p[0] == pytest.approx(0.5)
+  assert steps == pytest.approx(np.log(5) / 5 / 1e-4)
+  with pytest.raises(ValueError, match='share must lie in'):
+    power.adam_steps_to_concentrate(1 / 6, 6, 5.0, 1e-4)
