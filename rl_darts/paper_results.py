@@ -49,8 +49,10 @@ RATES = {'ppo/impala_cnn': 242, 'ppo/classic_supernet': 80,
 
 @dataclasses.dataclass(frozen=True)
 class Arm:
-  """One run per game and seed. `trains_genotype_of`: the search arm whose
-  genotype.json this arm trains (it runs in the stage after)."""
+  """One run per game and seed (`joint`: per seed, over all the games in
+  every batch, under root/<arm>/joint/seed_<s>). `trains_genotype_of`: the
+  search arm whose genotype.json this arm trains (it runs in the stage
+  after)."""
 
   name: str
   agent: str  # ppo | rainbow | random_search (a PPO or Rainbow search)
@@ -60,6 +62,7 @@ class Arm:
   bindings: tuple[str, ...] = ()  # The arm's own, after the config's.
   discretize_at: Optional[int] = None
   trains_genotype_of: Optional[str] = None
+  joint: bool = False  # One run per seed over all the games at once.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +133,15 @@ RESULTS = {r.name: r for r in (
            'frozen uniform alpha (Rainbow + Micro) beside their searches, '
            'infinite and 200 levels, dodgeball', ('dodgeball',), (0, 1, 2),
            _TABLE2_ARMS),
+    Result('fig10', 'Fig. 10: one Micro supernet and one IMPALA-CNN, each '
+           'trained jointly over the 16 games, Rainbow', procgen_env.GAMES,
+           (0, 1, 2),
+           (Arm('micro_multigame', 'rainbow',
+                'gin_configs/rainbow/micro_multigame.gin', 25_000_000,
+                'rainbow/micro_supernet', joint=True),
+            Arm('impala_cnn_multigame', 'rainbow',
+                'gin_configs/rainbow/impala_cnn_multigame.gin', 25_000_000,
+                'rainbow/impala_cnn', joint=True))),
     Result('table1_conv', 'Table 1 / Fig. 13: IMPALA-CNN 64x5 with Conv3x3 or '
            'Conv5x5, PPO, dodgeball, 50M', ('dodgeball',), (0, 1, 2),
            (Arm('conv3x3', 'ppo', 'gin_configs/ppo/impala_cnn_conv3x3_dodgeball.gin',
@@ -177,13 +189,16 @@ def _budget(arm: Arm, scale: str) -> tuple[int, list[str]]:
   return steps, bindings + ([] if scale == 'paper' else list(SMOKE[agent]))
 
 
-def arm_run(arm: Arm, scale: str, root: str, game: str, seed: int
-            ) -> run_queue.Run:
-  """The run of `arm` on `game` with `seed` under root/<arm>/<game>/seed_<s>."""
+def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
+            seed: int) -> run_queue.Run:
+  """The run of `arm` on `game` (a joint arm: the list of games) with `seed`
+  under root/<arm>/<game or 'joint'>/seed_<s>."""
   _, bindings = _budget(arm, scale)
-  bindings = [f"Environment.game = '{game}'", *arm.bindings, *bindings]
-  root_dir = os.path.join(root, arm.name, game, f'seed_{seed}')
-  name = f'{arm.name} {game} seed {seed}'
+  bindings = [f'Environment.game = {list(game)!r}' if arm.joint else
+              f"Environment.game = '{game}'", *arm.bindings, *bindings]
+  label = 'joint' if arm.joint else game
+  root_dir = os.path.join(root, arm.name, label, f'seed_{seed}')
+  name = f'{arm.name} {label} seed {seed}'
   if arm.agent == 'random_search':
     flags = [f'--run_bindings={b}' for b in bindings]
     if scale == 'smoke':
@@ -212,7 +227,8 @@ def plan(result: Result, scale: str, root_dir: str,
     runs = tuple(arm_run(arm, scale, root, game, seed)
                  for arm in result.arms
                  if bool(arm.trains_genotype_of) == retrains
-                 for game in games for seed in seeds)
+                 for game in ([games] if arm.joint else games)
+                 for seed in seeds)
     if runs:
       stages.append(plans.Stage(stage, runs))
   return plans.Plan(tuple(stages))
@@ -227,7 +243,7 @@ def cost_lines(result: Result, scale: str, games: Sequence[str] = ()
   for arm in result.arms:
     steps, _ = _budget(arm, scale)
     per_run = steps * (4 if arm.agent == 'random_search' else 1)  # 3 + best.
-    count = len(games) * len(seeds)
+    count = (1 if arm.joint else len(games)) * len(seeds)
     hours = count * per_run / RATES[arm.rate] / 3600
     total += hours
     lines.append(f'{arm.name}: {count} runs x {per_run:,} env steps, about '

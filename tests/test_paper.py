@@ -25,7 +25,8 @@ def test_every_result_plans_every_arm_game_and_seed(name, scale, tmp_path):
   retrained = [a for a in result.arms if a.trains_genotype_of]
   assert [s.name for s in plan.stages] == (['train', 'retrain'] if retrained
                                            else ['train'])
-  assert len(plan.runs) == len(result.arms) * len(games) * len(seeds)
+  assert len(plan.runs) == sum(1 if arm.joint else len(games)
+                               for arm in result.arms) * len(seeds)
   for run in plan.stages[-1].runs if retrained else ():
     arm, game, seed = run.root_dir.split(os.sep)[-3:]
     (need,) = run.needs
@@ -62,6 +63,20 @@ def test_table2_runs_both_ablations_beside_their_searches(tmp_path):
   assert configs['micro_frozen_alpha'].endswith(
       'rainbow/micro_frozen_uniform_alpha.gin')
   assert len(plan.runs) == 24
+
+
+@pytest.mark.parametrize('scale', paper_results.SCALES)
+def test_fig10_trains_each_network_once_over_all_its_games(scale, tmp_path):
+  plan = paper_results.plan(paper_results.get('fig10'), scale, str(tmp_path))
+  games, _ = paper_results.games_and_seeds(paper_results.get('fig10'), scale)
+  assert len(games) == (16 if scale == 'paper' else 2)
+  for arm in ('micro_multigame', 'impala_cnn_multigame'):
+    runs, bindings = _bindings(plan, arm)
+    assert [r.root_dir.split(os.sep)[-2:] for r in runs] == [
+        ['joint', 'seed_0'], ['joint', 'seed_1'], ['joint', 'seed_2']][
+            :len(runs)]
+    assert f'Environment.game = {list(games)!r}' in bindings
+    assert runs[0].configs[0].endswith(f'rainbow/{arm}.gin')
 
 
 def test_table4_at_paper_scale_is_the_papers(tmp_path):
