@@ -174,13 +174,15 @@ class Evaluator:
         self.prefix, lengths=False)
 
 
-def evaluators(settings: PPOSettings, root_dir: str, agent) -> list:
-  """The test-level evaluator and, with a supernet encoder, its zero-shot
-  discretization's beside it (`discrete_test_return`), on test levels of
-  their own."""
+def evaluators(settings: PPOSettings, root_dir: str, agent,
+               test_env: Optional[environments.BatchedEnvironment] = None
+               ) -> list:
+  """The test-level evaluator (on `test_env` if given) and, with a supernet
+  encoder, its zero-shot discretization's beside it (`discrete_test_return`),
+  on test levels of their own."""
   if not settings.eval_every:
     return []
-  found = [Evaluator(settings, settings.environment.make(
+  found = [Evaluator(settings, test_env or settings.environment.make(
       test=True, root_dir=root_dir), agent.collect_policy)]
   supernet = runs.zero_shot_supernet(agent_lib.encoder_of(agent),
                                      settings.zero_shot_eval)
@@ -383,15 +385,18 @@ def evaluate(root_dir: str, replay_address: str) -> None:
   settings = PPOSettings()
   env = settings.environment.make(test=True, root_dir=root_dir)
   agent = build_agent(env)
-  evaluator = Evaluator(settings, env, agent.collect_policy)
-  log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'),
-                         ['step', 'test_return', 'test_return_normalized',
-                          *runs.game_columns(settings.environment,
-                                             ('test',))])
+  testers = evaluators(dataclasses.replace(settings, eval_every=1), root_dir,
+                       agent, env)
+  log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'), ['step'] + [
+      column for prefix in ('test', 'discrete_test')[:len(testers)]
+      for column in runs.return_columns(settings.environment, prefix)])
 
   def act(env_steps: int) -> None:
     if env_steps:  # Evaluates each newest policy once it is free again.
-      log.write({'step': env_steps, **evaluator.evaluate()})
+      metrics = {'step': env_steps}
+      for tester in testers:
+        metrics.update(tester.evaluate())
+      log.write(metrics)
 
   _follow_learner(settings, replay_address, agent, act)
   log.close()
