@@ -2,6 +2,7 @@
 that recovers a planted op where the frozen-alpha control does not."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import tensorflow as tf
 
 from rl_darts import genotypes
 from rl_darts import planted
+from tests import helpers
 
 
 def test_a_plant_outside_the_space_is_a_clear_error():
@@ -121,12 +123,12 @@ def test_the_bandit_rewards_the_teachers_choice():
 
 @pytest.mark.slow  # PPO runs as subprocesses, through the executor.
 def test_a_ppo_search_on_the_bandit_is_scored_against_its_plant(tmp_path):
-  from launchers import planted_recovery  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.FLAGS(['planted_recovery'])
-  summary = planted_recovery.run(
-      str(tmp_path), [0], 'ppo', ('PPOSettings.total_env_steps = 2048',
-                                  'Environment.num_envs = 16'))
+  helpers.launch('launchers.planted_recovery', tmp_path, [
+      '--method=ppo', '--seeds=0',
+      '--run_bindings=PPOSettings.total_env_steps = 2048',
+      '--run_bindings=Environment.num_envs = 16'])
+  with open(tmp_path / 'summary.json') as f:
+    summary = json.load(f)
   run_dir = tmp_path / 'search' / 'seed_0'
   assert genotypes.Genotype.load(
       str(run_dir / planted.PLANT_FILE)).normal == planted.DEFAULT_PLANT
