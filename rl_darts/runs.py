@@ -179,10 +179,12 @@ def return_columns(environment: Environment, prefix: str) -> list[str]:
           *game_columns(environment, (prefix,))]
 
 
-def zero_shot_supernet(encoder: Optional[tf.keras.Model], enabled: bool
+def zero_shot_supernet(encoder: Optional[tf.keras.Model], settings
                        ) -> Optional[networks.Supernet]:
-  """The encoder if it is a supernet whose zero-shot discretization a run
-  evaluates (`enabled`), else None."""
+  """The encoder if it is a supernet whose zero-shot discretization the run
+  evaluates (its settings' `zero_shot_eval`, and `eval_every` not 0), else
+  None."""
+  enabled = settings.zero_shot_eval and bool(settings.eval_every)
   return (encoder if enabled and isinstance(encoder, networks.Supernet)
           else None)
 

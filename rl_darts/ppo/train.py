@@ -184,14 +184,21 @@ def evaluators(settings: PPOSettings, root_dir: str, agent,
     return []
   found = [Evaluator(settings, test_env or settings.environment.make(
       test=True, root_dir=root_dir), agent.collect_policy)]
-  supernet = runs.zero_shot_supernet(agent_lib.encoder_of(agent),
-                                     settings.zero_shot_eval)
+  supernet = runs.zero_shot_supernet(agent_lib.encoder_of(agent), settings)
   if supernet is not None:
     found.append(runs.ZeroShot(Evaluator(
         settings, settings.environment.make(test=True, seed_offset=1,
                                             root_dir=root_dir),
         agent.collect_policy, 'discrete_test'), supernet))
   return found
+
+
+def evaluate_all(testers: list) -> dict:
+  """The metrics of every evaluator of `evaluators`, merged."""
+  metrics = {}
+  for tester in testers:
+    metrics.update(tester.evaluate())
+  return metrics
 
 
 class Learner:
@@ -206,13 +213,11 @@ class Learner:
                num_collectors: int = 1, **trackables):
     self.root_dir, self.settings, self.agent = root_dir, settings, agent
     encoder = agent_lib.encoder_of(agent)
-    zero_shot = runs.zero_shot_supernet(
-        encoder, settings.zero_shot_eval and bool(settings.eval_every))
     self.log = runs.RunLog(
         root_dir, encoder, self.COLUMNS + runs.game_columns(
             settings.environment, ('train', 'test')) + (
                 runs.return_columns(settings.environment, 'discrete_test')
-                if zero_shot else []),
+                if runs.zero_shot_supernet(encoder, settings) else []),
         settings.total_env_steps, 'ppo', settings.discretize_at, agent=agent,
         optimizer=agent._optimizer,  # pylint: disable=protected-access
         **trackables)
@@ -287,10 +292,8 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
     while not learner.done:
       began = time.monotonic()
       rollouts.write_rollout(client, collector.collect(), TABLES)
-      extra = {}
-      if testers and (learner.iteration + 1) % settings.eval_every == 0:
-        for tester in testers:
-          extra.update(tester.evaluate())
+      extra = (evaluate_all(testers) if testers and
+               (learner.iteration + 1) % settings.eval_every == 0 else {})
       metrics = learner.learn(began, env.stats.pop_with_envs(), extra)
       if learner.iteration % settings.record_every == 0:
         env.record(root_dir, metrics['step'])
@@ -393,10 +396,7 @@ def evaluate(root_dir: str, replay_address: str) -> None:
 
   def act(env_steps: int) -> None:
     if env_steps:  # Evaluates each newest policy once it is free again.
-      metrics = {'step': env_steps}
-      for tester in testers:
-        metrics.update(tester.evaluate())
-      log.write(metrics)
+      log.write({'step': env_steps, **evaluate_all(testers)})
 
   _follow_learner(settings, replay_address, agent, act)
   log.close()

@@ -226,7 +226,7 @@ def greedy_evaluators(
   policy = actors.EpsilonGreedy(network, settings.environment.seed + 1)
   envs = {'greedy_train': settings.environment.make(seed_offset=17),
           'greedy_test': test_env or settings.environment.make(test=True)}
-  supernet = zero_shot_supernet(settings, network)
+  supernet = runs.zero_shot_supernet(network.encoder, settings)
   if supernet is not None:
     envs['discrete_greedy_test'] = settings.environment.make(test=True,
                                                              seed_offset=1)
@@ -237,12 +237,6 @@ def greedy_evaluators(
     found['discrete_greedy_test'] = runs.ZeroShot(
         found['discrete_greedy_test'], supernet)
   return found
-
-
-def zero_shot_supernet(settings: RainbowSettings,
-                       network: rainbow_networks.DuelingC51):
-  return runs.zero_shot_supernet(
-      network.encoder, settings.zero_shot_eval and bool(settings.eval_every))
 
 
 def greedy_metrics(settings: RainbowSettings,
@@ -283,7 +277,8 @@ class Learner:
         self.COLUMNS + runs.game_columns(
             settings.environment, ('train', 'greedy_train', 'greedy_test')) +
         (runs.return_columns(settings.environment, 'discrete_greedy_test')
-         if evaluate and zero_shot_supernet(settings, self.network) else []),
+         if evaluate and runs.zero_shot_supernet(self.network.encoder, settings)
+         else []),
         settings.total_env_steps,
         'rainbow', settings.discretize_at, network=self.network,
         target_network=self.target_network,
