@@ -24,7 +24,6 @@ with a supernet of the same space is scored by the same `recovery`.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 from typing import Sequence
@@ -42,6 +41,7 @@ from rl_darts import networks
 from rl_darts import ops as ops_lib
 from rl_darts import power
 from rl_darts import recording
+from rl_darts import results
 
 PLANT_FILE = 'plant.json'
 # Nodes of the default plant: every op of the space, on edges from the input
@@ -114,15 +114,22 @@ def chance(task: PlantedTask) -> float:
   return float(np.mean(odds))
 
 
+def planted_edges(plant: Sequence[genotypes.Node]
+                  ) -> list[tuple[str, int, int, str]]:
+  """(label 'source->node:op', source, node index, op) of each planted pair;
+  labels number nodes as states, as alpha.csv does."""
+  return [(f'{source}->{node + 1}:{op}', source, node, op)
+          for node, pairs in enumerate(plant) for op, source in pairs]
+
+
 def planted_probabilities(probs: np.ndarray, task: PlantedTask
                           ) -> dict[str, float]:
-  """p of the planted op on each planted edge, keyed 'source->node:op'
-  (nodes numbered as states, as in alpha.csv)."""
+  """p of the planted op on each planted edge, by `planted_edges` label."""
   rows = {edge: r for r, edge in
           enumerate(genotypes.cell_edges(1, task.num_nodes))}
-  return {f'{source}->{node + 1}:{op}':
-          float(probs[rows[(source, node)], task.op_names.index(op)])
-          for node, planted in enumerate(task.nodes) for op, source in planted}
+  return {label: float(probs[rows[(source, node)], task.op_names.index(op)])
+          for label, source, node, op in planted_edges(task.nodes)}
+
 
 
 class _Pair(tf.Module):
@@ -204,32 +211,35 @@ def search(root_dir: str, task: PlantedTask, seed: int) -> dict:
     progress.update(i, loss=loss, recovery=row['recovery'])
   log.close()
   _finish(root_dir, pair, task, columns)
-  return row or _last_row(os.path.join(root_dir, 'metrics.csv'))
+  return row or _last_row(root_dir, 'metrics.csv')
+
+
+def _discretized(pair: _Pair, task: PlantedTask) -> tuple[genotypes.Node, ...]:
+  """The student's cell, discretized as every search is."""
+  return genotypes.discretize_cell(pair.probs().numpy(), task.op_names, 1,
+                                   task.edges_per_node, task.zero_op)
 
 
 def _record(pair: _Pair, task: PlantedTask, step: int, loss: float) -> dict:
-  probs = pair.probs().numpy()
-  nodes = genotypes.discretize_cell(probs, task.op_names, 1,
-                                    task.edges_per_node, task.zero_op)
-  return {'step': step, 'loss': loss, 'recovery': recovery(nodes, task.nodes),
-          **planted_probabilities(probs, task)}
+  return {'step': step, 'loss': loss,
+          'recovery': recovery(_discretized(pair, task), task.nodes),
+          **planted_probabilities(pair.probs().numpy(), task)}
 
 
 def _finish(root_dir: str, pair: _Pair, task: PlantedTask,
             columns: list[str]) -> None:
-  nodes = genotypes.discretize_cell(pair.probs().numpy(), task.op_names, 1,
-                                    task.edges_per_node, task.zero_op)
-  genotypes.Genotype(normal=nodes).save(os.path.join(root_dir, 'genotype.json'))
+  genotypes.Genotype(normal=_discretized(pair, task)).save(
+      os.path.join(root_dir, 'genotype.json'))
   recording.plot_columns(
       os.path.join(root_dir, 'metrics.csv'), columns[2:],
       os.path.join(root_dir, 'planted_probability.png'),
       'recovery and p of the planted op per planted edge')
 
 
-def _last_row(csv_path: str) -> dict:
-  with open(csv_path, newline='') as f:
-    rows = list(csv.DictReader(f))
-  return {k: float(v) for k, v in rows[-1].items() if v != ''}
+def _last_row(run_dir: str, name: str) -> dict:
+  """The last row of run_dir/`name`, its logged values as floats."""
+  return {k: float(v) for k, v in results.rows(run_dir, name)[-1].items()
+          if v != ''}
 
 
 def summarize(rows: dict[str, list[dict]], task: PlantedTask) -> dict:
@@ -313,13 +323,11 @@ def score_run(run_dir: str) -> dict:
   last train return."""
   plant = genotypes.Genotype.load(os.path.join(run_dir, PLANT_FILE)).normal
   found = genotypes.Genotype.load(os.path.join(run_dir, 'genotype.json'))
-  alpha = _last_row(os.path.join(run_dir, 'alpha.csv'))
-  metrics = _last_row(os.path.join(run_dir, 'metrics.csv'))
+  alpha = _last_row(run_dir, 'alpha.csv')
   return {'recovery': recovery(found.normal, plant),
-          'train_return': metrics['train_return'],
-          **{f'{source}->{node + 1}:{op}':
-             alpha[f'normal:{source}->{node + 1}:{op}']
-             for node, pairs in enumerate(plant) for op, source in pairs}}
+          'train_return': _last_row(run_dir, 'metrics.csv')['train_return'],
+          **{label: alpha[f'normal:{label}']
+             for label, _, _, _ in planted_edges(plant)}}
 
 
 def _glorot_normal(model: tf.keras.Model, rng: np.random.Generator) -> None:

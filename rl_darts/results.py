@@ -34,7 +34,12 @@ def agent_of(bindings: Sequence[str]) -> str:
 
 def metrics(run_dir: str) -> list[dict[str, str]]:
   """The rows of run_dir/metrics.csv."""
-  path = os.path.join(run_dir, 'metrics.csv')
+  return rows(run_dir, 'metrics.csv')
+
+
+def rows(run_dir: str, name: str) -> list[dict[str, str]]:
+  """The rows of the CSV file run_dir/`name` (metrics.csv, alpha.csv, ...)."""
+  path = os.path.join(run_dir, name)
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{path} does not exist: is {run_dir!r} a '
                             f'finished run directory?')
