@@ -95,7 +95,6 @@ _RAINBOW_IMPALA = Arm('impala_cnn_64x3', 'rainbow',
                       'rainbow/impala_cnn')
 
 
-
 def _on_levels(arm: Arm, num_levels: int) -> Arm:
   """`arm` trained on `num_levels` levels (0: infinite), named for them."""
   levels = 'inf' if num_levels == 0 else str(num_levels)
