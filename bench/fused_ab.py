@@ -51,7 +51,7 @@ def _step(name: str, batch: int, forward: bool,
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rl_darts.fast import fused  # pylint: disable=g-import-not-at-top
-  from rl_darts import networks  # pylint: disable=g-import-not-at-top
+  from rl_darts.space import networks  # pylint: disable=g-import-not-at-top
   harness.parse_gin(name, '')
   encoder = networks.make_encoder()
   images = tf.constant(np.random.default_rng(0).integers(

@@ -72,7 +72,7 @@ def check_names(names: Sequence[str] | None, known: Sequence[str]
 def parse_gin(name: str, extra: str) -> None:
   """Binds encoder `name` plus `extra` bindings (in place of any earlier)."""
   import gin  # pylint: disable=g-import-not-at-top
-  from rl_darts import genotypes  # pylint: disable=g-import-not-at-top
+  from rl_darts.space import genotypes  # pylint: disable=g-import-not-at-top
   gin.external_configurable(genotypes.Genotype, module='bench')
   gin.clear_config()
   gin.parse_config(ENCODERS[name] + '\n' + extra)

@@ -32,7 +32,7 @@ from absl import flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from rl_darts import procgen_env  # pylint: disable=g-import-not-at-top
+from rl_darts.envs import procgen_env  # pylint: disable=g-import-not-at-top
 
 # Per agent: gin config, game, budget (env steps, about 30 minutes here) and
 # the bindings that size its iterations for a curve of some 20 rows. Rainbow
@@ -96,7 +96,7 @@ def random_return(game: str, steps: int, num_envs: int = 32, seed: int = 0
   """Mean return of the uniformly random policy on the check's levels (easy,
   infinite), over the episodes that end within `steps` batched steps."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  from rl_darts.runtime import runs  # pylint: disable=g-import-not-at-top
   env = runs.Environment(kind='procgen', game=game, num_envs=num_envs,
                          num_levels=0, seed=seed).make()
   rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ digits, and where a meta-step's time goes.
   python bench/nas_rl_throughput.py --cases=disc_acc --data=cifar_shaped
   python bench/nas_rl_throughput.py --gin_bindings="DartsSupernet.channels = 8"
 
-Each case is the real search (`rl_darts.ppo.train.train` on the row's gin
+Each case is the real search (`rl_darts.agents.ppo.train.train` on the row's gin
 config, the paper's supernet: C = 16, 8 cells, its lockstep envs unless
 `--num_envs`) for `--iterations` PPO iterations of `--rollout_length`
 meta-steps per env after one warm-up iteration (tracing). The PPO update
@@ -40,12 +40,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import harness
 from launchers import common
-from rl_darts import darts_networks
-from rl_darts import image_data
-from rl_darts import logs
+from rl_darts.agents.ppo import rollouts
+from rl_darts.agents.ppo import train
+from rl_darts.envs import image_data
 from rl_darts.nas_rl import environment
-from rl_darts.ppo import rollouts
-from rl_darts.ppo import train
+from rl_darts.nas_rl import masked
+from rl_darts.runtime import logs
+from rl_darts.space import darts_networks
 
 CASES = {  # Table 1 rows' gin configs (gin_configs/nas_rl/).
     'disc_acc': 'disc_acc.gin', 'disc_loss': 'disc_loss.gin',
@@ -163,8 +164,8 @@ def forward_floor(data: str, cifar_dir: str, trials: int = 5
            for t, (e, n) in supernet.alpha_shapes().items()}
   indices = {t: tf.constant(p.argmax(-1).astype(np.int32))
              for t, p in probs.items()}
-  forward = tf.function(lambda x: supernet(x, probs, training=False,
-                                           active=indices), autograph=False)
+  forward = tf.function(lambda x: masked.logits(supernet, x, probs, indices),
+                        autograph=False)
   images = tf.constant(images)
   forward(images)
   times = []
@@ -176,7 +177,7 @@ def forward_floor(data: str, cifar_dir: str, trials: int = 5
   # those), since TF's profiler does not look inside the switches.
   masks = {t: p > 0 for t, p in probs.items()}
   flops = harness.forward_flops(
-      lambda x: supernet(x, probs, training=False, active=masks),
+      lambda x: masked.logits(supernet, x, probs, masks),
       images.shape, 'float32')
   return min(times), flops / 1e9, 2 * supernet.num_edges
 

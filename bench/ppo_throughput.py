@@ -51,8 +51,8 @@ BATCHES = {'impala_16_32_32': (2048, 3), 'impala_16x3': (2048, 3),
 def _setup(name: str):
   """Binds encoder `name` and the flags: the settings, the PPO agent and a
   rollout collector of its collect policy on the game's env."""
-  from rl_darts.ppo import rollouts  # pylint: disable=g-import-not-at-top
-  from rl_darts.ppo import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.ppo import rollouts  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.ppo import train  # pylint: disable=g-import-not-at-top
   minibatch, epochs = BATCHES[name]
   minibatch = FLAGS.minibatch or minibatch
   steps_per_iteration = FLAGS.num_envs * FLAGS.rollout_length
@@ -109,8 +109,8 @@ def learn(name: str) -> tuple[Callable[[], None], int]:
 def measure(name: str) -> dict:
   """All figures for one encoder (runs in a child process)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from rl_darts.ppo import agent as agent_lib  # pylint: disable=g-import-not-at-top
-  from rl_darts.ppo import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.ppo import agent as agent_lib  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.ppo import train  # pylint: disable=g-import-not-at-top
   settings, agent, collector = _setup(name)
   encoder = agent_lib.encoder_of(agent)
   flops = harness.forward_flops(encoder)

@@ -75,8 +75,8 @@ def main(argv):
   del argv
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from launchers import common  # pylint: disable=g-import-not-at-top
-  from rl_darts import runs  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.runtime import runs  # pylint: disable=g-import-not-at-top
   directory = os.path.join(FLAGS.run_dir, 'checkpoints')
   state = tf.train.get_checkpoint_state(directory)
   if state is None:
@@ -111,8 +111,8 @@ def main(argv):
 def _rates(epsilon: str, settings, env_steps: int):
   """(rates, label) of an --epsilons value."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import actors  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import train  # pylint: disable=g-import-not-at-top
   if epsilon == 'actors':
     rates = actors.decayed(train.all_epsilons(settings, 1, 0), env_steps,
                            settings.epsilon_decay_steps)

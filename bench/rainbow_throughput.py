@@ -46,8 +46,8 @@ def _setup(name: str):
   replay table. Returns the settings, env, server, online and target
   networks, and an actor writing n-step transitions to the table."""
   import reverb  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import actors  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import train  # pylint: disable=g-import-not-at-top
   harness.parse_gin(name, f"""
       Environment.game = '{FLAGS.game}'
       Environment.num_envs = {FLAGS.num_envs}
@@ -74,8 +74,8 @@ def _learner_step(settings, server, network, target, writer
   warmed-up RainbowLearner step (sampling the table and updating priorities)
   and the samples it takes."""
   import reverb  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import learning  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import learning  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import train  # pylint: disable=g-import-not-at-top
   address = f'localhost:{server.port}'
   client = reverb.Client(address)
   while client.server_info()[train.TABLE].current_size < 2 * FLAGS.batch_size:
@@ -99,7 +99,7 @@ def learn(name: str) -> tuple[Callable[[], None], int]:
 
 def measure(name: str) -> dict:
   """All figures for one encoder (runs in a child process)."""
-  from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import actors  # pylint: disable=g-import-not-at-top
   settings, env, server, network, target, writer = _setup(name)
   flops = harness.forward_flops(network)
 

@@ -42,10 +42,10 @@ def _setup(name: str):
   encoder, the Reverb server and an observer writing to its table."""
   import reverb  # pylint: disable=g-import-not-at-top
   from tf_agents.replay_buffers import reverb_utils  # pylint: disable=g-import-not-at-top
-  from rl_darts.sac import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.sac import train  # pylint: disable=g-import-not-at-top
   domain, task = FLAGS.task.split('-', 1)
   harness.parse_gin(name, f"""
-      import rl_darts.sac.train
+      import rl_darts.agents.sac.train
       ControlTask.domain = '{domain}'
       ControlTask.task = '{task}'
       SACSettings.batch_size = {FLAGS.batch_size}
@@ -68,7 +68,7 @@ def _learner_step(settings, env, agent, server, observer):
   from tf_agents.drivers import py_driver  # pylint: disable=g-import-not-at-top
   from tf_agents.policies import random_py_policy  # pylint: disable=g-import-not-at-top
   from tf_agents.replay_buffers import reverb_replay_buffer  # pylint: disable=g-import-not-at-top
-  from rl_darts.sac import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.sac import train  # pylint: disable=g-import-not-at-top
   policy = random_py_policy.RandomPyPolicy(env.time_step_spec(),
                                            env.action_spec())
   py_driver.PyDriver(env, policy, [observer],

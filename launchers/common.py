@@ -11,10 +11,10 @@ from absl import app
 from absl import flags
 import gin
 
-from rl_darts import control_env
-from rl_darts import genotypes
-from rl_darts import logs
-from rl_darts import runs
+from rl_darts.envs import control_env
+from rl_darts.runtime import logs
+from rl_darts.runtime import runs
+from rl_darts.space import genotypes
 
 flags.DEFINE_multi_string('gin_configs', [], 'Gin config files (gin_configs/).')
 flags.DEFINE_multi_string('gin_bindings', [],

@@ -5,7 +5,7 @@ accuracy per epoch (standard DARTS protocol by default).
       --data_dir=/data/cifar-10-batches-py --root_dir=runs/disc_nwot_eval
   python -m launchers.darts_eval --genotype=DISC_NWOT ...
 
---genotype is a paper cell's name (rl_darts/paper_cells.py: the nine Table 1
+--genotype is a paper cell's name (rl_darts/space/paper_cells.py: the nine Table 1
 cells and DARTS_V1/V2), a JSON file, a file holding a DARTS string, or the
 string.
 Without --gin_configs the standard protocol applies
@@ -22,10 +22,10 @@ from absl import flags
 
 from launchers import common
 from launchers import darts_data
-from rl_darts import darts_eval
+from rl_darts.nas_rl import darts_eval
 
 flags.DEFINE_string('genotype', None, "Genotype: a paper cell's name "
-                    '(DISC_NWOT, DARTS_V2, ...: rl_darts/paper_cells.py), a '
+                    '(DISC_NWOT, DARTS_V2, ...: rl_darts/space/paper_cells.py), a '
                     'JSON file, a DARTS-string file or a DARTS string.')
 FLAGS = flags.FLAGS
 

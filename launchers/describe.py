@@ -21,12 +21,12 @@ import numpy as np
 import tensorflow as tf
 
 from launchers import common
-from rl_darts import darts_eval  # pylint: disable=unused-import
-from rl_darts import darts_networks
-from rl_darts import networks
+from rl_darts.agents.ppo import train as ppo_train  # pylint: disable=unused-import
+from rl_darts.agents.rainbow import train as rainbow_train  # pylint: disable=unused-import
+from rl_darts.nas_rl import darts_eval  # pylint: disable=unused-import
 from rl_darts.nas_rl import environment  # pylint: disable=unused-import
-from rl_darts.ppo import train as ppo_train  # pylint: disable=unused-import
-from rl_darts.rainbow import train as rainbow_train  # pylint: disable=unused-import
+from rl_darts.space import darts_networks
+from rl_darts.space import networks
 
 flags.DEFINE_string('darts_genotype', None,
                     'Describe the DARTS evaluation network of this genotype '

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from absl import flags
 
-from rl_darts import executors
-from rl_darts import plans
+from rl_darts.runtime import executors
+from rl_darts.runtime import plans
 
 flags.DEFINE_enum('executor', 'local', executors.EXECUTORS,
                   'Where the runs run: here, or on a Ray cluster.')

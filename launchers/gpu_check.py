@@ -17,8 +17,8 @@ from absl import app
 import numpy as np
 import tensorflow as tf
 
-from rl_darts import networks
-from rl_darts import runs
+from rl_darts.runtime import runs
+from rl_darts.space import networks
 
 
 def _supernet_step(device: str, images: np.ndarray) -> np.ndarray:

@@ -24,9 +24,9 @@ import gin
 import numpy as np
 
 from launchers import common
-from rl_darts import jacob_cov
-from rl_darts import procgen_env
-from rl_darts import runs
+from rl_darts.envs import procgen_env
+from rl_darts.experiments import jacob_cov
+from rl_darts.runtime import runs
 
 flags.DEFINE_string('random_search_dir', None,
                     'A finished launchers.random_search run.')
@@ -50,8 +50,8 @@ FLAGS = flags.FLAGS
 
 def _policy(policy_dir: str, env):
   """The policy run's greedy-action function under its own gin config."""
-  from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import actors  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import train  # pylint: disable=g-import-not-at-top
   network = train.load_network(policy_dir, env)
   return actors.EpsilonGreedy(network, FLAGS.seed)
 
@@ -92,7 +92,7 @@ def policy_game(policy_dir: str) -> str:
   if 'RainbowSettings.' not in text:
     raise app.UsageError(f'--policy_dir={policy_dir!r} is not a Rainbow run; '
                          f'the frames need a Rainbow policy')
-  from rl_darts.rainbow import train  # pylint: disable=g-import-not-at-top,unused-import
+  from rl_darts.agents.rainbow import train  # pylint: disable=g-import-not-at-top,unused-import
   gin.parse_config(text)  # Its configurables registered by the import.
   game = runs.Environment().game
   if FLAGS.game and FLAGS.game != game:

@@ -19,8 +19,8 @@ from absl import flags
 
 from launchers import common
 from launchers import darts_data
+from rl_darts.agents.ppo import train
 from rl_darts.nas_rl import environment  # pylint: disable=unused-import
-from rl_darts.ppo import train
 
 FLAGS = flags.FLAGS
 

@@ -31,10 +31,10 @@ from absl import flags
 
 from launchers import common
 from launchers import darts_data  # pylint: disable=unused-import
-from rl_darts import logs
-from rl_darts import paper_cells
-from rl_darts import run_queue
 from rl_darts.nas_rl import table
+from rl_darts.runtime import logs
+from rl_darts.runtime import run_queue
+from rl_darts.space import paper_cells
 
 flags.DEFINE_list('rows', ['disc_nwot'], "Table 1 rows (or 'all'): "
                   f'{", ".join(table.ROWS)}; the robustness rows '
@@ -47,7 +47,7 @@ flags.DEFINE_enum('protocol', 'search_per_seed', table.PROTOCOLS,
 flags.DEFINE_string('eval_config', 'gin_configs/darts_eval/darts.gin',
                     'Evaluation protocol (darts.gin: standard DARTS; '
                     "dartsrl_code.gin: the authors' code).")
-flags.DEFINE_list('reference_cells', [], 'Paper cells (rl_darts/paper_cells.py '
+flags.DEFINE_list('reference_cells', [], 'Paper cells (rl_darts/space/paper_cells.py '
                   'names) trained by the same protocol and seeds beside the '
                   'rows, without a search.')
 flags.DEFINE_multi_string('pretrain_bindings', [], 'Gin bindings of pretraining.')

@@ -25,9 +25,9 @@ from absl import app
 from absl import flags
 
 from launchers import executor_flags
-from rl_darts import io_utils
-from rl_darts import paper_results
-from rl_darts import report
+from rl_darts.experiments import paper_results
+from rl_darts.experiments import report
+from rl_darts.runtime import io_utils
 
 flags.DEFINE_string('result', None, 'Which result (see --list).')
 flags.DEFINE_enum('scale', 'smoke', paper_results.SCALES, 'Budgets: a smoke '

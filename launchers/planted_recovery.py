@@ -1,5 +1,5 @@
 r"""Planted-architecture recovery: the joint search and its frozen-alpha control
-on a teacher with a planted cell, for several seeds (rl_darts/planted.py).
+on a teacher with a planted cell, for several seeds (rl_darts/experiments/planted.py).
 
 --method=supervised: a supernet cell regresses the teacher cell's outputs
 (`PlantedTask`, bound with --gin_bindings). --method=ppo: the RL-DARTS search
@@ -25,10 +25,10 @@ import gin
 
 from launchers import common
 from launchers import executor_flags
-from rl_darts import io_utils
-from rl_darts import planted
-from rl_darts import plans
-from rl_darts import run_queue
+from rl_darts.experiments import planted
+from rl_darts.runtime import io_utils
+from rl_darts.runtime import plans
+from rl_darts.runtime import run_queue
 
 flags.DEFINE_string('root_dir', None, 'Where the runs write; reruns resume.')
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds, one run per arm each.')

@@ -23,7 +23,7 @@ from absl import flags
 
 from launchers import common
 from launchers import distributed
-from rl_darts.ppo import train
+from rl_darts.agents.ppo import train
 
 ROLES = ('single', 'local', 'replay', 'learn', 'collect', 'eval')
 flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')

@@ -24,7 +24,7 @@ from absl import flags
 
 from launchers import common
 from launchers import distributed
-from rl_darts.rainbow import train
+from rl_darts.agents.rainbow import train
 
 ROLES = ('single', 'local', 'replay', 'learn', 'act', 'eval')
 flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')

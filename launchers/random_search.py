@@ -20,7 +20,7 @@ from absl import app
 from absl import flags
 
 from launchers import common
-from rl_darts import cell_studies
+from rl_darts.experiments import cell_studies
 
 flags.DEFINE_string('root_dir', None, 'Where the search writes; reruns resume.')
 flags.DEFINE_multi_string('run_bindings', [], 'Gin bindings of every run.')

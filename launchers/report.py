@@ -12,7 +12,7 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
-from rl_darts import report
+from rl_darts.experiments import report
 
 flags.DEFINE_list('runs', [], 'Directories holding runs (searched below).')
 flags.DEFINE_string('out', None, 'Where report.md, report.html and figures/ '

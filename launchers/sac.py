@@ -22,7 +22,7 @@ from absl import flags
 import gin
 
 from launchers import common
-from rl_darts.sac import train
+from rl_darts.agents.sac import train
 
 flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
 FLAGS = flags.FLAGS

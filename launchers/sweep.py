@@ -37,9 +37,9 @@ from absl import flags
 
 from launchers import common
 from launchers import executor_flags
-from rl_darts import plans
-from rl_darts import procgen_env
-from rl_darts import run_queue
+from rl_darts.envs import procgen_env
+from rl_darts.runtime import plans
+from rl_darts.runtime import run_queue
 
 LAUNCHERS = ('ppo', 'rainbow', 'nas_rl', 'darts_eval', 'pretrain_supernet')
 flags.DEFINE_enum('launcher', 'ppo', LAUNCHERS, 'The launcher of every run.')

@@ -20,11 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from launchers import common
-from rl_darts import checkpointing
-from rl_darts import networks
-from rl_darts import recording
-from rl_darts import runs
-from rl_darts import synthetic
+from rl_darts.envs import synthetic
+from rl_darts.runtime import checkpointing
+from rl_darts.runtime import recording
+from rl_darts.runtime import runs
+from rl_darts.space import networks
 
 flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
 FLAGS = flags.FLAGS

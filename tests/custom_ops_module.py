@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from rl_darts import ops
+from rl_darts.space import ops
 
 
 class Conv7x7Elu(tf.keras.layers.Layer):

@@ -10,8 +10,8 @@ import time
 import gin
 import tensorflow as tf
 
-from rl_darts import genotypes
-from rl_darts import paper_cells
+from rl_darts.space import genotypes
+from rl_darts.space import paper_cells
 
 # The DARTS paper's second-order cell, in the original code's format.
 DARTS_V2 = paper_cells.NAMED['DARTS_V2']

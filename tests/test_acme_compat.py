@@ -1,4 +1,4 @@
-"""dm-acme 0.4.0 on TF 2.15 / Reverb 0.14 through rl_darts.acme_compat."""
+"""dm-acme 0.4.0 on TF 2.15 / Reverb 0.14 through rl_darts.agents.acme_compat."""
 
 import sys
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import reverb
 
-from rl_darts import acme_compat  # Before acme.
+from rl_darts.agents import acme_compat  # Before acme.
 import acme  # pylint: disable=g-bad-import-order
 from acme import datasets
 from acme import specs

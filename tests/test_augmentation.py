@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import augmentation
-from rl_darts import networks
+from rl_darts.envs import augmentation
+from rl_darts.space import networks
 
 
 def test_random_shift_is_a_crop_of_the_edge_padded_image():

@@ -14,11 +14,11 @@ import gin
 import numpy as np
 import pytest
 
-from rl_darts import cell_studies
-from rl_darts import genotypes
-from rl_darts import ops
-from rl_darts import results
-from rl_darts import run_queue
+from rl_darts.experiments import cell_studies
+from rl_darts.experiments import results
+from rl_darts.runtime import run_queue
+from rl_darts.space import genotypes
+from rl_darts.space import ops
 from tests import helpers
 
 ARGS = [

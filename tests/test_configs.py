@@ -12,15 +12,15 @@ import tensorflow as tf
 
 from launchers import describe
 from launchers import synthetic_search
-from rl_darts import cell_studies
-from rl_darts import darts_eval
-from rl_darts import darts_networks
-from rl_darts import networks
+from rl_darts.agents.ppo import train as ppo_train
+from rl_darts.agents.rainbow import train as rainbow_train
+from rl_darts.agents.sac import train as sac_train
+from rl_darts.experiments import cell_studies
+from rl_darts.nas_rl import darts_eval
 from rl_darts.nas_rl import environment  # pylint: disable=unused-import
 from rl_darts.nas_rl import pretrain
-from rl_darts.ppo import train as ppo_train
-from rl_darts.rainbow import train as rainbow_train
-from rl_darts.sac import train as sac_train
+from rl_darts.space import darts_networks
+from rl_darts.space import networks
 from tests import helpers
 
 PROCGEN = ['Supernet.depths = [4]', 'Supernet.num_nodes = 2',

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from rl_darts import executors
-from rl_darts import genotypes
-from rl_darts import plans
-from rl_darts import run_queue
+from rl_darts.runtime import executors
+from rl_darts.runtime import plans
+from rl_darts.runtime import run_queue
+from rl_darts.space import genotypes
 from tests import helpers
 
 # A stand-in launcher: records its pid and node, writes ROOT/out.txt (from

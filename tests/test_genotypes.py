@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from rl_darts import genotypes
+from rl_darts.space import genotypes
 from tests.helpers import DARTS_V2
-from rl_darts import ops
-from rl_darts import paper_cells
-from rl_darts.genotypes import Genotype, GenotypeError
+from rl_darts.space import ops
+from rl_darts.space import paper_cells
+from rl_darts.space.genotypes import Genotype, GenotypeError
 
 MICRO = ops.get_space('micro')
 CLASSIC = ops.get_space('classic')

@@ -12,12 +12,12 @@ import pytest
 from scipy import stats
 import tensorflow as tf
 
-from rl_darts import genotypes
-from rl_darts import jacob_cov
-from rl_darts import networks
-from rl_darts import ops
+from rl_darts.experiments import jacob_cov
+from rl_darts.space import genotypes
+from rl_darts.space import networks
+from rl_darts.space import ops
 from tests import helpers
-from rl_darts import cell_studies
+from rl_darts.experiments import cell_studies
 
 
 def _relu_model(w):

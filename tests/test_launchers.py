@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rl_darts import genotypes
+from rl_darts.space import genotypes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSIC = 'gin_configs/networks/classic_supernet.gin'

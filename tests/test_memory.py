@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 from tf_agents.specs import tensor_spec
 
-from rl_darts import environments
-from rl_darts.ppo import train
+from rl_darts.agents.ppo import train
+from rl_darts.envs import environments
 from tests import helpers
 from tests.helpers import ENCODERS
 
@@ -117,7 +117,7 @@ def _count_calls(layer) -> list[int]:
 def test_recomputed_blocks_give_the_same_gradients(encoder):
   """recompute.blocks: every weight's (and alpha's) gradient as when the
   activations are kept."""
-  from rl_darts import networks  # pylint: disable=g-import-not-at-top
+  from rl_darts.space import networks  # pylint: disable=g-import-not-at-top
   tf.keras.utils.set_random_seed(3)
   images = tf.random.uniform([4, 64, 64, 3], 0, 255)
   gradients, calls = [], []
@@ -144,7 +144,7 @@ def test_recomputed_blocks_give_the_same_gradients(encoder):
 def test_ppo_train_steps_recompute_the_blocks(encoder):
   """recompute.blocks reaches PPO's traced train step: every forward of the
   last block there runs again in the backward pass."""
-  from rl_darts.ppo import agent as agent_lib  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.ppo import agent as agent_lib  # pylint: disable=g-import-not-at-top
   calls = []
   for recomputed in (False, True):
     gin.bind_parameter('recompute.blocks', recomputed)
@@ -162,10 +162,10 @@ def test_rainbow_chunked_gradients_equal_the_whole_batch(encoder):
   """The C51 loss's gradient over 4 chunks equals the whole batch's (IS
   weights normalized by the whole batch's maximum, as the plain step)."""
   import reverb  # pylint: disable=g-import-not-at-top
-  from rl_darts import runs  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import actors  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import learning  # pylint: disable=g-import-not-at-top
-  from rl_darts.rainbow import train as rainbow_train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import actors  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import learning  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.rainbow import train as rainbow_train  # pylint: disable=g-import-not-at-top
+  from rl_darts.runtime import runs  # pylint: disable=g-import-not-at-top
   tf.keras.utils.set_random_seed(4)
   settings = rainbow_train.RainbowSettings(
       batch_size=BATCH, min_replay_size=BATCH, replay_size=200, n_step=1,
@@ -215,7 +215,7 @@ def test_rollouts_preprocessed_in_chunks_equal_all_at_once():
   """Values and advantages computed a few rollouts at a time (the
   learner's memory bound) equal those of one forward over all of them."""
   import reverb  # pylint: disable=g-import-not-at-top
-  from rl_darts.ppo import rollouts  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.ppo import rollouts  # pylint: disable=g-import-not-at-top
   helpers.parse_gin(ENCODERS['impala_cnn'])
   try:
     tf.keras.utils.set_random_seed(5)
@@ -261,7 +261,7 @@ def _ancestors(op) -> set[str]:
 def test_chunks_run_one_after_another():
   """Each chunk's ops wait for the previous chunk's gradients, so a traced
   step never holds two chunks' activations."""
-  from rl_darts import gradients  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents import gradients  # pylint: disable=g-import-not-at-top
   weight = tf.Variable(2.0)
   inputs, grads = {}, {}
 

@@ -7,10 +7,10 @@ import types
 import numpy as np
 import pytest
 
-from rl_darts import procgen_env
-from rl_darts import runs
-from rl_darts.rainbow import actors
-from rl_darts.rainbow import train
+from rl_darts.agents.rainbow import actors
+from rl_darts.agents.rainbow import train
+from rl_darts.envs import procgen_env
+from rl_darts.runtime import runs
 
 
 def _environment(**kwargs):

@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import checkpointing
-from rl_darts import darts_eval
-from rl_darts import darts_networks
-from rl_darts import genotypes
-from rl_darts import image_data
-from rl_darts import naswot
+from rl_darts.envs import image_data
+from rl_darts.nas_rl import darts_eval
 from rl_darts.nas_rl import environment
+from rl_darts.nas_rl import masked
 from rl_darts.nas_rl import pretrain
+from rl_darts.runtime import checkpointing
+from rl_darts.space import cells
+from rl_darts.space import darts_networks
+from rl_darts.space import genotypes
+from rl_darts.space import naswot
 from tests import helpers
 from tests.helpers import DARTS_V2
 
@@ -151,7 +153,7 @@ def test_dartsrl_evaluation_cells_normalise_pools():
 
 
 def test_evaluation_network_trains_a_step():
-  from rl_darts import supervised  # pylint: disable=g-import-not-at-top
+  from rl_darts.nas_rl import supervised  # pylint: disable=g-import-not-at-top
   tf.random.set_seed(0)  # Drop-path draws: the same whatever ran before.
   network = darts_networks.DartsNetwork(DARTS_V2, channels=4, layers=5,
                                         auxiliary=False)
@@ -260,9 +262,41 @@ def test_only_ops_that_run_count_for_naswot(op, relus_per_edge):
            for t in ('normal', 'reduce')}
   active = {t: p > 1e-3 for t, p in probs.items()}
   with naswot.recording() as codes:
-    supernet(tf.random.normal([4, 8, 8, 3]), probs, training=False,
-             active=active)
+    masked.logits(supernet, tf.random.normal([4, 8, 8, 3]), probs, active)
   assert codes.num_relus == 3 * (2 + 14 * relus_per_edge)
+
+
+@pytest.mark.parametrize('cell_type', ['normal', 'reduce'])
+def test_masked_forward_equals_the_reference_with_skipped_ops_at_zero(
+    cell_type):
+  """Each mask form (NumPy, a bool tensor, an op index per edge; eager and
+  compiled) computes the reference cell with the skipped ops' weights set
+  to 0; a node whose edges are all skipped is 0."""
+  ops = darts_networks.DartsSupernet().space.ops(cell_type)
+  cell = cells.supernet_cell(4, ops, 2, 3, reduction=cell_type == 'reduce',
+                             output='concat', preprocess='relu_conv_bn')
+  cell.forward_path = 'reference'
+  inputs = [tf.random.stateless_normal([2, 8, 8, 4], seed=[1, i])
+            for i in range(2)]
+  probs = tf.nn.softmax(tf.random.stateless_normal([9, len(ops)], [3, 4]))
+  cell(inputs, probs=probs)  # Builds.
+  rng = np.random.default_rng(0)
+  subset = rng.random(probs.shape) < 0.5
+  subset[:2] = False  # Node 0's two edges: all skipped.
+  choice = rng.integers(-1, len(ops), probs.shape[0]).astype(np.int32)
+  choice[:2] = -1
+  one_each = np.arange(len(ops)) == choice[:, None]
+  compiled = tf.function(masked.cell_output, autograph=False)
+  for mask, kept in ((subset, subset), (tf.constant(subset), subset),
+                     (tf.constant(choice), one_each)):
+    expected = cell(inputs, probs=tf.where(kept, probs, 0.0),
+                    training=False).numpy()
+    assert not expected[..., :4].any()  # Node 0 (concat of nodes 0-2).
+    forwards = [masked.cell_output] + (
+        [compiled] if isinstance(mask, tf.Tensor) else [])
+    for forward in forwards:
+      np.testing.assert_allclose(forward(cell, inputs, probs, mask), expected,
+                                 rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow  # A whole search or build; not in make test-fast.
@@ -347,7 +381,7 @@ def test_discrete_episodes_set_one_hot_edges_and_reward_at_the_end(
 def test_the_seed_decides_the_supernet_and_its_rewards(tmp_path, digits):
   """For the untrained rows the random supernet is the reward: --seed
   (runs.seed_everything) fixes it, and another seed draws another."""
-  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  from rl_darts.runtime import runs  # pylint: disable=g-import-not-at-top
   weights = []
   for seed in (3, 3, 4):
     runs.seed_everything(seed)

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from rl_darts import genotypes
-from rl_darts import paper_cells
 from rl_darts.nas_rl import table
+from rl_darts.space import genotypes
+from rl_darts.space import paper_cells
 from tests import helpers
 
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import cells
 from rl_darts.fast import cells as fast_cells
 from rl_darts.fast import fused
-from rl_darts import genotypes
-from rl_darts import networks
-from rl_darts import ops
+from rl_darts.space import cells
+from rl_darts.space import genotypes
+from rl_darts.space import networks
+from rl_darts.space import ops
 
 
 def _images(batch=2, dtype=np.uint8, seed=0):
@@ -81,7 +81,7 @@ SPACE_CELLS = [(name, cell_type) for name in ops.known_spaces()
 KERNEL_CELLS = [('micro', 'normal'), ('classic', 'normal')]
 
 
-def _cell_forwards(cell, inputs, probs, upstream, **kwargs):
+def _cell_forwards(cell, inputs, probs, upstream):
   """Output and gradients (inputs, probs, every weight) of the fast and the
   reference forward of one cell."""
   results = []
@@ -89,7 +89,7 @@ def _cell_forwards(cell, inputs, probs, upstream, **kwargs):
     cell.forward_path = path
     with tf.GradientTape() as tape:
       tape.watch([*inputs, probs])
-      y = cell(inputs, probs=probs, training=True, **kwargs)
+      y = cell(inputs, probs=probs, training=True)
       loss = tf.reduce_sum(y * upstream)
     results.append([y, *tape.gradient(
         loss, [*inputs, probs, *cell.trainable_weights],
@@ -120,8 +120,7 @@ def test_fast_supernet_cell_equals_the_reference(space_name, cell_type, kernel,
   """The fast forward (one conv per shape, kernels scaled by p, skips folded
   into linear convs, GEMM gradients or the fused kernel for shared outputs)
   computes the reference's MixedOp sums, with the same gradients for the
-  input, the probabilities and every weight: over all ops, a NumPy subset
-  and a tensor mask of them."""
+  input, the probabilities and every weight."""
   monkeypatch.setattr(fused, '_ENABLED', [kernel == 'fused'])
   mixes, mix = [], fused.mix
   monkeypatch.setattr(fused, 'mix', lambda *a: mixes.append(a) or mix(*a))
@@ -139,30 +138,11 @@ def test_fast_supernet_cell_equals_the_reference(space_name, cell_type, kernel,
     weight.assign(tf.random.stateless_normal(weight.shape, seed=[5, i]))
   upstream = tf.random.stateless_normal(cell([x], probs=probs).shape,
                                         seed=[7, 8])
-  subset = np.random.default_rng(0).random(probs.shape) < 0.6
-  for active in (None, subset, tf.constant(subset)):
-    _assert_equal_forwards(_cell_forwards(cell, [x], probs, upstream,
-                                          active=active))
+  _assert_equal_forwards(_cell_forwards(cell, [x], probs, upstream))
   # Edges from a node add in the sums pending for their targets.
   uses_kernel = (space_name, cell_type) in KERNEL_CELLS and kernel == 'fused'
   assert bool(mixes) == uses_kernel
   assert all(bool(args[4]) for args in mixes[1:num_nodes])
-
-
-def test_one_op_per_edge_switch_equals_the_reference():
-  """The discrete searches' forward (each edge's one op by an index tensor)
-  equals the reference's sum with the other ops masked out, with the same
-  gradients for the input and the weights (it is an inference forward: at
-  p = 1 it skips the multiply, and with it p's gradient)."""
-  cell = cells.supernet_cell(4, ops.get_space('dartsrl').ops('normal'), 1, 3)
-  x = tf.random.stateless_normal([2, 8, 8, 4], seed=[1, 2])
-  probs = tf.fill([6, 8], 1.0)
-  cell([x], probs=probs)
-  upstream = tf.random.stateless_normal([2, 8, 8, 4], seed=[7, 8])
-  choice = tf.constant([0, 3, -1, 4, 1, 6])
-  fast, reference = _cell_forwards(cell, [x], probs, upstream, active=choice)
-  del fast[2], reference[2]  # d probs.
-  _assert_equal_forwards([fast, reference])
 
 
 @pytest.mark.parametrize('space_name, cell_type', SPACE_CELLS)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import ops
+from rl_darts.space import ops
 
 
 @pytest.mark.parametrize('space', ['classic', 'classic_no_relu', 'micro',

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from rl_darts import paper_results
-from rl_darts import procgen_env
+from rl_darts.envs import procgen_env
+from rl_darts.experiments import paper_results
 from tests import helpers
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import genotypes
-from rl_darts import planted
+from rl_darts.experiments import planted
+from rl_darts.space import genotypes
 from tests import helpers
 
 

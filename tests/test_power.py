@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rl_darts import power
+from rl_darts.experiments import power
 
 
 def test_interval_is_the_t_interval_of_the_mean():

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import genotypes
-from rl_darts import ops
-from rl_darts.ppo import train
+from rl_darts.agents.ppo import train
+from rl_darts.space import genotypes
+from rl_darts.space import ops
 from tests import helpers
 from tests.helpers import ENCODERS, REPO
 

@@ -4,10 +4,10 @@ where the paper states it)."""
 import gin
 import pytest
 
-from rl_darts import networks
+from rl_darts.agents.ppo import train as ppo_train
+from rl_darts.agents.rainbow import train as rainbow_train
 from rl_darts.nas_rl import environment
-from rl_darts.ppo import train as ppo_train
-from rl_darts.rainbow import train as rainbow_train
+from rl_darts.space import networks
 
 
 def _parse(*configs: str) -> None:
@@ -81,8 +81,8 @@ def test_disc_nwot_scores_the_papers_log_det_k():
 def test_sac_offers_the_authors_pisac_settings():
   """App. A.3: the PI-SAC code's settings (its predictive-information loss
   off), as the authors' gin states them."""
-  from rl_darts import control_env  # pylint: disable=g-import-not-at-top
-  from rl_darts.sac import train as sac_train  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.sac import train as sac_train  # pylint: disable=g-import-not-at-top
+  from rl_darts.envs import control_env  # pylint: disable=g-import-not-at-top
   _parse('gin_configs/sac/conv_baseline.gin', 'gin_configs/sac/pisac.gin')
   settings = sac_train.SACSettings()
   assert (settings.batch_size, settings.critic_learning_rate,
@@ -118,18 +118,18 @@ def test_cells_offered_at_the_procgen_standard_optimizer():
 def test_processes_log_their_devices():
   """Every launcher prints the devices TF uses before anything else (no GPU
   here: the CPU alone; with one, its memory grows as needed)."""
-  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  from rl_darts.runtime import runs  # pylint: disable=g-import-not-at-top
   assert runs.configure_devices() == ['CPU:0']
 
 
 def test_optimizers_do_not_compile_with_xla_unless_asked():
   """Keras 2.15 would XLA-compile optimizer updates on a GPU; the paper's
   TF 2.8 optimizers did not."""
-  from rl_darts import runs  # pylint: disable=g-import-not-at-top
+  from rl_darts.runtime import runs  # pylint: disable=g-import-not-at-top
   adam = runs.keras_optimizer('Adam', 1e-3, epsilon=1e-5)
   assert not adam.jit_compile and adam.epsilon == 1e-5
   _parse('gin_configs/ppo/impala_cnn.gin')
-  from rl_darts.ppo import train as ppo  # pylint: disable=g-import-not-at-top
-  from rl_darts import environments  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.ppo import train as ppo  # pylint: disable=g-import-not-at-top
+  from rl_darts.envs import environments  # pylint: disable=g-import-not-at-top
   agent = ppo.build_agent(environments.QuadrantBandit(2))
   assert not agent._optimizer.jit_compile  # pylint: disable=protected-access

@@ -12,13 +12,13 @@ import pytest
 import reverb
 import tensorflow as tf
 
-from rl_darts import environments
-from rl_darts import genotypes
-from rl_darts import ops
-from rl_darts import runs
-from rl_darts.rainbow import actors
-from rl_darts.rainbow import learning
-from rl_darts.rainbow import train
+from rl_darts.agents.rainbow import actors
+from rl_darts.agents.rainbow import learning
+from rl_darts.agents.rainbow import train
+from rl_darts.envs import environments
+from rl_darts.runtime import runs
+from rl_darts.space import genotypes
+from rl_darts.space import ops
 from tests import helpers
 from tests.helpers import ENCODERS, REPO
 

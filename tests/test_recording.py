@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import checkpointing
-from rl_darts import diagrams
-from rl_darts import genotypes
-from rl_darts import networks
-from rl_darts import recording
-from rl_darts import runs
+from rl_darts.runtime import checkpointing
+from rl_darts.runtime import recording
+from rl_darts.runtime import runs
+from rl_darts.space import diagrams
+from rl_darts.space import genotypes
+from rl_darts.space import networks
 
 
 def _rows(path):

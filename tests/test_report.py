@@ -150,7 +150,7 @@ def _files(run, metrics: str, config: str):
 
 
 def test_sac_runs_are_named_by_their_control_task(tmp_path):
-  from rl_darts import report  # pylint: disable=g-import-not-at-top
+  from rl_darts.experiments import report  # pylint: disable=g-import-not-at-top
   run = _files(tmp_path / 'sac' / 'seed_0',
                'step,train_return,greedy_return,env_steps_per_s\n'
                '100,10,20,50\n200,30,400,50\n',
@@ -165,7 +165,7 @@ def test_sac_runs_are_named_by_their_control_task(tmp_path):
 def test_an_arm_without_a_score_keeps_its_column(tmp_path):
   """A Rainbow run that never evaluated greedily has no score: its column
   stays, empty, rather than the arm vanishing from the table."""
-  from rl_darts import report  # pylint: disable=g-import-not-at-top
+  from rl_darts.experiments import report  # pylint: disable=g-import-not-at-top
   _files(tmp_path / 'rainbow_arm' / 'coinrun' / 'seed_0',
          'step,train_return_normalized,greedy_train_return_normalized,'
          'env_steps_per_s\n100,0.5,,50\n',

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from rl_darts import plans
-from rl_darts import run_queue
+from rl_darts.runtime import plans
+from rl_darts.runtime import run_queue
 from tests import helpers
 
 # A stand-in launcher: appends its start and end times to ROOT/times, sleeps
@@ -144,7 +144,7 @@ CONCURRENT = """
 import sys
 sys.path.insert(0, {repo!r})
 from tests import test_run_queue as t
-from rl_darts import run_queue
+from rl_darts.runtime import run_queue
 run = t._Run('slow_one', 'unused', {root!r}, 0)
 try:
   print(run_queue.run_one(run))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rl_darts import control_env
-from rl_darts.sac import train
+from rl_darts.agents.sac import train
+from rl_darts.envs import control_env
 from tests import helpers
 
 TINY = ["ControlTask.domain = 'cartpole'", "ControlTask.task = 'swingup'",
@@ -63,7 +63,7 @@ def test_pixels_repeat_actions_stack_frames_and_truncate():
 
 def test_without_a_gl_backend_the_error_says_what_to_install():
   result = subprocess.run(
-      [sys.executable, '-c', 'from rl_darts import control_env; '
+      [sys.executable, '-c', 'from rl_darts.envs import control_env; '
        'control_env.ControlTask().make(0)'],
       cwd=helpers.REPO, env={**os.environ, 'MUJOCO_GL': 'no_such_backend'},
       capture_output=True, text=True, timeout=300, check=False)

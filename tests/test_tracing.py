@@ -4,7 +4,7 @@ kept for Keras."""
 import pytest
 import tensorflow as tf
 
-from rl_darts import tracing
+from rl_darts.space import tracing
 
 
 class _Branchy(tf.keras.layers.Layer):

@@ -14,10 +14,6 @@ and gradients, in tests/test_networks.py) with these speed tricks:
   `fast.fused` where they are elementwise, else `_weighted_sums` (GEMM
   gradients); the kernel also adds each node's sum so far;
 - the output conv's gradient is one GEMM per state (`_concat_conv`).
-
-It also serves the RL-for-DARTS searches' masked forwards: a tensor `active`
-guards each op (`naswot.cond`) or, as op indices, runs each edge's one op
-(`naswot.switch`), so one compiled forward serves every mask.
 """
 
 from __future__ import annotations
@@ -28,9 +24,8 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from rl_darts import naswot
-from rl_darts import ops as ops_lib
 from rl_darts.fast import fused
+from rl_darts.space import ops as ops_lib
 
 Edge = tuple[int, Optional[str], tf.Tensor]  # (node, op key or None, output)
 # RL-DARTS activation ops the fused kernel computes at stride 1 (by op name).
@@ -38,7 +33,7 @@ ELEMENTWISE = {'ReLU': 'relu', 'Tanh': 'tanh'}
 
 
 def forward(cell, states: list[tf.Tensor], probs: Optional[tf.Tensor],
-            training: Optional[bool], active=None,
+            training: Optional[bool],
             drop_prob: Optional[tf.Tensor] = None,
             identity_dropout: float = 0.0) -> tf.Tensor:
   """The output of `cell` (a `cells.Cell`) from its preprocessed input
@@ -48,8 +43,7 @@ def forward(cell, states: list[tf.Tensor], probs: Optional[tf.Tensor],
     if source >= cell.num_inputs:
       terms = pending[source - cell.num_inputs]
       states.append(_sum(terms) if terms else cell.zeros(states[0]))
-    edges = _edges_from(cell, source, states[source], probs, training, active,
-                        pending)
+    edges = _edges_from(cell, source, states[source], probs, training, pending)
     if not cell.mixed:
       edges = cell.regularize(edges, drop_prob, identity_dropout, training)
     for node, _, y in edges:
@@ -85,36 +79,25 @@ def _elementwise_kernel(name: str, layer: tf.keras.layers.Layer
 class _Plan:
   """How the ops on the edges leaving one state run, grouped."""
   outputs: dict = dataclasses.field(default_factory=dict)   # key -> output
-  weighted: dict = dataclasses.field(default_factory=dict)  # key -> guarded p y
   skips: dict = dataclasses.field(default_factory=dict)     # node -> skip op
   stateless: dict = dataclasses.field(default_factory=dict)  # name -> layer
   shared_edges: dict = dataclasses.field(
       default_factory=lambda: collections.defaultdict(list))
   conv_groups: dict = dataclasses.field(
       default_factory=lambda: collections.defaultdict(list))
-  switched: dict = dataclasses.field(  # (node, row) -> {col: op}
-      default_factory=lambda: collections.defaultdict(dict))
 
 
-def _plan(cell, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
-          training: Optional[bool], active, zeros: Optional[tf.Tensor]
+def _plan(cell, source: int, x: tf.Tensor, training: Optional[bool]
           ) -> _Plan:
   """Sorts the ops leaving `source` by how they run; runs the ones that run
-  alone (shared parameter-free outputs of a discrete cell, guarded ops and
-  ops without a faster form)."""
+  alone (shared parameter-free outputs of a discrete cell and ops without a
+  faster form)."""
   plan, shared = _Plan(), {}
-  guarded = isinstance(active, tf.Tensor)
-  switching = guarded and active.dtype != tf.bool
   for node, name, key, row, col in cell.outgoing.get(source, ()):
     layer = cell.op_layers[key]
-    if cell.mixed and (isinstance(layer, ops_lib.Zero) or (
-        active is not None and not guarded and not active[row, col])):
-      continue  # Adds p * 0, or is skipped.
-    if switching:  # Every op in its edge's switch: only the chosen one runs.
-      plan.switched[(node, row)][col] = (
-          lambda layer=layer, row=row, col=col: _scaled(
-              probs[row, col], layer(x, training=training)))
-    elif isinstance(layer, ops_lib.Conv):
+    if cell.mixed and isinstance(layer, ops_lib.Zero):
+      continue  # Adds p * 0.
+    if isinstance(layer, ops_lib.Conv):
       plan.conv_groups[_fusion_key(layer)].append((node, key, row, col))
     elif cell.mixed and isinstance(layer, ops_lib.Identity):
       plan.skips[node] = (name, layer, row, col)
@@ -125,11 +108,6 @@ def _plan(cell, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
       if name not in shared:
         shared[name] = layer(x)
       plan.outputs[key] = shared[name]
-    elif guarded:
-      plan.weighted[key] = naswot.cond(
-          active[row, col],
-          lambda layer=layer, p=probs[row, col]: p * layer(
-              x, training=training), zeros)
     else:
       plan.outputs[key] = layer(x, training=training)
   return plan
@@ -159,16 +137,14 @@ def _run_convs(cell, x: tf.Tensor, probs: Optional[tf.Tensor], plan: _Plan
 
 
 def _edges_from(cell, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
-                training: Optional[bool], active=None,
+                training: Optional[bool],
                 pending: Optional[list[list[tf.Tensor]]] = None
                 ) -> list[Edge]:
   """(node, op key, weighted op output) for every op run on every edge
   leaving `source`; in a supernet the key is None for a sum of fused convs.
   `pending`: each node's terms so far, which the fused kernel may take in
-  (see `_mix_shared`), or an edge's switch adds to (its one term)."""
-  guarded = isinstance(active, tf.Tensor)
-  zeros = cell.zeros(x, source) if guarded else None  # Skipped ops' output.
-  plan = _plan(cell, source, x, probs, training, active, zeros)
+  (see `_mix_shared`)."""
+  plan = _plan(cell, source, x, training)
   result, sums = _run_convs(cell, x, probs, plan)
   for node, (name, layer, row, col) in plan.skips.items():  # Unfolded.
     plan.stateless[name] = layer
@@ -180,18 +156,8 @@ def _edges_from(cell, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
     y = _sum(ys)
     parts = tf.split(y, len(nodes), axis=-1) if len(nodes) > 1 else [y]
     result += [(node, None, part) for node, part in zip(nodes, parts)]
-  for (node, row), ops in plan.switched.items():
-    if pending[node]:  # Its running sum: add to it in the taken branch.
-      base = pending[node].pop()
-      ops = {col: lambda op=op, base=base: base + op()
-             for col, op in ops.items()}
-    else:
-      base = zeros
-    result.append((node, None, naswot.switch(active[row], ops, base)))
   for node, _, key, row, col in cell.outgoing.get(source, ()):
-    if key in plan.weighted:
-      result.append((node, key, plan.weighted[key]))
-    elif key in plan.outputs:
+    if key in plan.outputs:
       y = plan.outputs[key]
       result.append((node, key, y * probs[row, col] if cell.mixed else y))
   return result
@@ -263,12 +229,6 @@ def _fused_conv(layers: list[ops_lib.Conv], x: tf.Tensor,
   if not split:
     return y
   return tf.split(y, channels, axis=-1) if len(layers) > 1 else [y]
-
-
-def _scaled(p: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-  """p * y, without the multiply where p is 1 (every edge of a one-hot
-  alpha)."""
-  return tf.cond(tf.equal(p, 1.0), lambda: y, lambda: p * y)
 
 
 def _sum(tensors: Sequence[tf.Tensor]) -> tf.Tensor:

@@ -30,16 +30,17 @@ import tensorflow as tf
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.specs import array_spec
 
-from rl_darts import diagrams
-from rl_darts import darts_networks
-from rl_darts import environments
-from rl_darts import image_data
-from rl_darts import io_utils
-from rl_darts import naswot
-from rl_darts import recording
-from rl_darts import runs
-from rl_darts import supervised
+from rl_darts.envs import environments
+from rl_darts.envs import image_data
+from rl_darts.nas_rl import masked
 from rl_darts.nas_rl import pretrain
+from rl_darts.nas_rl import supervised
+from rl_darts.runtime import io_utils
+from rl_darts.runtime import recording
+from rl_darts.runtime import runs
+from rl_darts.space import darts_networks
+from rl_darts.space import diagrams
+from rl_darts.space import naswot
 
 MODES = ('discrete', 'continuous')
 REWARDS = ('acc', 'loss', 'nwot')
@@ -174,8 +175,8 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
                record: bool = False) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
     """Inference logits, skipping ops weighted <= the threshold, and with
     `record`, NASWOT's K: one compiled forward serves every alpha (see
-    `cells.Cell.call`; one for alphas with at most one op per edge, the
-    discrete searches', and one for the others), or an eager one."""
+    `masked`; one for alphas with at most one op per edge, the discrete
+    searches', and one for the others), or an eager one."""
     active = {t: p > self.settings.skip_threshold for t, p in probs.items()}
     probs = {t: tf.constant(p) for t, p in probs.items()}
     if not self.settings.compiled_forward:
@@ -193,9 +194,9 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
   def _recorded_forward(self, images: tf.Tensor, probs: dict, active: dict,
                         record: bool) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
     if not record:
-      return self.supernet(images, probs, training=False, active=active), None
+      return masked.logits(self.supernet, images, probs, active), None
     with naswot.recording() as codes:
-      logits = self.supernet(images, probs, training=False, active=active)
+      logits = masked.logits(self.supernet, images, probs, active)
     return logits, codes.kernel
 
   @tf.function(autograph=False)  # The cells' loops are Python's.

@@ -17,10 +17,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from rl_darts import darts_networks
-from rl_darts import image_data
-from rl_darts import io_utils
-from rl_darts import supervised
+from rl_darts.envs import image_data
+from rl_darts.nas_rl import supervised
+from rl_darts.runtime import io_utils
+from rl_darts.space import darts_networks
 
 PROVENANCE = 'provenance.json'
 

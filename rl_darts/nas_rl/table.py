@@ -17,8 +17,8 @@ import os
 import statistics
 from typing import Optional, Sequence
 
-from rl_darts import genotypes
-from rl_darts import io_utils
+from rl_darts.runtime import io_utils
+from rl_darts.space import genotypes
 
 # Table 1's rows, each a gin config gin_configs/nas_rl/<row>.gin.
 ROWS = ('disc_nwot', 'disc_acc', 'disc_loss', 'disc_ckpt_acc',

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the two-core study (README.md beside this script) with the project's own
 # launchers: the exact commands, seeds and budgets. Each stage is a queue of resumable runs
-# (rl_darts/run_queue.py): a rerun skips finished runs and resumes the others.
+# (rl_darts/runtime/run_queue.py): a rerun skips finished runs and resumes the others.
 #
 #   docs/results/two_core_study/regenerate.sh            # runs under data/ (committed ones skip)
 #   ROOT=/tmp/study OUT=/tmp/study docs/results/two_core_study/regenerate.sh   # from scratch

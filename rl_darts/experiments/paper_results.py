@@ -1,0 +1,253 @@
+"""The RL-DARTS paper's results as plans of runs, at paper or smoke scale.
+
+Each `Result` names its games, seeds and arms; an `Arm` is one launcher run
+per game and seed (a config, its budget, its stage). A retraining arm trains
+the `genotype.json` of a search arm of the same game and seed, so it runs in
+the stage after it. `plan(result, scale, root_dir)` lays the runs out under
+root_dir/runs/<arm>/<game>/seed_<s>; at 'paper' scale every budget is the
+paper's, at 'smoke' the structure is kept (every arm and stage, 2 games, 2
+seeds) at tiny sizes that finish in minutes on a laptop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional, Sequence
+
+from rl_darts.envs import procgen_env
+from rl_darts.runtime import plans
+from rl_darts.runtime import run_queue
+
+SCALES = ('smoke', 'paper')
+SMOKE_GAMES = ('dodgeball', 'starpilot')  # Random play ends episodes in 40-70 steps.
+SMOKE_SEEDS = (0, 1)
+_SPACE = ('Supernet.depths = [4]', 'Supernet.num_nodes = 2')
+SMOKE = {  # Tiny networks; enough steps for a few episodes per env.
+    'ppo': (*_SPACE, 'Environment.num_envs = 4',
+            'PPOSettings.rollout_length = 16', 'PPOSettings.minibatch_size = 32',
+            'PPOSettings.num_epochs = 1', 'PPOSettings.eval_every = 0',
+            'ImpalaCNN.depths = [4]', 'DiscreteNetwork.depths = [4]'),
+    'rainbow': (*_SPACE, 'Environment.num_envs = 2',
+                'DuelingC51.hidden_units = 8', 'ImpalaCNN.depths = [4]',
+                'DiscreteNetwork.depths = [4]',
+                'RainbowSettings.min_replay_size = 32',
+                'RainbowSettings.batch_size = 8',
+                'RainbowSettings.steps_per_iteration = 64',
+                'RainbowSettings.replay_size = 1000',
+                'RainbowSettings.eval_every = 1',
+                'RainbowSettings.eval_episodes = 2'),
+}
+SMOKE_STEPS = {'ppo': 384, 'rainbow': 192}
+# Env steps/s of the nearest benchmarked encoder on this 2-core machine
+# (docs/benchmarks.md: PPO end to end; Rainbow learner samples/s over 4
+# samples per insert), to estimate a plan's cost.
+RATES = {'ppo/impala_cnn': 242, 'ppo/classic_supernet': 80,
+         'ppo/discrete_64x3': 52, 'rainbow/impala_cnn': 162,
+         'rainbow/micro_supernet': 48, 'rainbow/discrete_64x3': 17}
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+  """One run per game and seed (`joint`: per seed, over all the games in
+  every batch, under root/<arm>/joint/seed_<s>). `trains_genotype_of`: the
+  search arm whose genotype.json this arm trains (it runs in the stage
+  after)."""
+
+  name: str
+  agent: str  # ppo | rainbow | random_search (a PPO or Rainbow search)
+  config: str
+  paper_steps: int
+  rate: str  # A RATES key.
+  bindings: tuple[str, ...] = ()  # The arm's own, after the config's.
+  discretize_at: Optional[int] = None
+  trains_genotype_of: Optional[str] = None
+  joint: bool = False  # One run per seed over all the games at once.
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+  name: str
+  title: str
+  games: tuple[str, ...]
+  seeds: tuple[int, ...]
+  arms: tuple[Arm, ...]
+
+
+_PPO_SEARCH = Arm('classic_search', 'ppo', 'gin_configs/ppo/classic_search.gin',
+                  50_000_000, 'ppo/classic_supernet', discretize_at=25_000_000)
+_PPO_CELL = Arm('classic_cell_64x3', 'ppo', 'gin_configs/ppo/discrete_64x3.gin',
+                25_000_000, 'ppo/discrete_64x3',
+                trains_genotype_of='classic_search')
+_PPO_IMPALA = Arm('impala_cnn_64x3', 'ppo', 'gin_configs/ppo/impala_cnn_64x3.gin',
+                  25_000_000, 'ppo/impala_cnn')
+_RANDOM = Arm('random_search', 'random_search',
+              'gin_configs/random_search/ppo_classic.gin', 25_000_000,
+              'ppo/discrete_64x3')  # Per cell: 3 at 16x3, the best at 64x3.
+_RAINBOW_SEARCH = Arm('micro_search', 'rainbow',
+                      'gin_configs/rainbow/micro_search.gin', 25_000_000,
+                      'rainbow/micro_supernet', discretize_at=25_000_000)
+_RAINBOW_CELL = Arm('micro_cell_64x3', 'rainbow',
+                    'gin_configs/rainbow/discrete_64x3.gin', 25_000_000,
+                    'rainbow/discrete_64x3', trains_genotype_of='micro_search')
+_RAINBOW_IMPALA = Arm('impala_cnn_64x3', 'rainbow',
+                      'gin_configs/rainbow/impala_cnn_64x3.gin', 25_000_000,
+                      'rainbow/impala_cnn')
+
+
+def _on_levels(arm: Arm, num_levels: int) -> Arm:
+  """`arm` trained on `num_levels` levels (0: infinite), named for them."""
+  levels = 'inf' if num_levels == 0 else str(num_levels)
+  return dataclasses.replace(
+      arm, name=f'{arm.name}_{levels}_levels', discretize_at=None,
+      bindings=(*arm.bindings, f'Environment.num_levels = {num_levels}'))
+
+
+# Table 2 (App. B): the ablations beside the searches they ablate, each on
+# infinite levels and on 200, dodgeball, to 25M env steps.
+_TABLE2_ARMS = tuple(
+    _on_levels(dataclasses.replace(arm, paper_steps=25_000_000), levels)
+    for arm in (
+        _PPO_SEARCH,
+        Arm('classic_no_relu_search', 'ppo',
+            'gin_configs/ppo/classic_no_relu_search.gin', 25_000_000,
+            'ppo/classic_supernet'),
+        _RAINBOW_SEARCH,
+        Arm('micro_frozen_alpha', 'rainbow',
+            'gin_configs/rainbow/micro_frozen_uniform_alpha.gin', 25_000_000,
+            'rainbow/micro_supernet'))
+    for levels in (0, 200))
+
+RESULTS = {r.name: r for r in (
+    Result('table4', 'Table 4: IMPALA-CNN, RL-DARTS and random search, PPO, '
+           '16 games', procgen_env.GAMES, (0, 1, 2),
+           (_PPO_IMPALA, _PPO_SEARCH, _PPO_CELL, _RANDOM)),
+    Result('table5a', 'Table 5a and Fig. 17: PPO + Classic, supernet and '
+           'discrete cell (64x3) against IMPALA-CNN 64x3', procgen_env.GAMES,
+           (0, 1, 2), (_PPO_IMPALA, _PPO_SEARCH, _PPO_CELL)),
+    Result('table5b', 'Table 5b and Fig. 17: Rainbow + Micro, supernet and '
+           'discrete cell (64x3) against IMPALA-CNN 64x3', procgen_env.GAMES,
+           (0, 1, 2), (_RAINBOW_IMPALA, _RAINBOW_SEARCH, _RAINBOW_CELL)),
+    Result('table2', 'Table 2, Figs. 11 and 12: no-ReLU Classic (PPO) and '
+           'frozen uniform alpha (Rainbow + Micro) beside their searches, '
+           'infinite and 200 levels, dodgeball', ('dodgeball',), (0, 1, 2),
+           _TABLE2_ARMS),
+    Result('fig10', 'Fig. 10: one Micro supernet and one IMPALA-CNN, each '
+           'trained jointly over the 16 games, Rainbow', procgen_env.GAMES,
+           (0, 1, 2),
+           (Arm('micro_multigame', 'rainbow',
+                'gin_configs/rainbow/micro_multigame.gin', 25_000_000,
+                'rainbow/micro_supernet', joint=True),
+            Arm('impala_cnn_multigame', 'rainbow',
+                'gin_configs/rainbow/impala_cnn_multigame.gin', 25_000_000,
+                'rainbow/impala_cnn', joint=True))),
+    Result('table1_conv', 'Table 1 / Fig. 13: IMPALA-CNN 64x5 with Conv3x3 or '
+           'Conv5x5, PPO, dodgeball, 50M', ('dodgeball',), (0, 1, 2),
+           (Arm('conv3x3', 'ppo', 'gin_configs/ppo/impala_cnn_conv3x3_dodgeball.gin',
+                50_000_000, 'ppo/impala_cnn'),
+            Arm('conv5x5', 'ppo', 'gin_configs/ppo/impala_cnn_conv5x5_dodgeball.gin',
+                50_000_000, 'ppo/impala_cnn'))),
+)}
+
+
+def get(name: str) -> Result:
+  if name not in RESULTS:
+    raise ValueError(f'unknown result {name!r}; known: {", ".join(RESULTS)}')
+  return RESULTS[name]
+
+
+def games_and_seeds(result: Result, scale: str,
+                    games: Sequence[str] = ()) -> tuple[tuple[str, ...],
+                                                        tuple[int, ...]]:
+  """The result's games (or `games`, a subset of them) and seeds."""
+  if scale not in SCALES:
+    raise ValueError(f'unknown scale {scale!r}; allowed: {", ".join(SCALES)}')
+  outside = sorted(set(games) - set(result.games))
+  if outside:
+    raise ValueError(f'games {outside} are not in {result.name}; allowed: '
+                     f'{", ".join(result.games)}')
+  if games:
+    chosen = tuple(games)
+  elif scale == 'smoke' and len(result.games) > 1:
+    chosen = SMOKE_GAMES
+  else:
+    chosen = result.games
+  return chosen, SMOKE_SEEDS if scale == 'smoke' else result.seeds
+
+
+def _budget(arm: Arm, scale: str) -> tuple[int, list[str]]:
+  """An arm's env steps per trained network and the bindings that set
+  them."""
+  agent = 'ppo' if arm.agent == 'random_search' else arm.agent
+  settings = 'PPOSettings' if agent == 'ppo' else 'RainbowSettings'
+  steps = arm.paper_steps if scale == 'paper' else SMOKE_STEPS[agent]
+  bindings = [f'{settings}.total_env_steps = {steps}']
+  if arm.discretize_at:
+    at = arm.discretize_at if scale == 'paper' else steps
+    bindings.append(f'{settings}.discretize_at = {at}')
+  return steps, bindings + ([] if scale == 'paper' else list(SMOKE[agent]))
+
+
+def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
+            seed: int) -> run_queue.Run:
+  """The run of `arm` on `game` (a joint arm: the list of games) with `seed`
+  under root/<arm>/<game or 'joint'>/seed_<s>."""
+  _, bindings = _budget(arm, scale)
+  bindings = [f'Environment.game = {list(game)!r}' if arm.joint else
+              f"Environment.game = '{game}'", *arm.bindings, *bindings]
+  label = 'joint' if arm.joint else game
+  root_dir = os.path.join(root, arm.name, label, f'seed_{seed}')
+  name = f'{arm.name} {label} seed {seed}'
+  if arm.agent == 'random_search':
+    flags = [f'--run_bindings={b}' for b in bindings]
+    if scale == 'smoke':
+      flags += ['--gin_bindings=RandomSearch.num_cells = 1',
+                f'--gin_bindings={_SPACE[1]}']
+    return run_queue.Run(name, 'random_search', root_dir, seed, (arm.config,),
+                         (), tuple(flags))
+  needs = ()
+  if arm.trains_genotype_of:
+    genotype = os.path.join(root, arm.trains_genotype_of, game,
+                            f'seed_{seed}', 'genotype.json')
+    bindings.append(f"DiscreteNetwork.genotype = '{genotype}'")
+    needs = (genotype,)
+  return run_queue.Run(name, arm.agent, root_dir, seed, (arm.config,),
+                       tuple(bindings), needs=needs)
+
+
+def plan(result: Result, scale: str, root_dir: str,
+         games: Sequence[str] = ()) -> plans.Plan:
+  """Stage 'train' (searches and baselines), then 'retrain' (the searched
+  cells), for every game and seed."""
+  games, seeds = games_and_seeds(result, scale, games)
+  root = os.path.join(os.path.abspath(root_dir), 'runs')
+  stages = []
+  for stage, retrains in (('train', False), ('retrain', True)):
+    runs = tuple(arm_run(arm, scale, root, game, seed)
+                 for arm in result.arms
+                 if bool(arm.trains_genotype_of) == retrains
+                 for game in ([games] if arm.joint else games)
+                 for seed in seeds)
+    if runs:
+      stages.append(plans.Stage(stage, runs))
+  return plans.Plan(tuple(stages))
+
+
+def cost_lines(result: Result, scale: str, games: Sequence[str] = ()
+               ) -> list[str]:
+  """Per arm: runs, env steps each, and the estimated hours on this
+  machine's measured rates; then the total."""
+  games, seeds = games_and_seeds(result, scale, games)
+  lines, total = [], 0.0
+  for arm in result.arms:
+    steps, _ = _budget(arm, scale)
+    per_run = steps * (4 if arm.agent == 'random_search' else 1)  # 3 + best.
+    count = (1 if arm.joint else len(games)) * len(seeds)
+    hours = count * per_run / RATES[arm.rate] / 3600
+    total += hours
+    lines.append(f'{arm.name}: {count} runs x {per_run:,} env steps, about '
+                 f'{hours:,.1f} h at {RATES[arm.rate]} env steps/s '
+                 f'({arm.rate})')
+  lines.append(f'total: about {total:,.1f} h of this 2-core machine, one run '
+               'at a time')
+  return lines

@@ -1,0 +1,454 @@
+"""A report over RL-DARTS runs, from the files they write (metrics.csv,
+operative_config.gin, seed.json, PNGs, random-search summaries), so it works
+on runs copied from other machines.
+
+A run is a directory with metrics.csv and operative_config.gin. Its game is
+its `Environment.game`, its seed its seed.json, its encoder the network
+`make_encoder.network` names, and its arm the path below the given root
+without the game and `seed_<s>` parts (a sweep's `<config>/<game>/seed_<s>`
+gives the config's name). Random searches (summary.json with `best_cell`)
+give a column of their own; their inner runs are not arms.
+
+A run's score is its agent's (`results.SCORE_COLUMNS`): PPO's normalized
+train return, Rainbow's greedy evaluation, SAC's greedy return. The report:
+final score per game and arm, mean ± sample std over seeds, and the average
+over games (the form of the paper's Tables 4 and 5), and the same on test
+levels where runs evaluate there (Table 1's "Test" row); the integrality gap
+of each discrete run trained from a supernet run's genotype, beside
+IMPALA-CNN's score (Fig. 17, Table 5); the training cost (Table 3's form);
+learning curves (mean and a ± 1 sample std band over seeds, App. F); alpha
+plots and cell diagrams; each run's settings. As Markdown with PNGs beside it, and as one
+self-contained HTML file.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import glob
+import html
+import json
+import os
+import re
+import shutil
+from typing import Optional, Sequence
+
+from gin import config_parser
+import numpy as np
+
+from rl_darts.experiments import results
+from rl_darts.runtime import io_utils
+from rl_darts.runtime import recording
+
+ENCODERS = {'Supernet': 'supernet', 'DiscreteNetwork': 'discrete',
+            'ImpalaCNN': 'impala_cnn'}
+
+
+@dataclasses.dataclass
+class Run:
+  path: str
+  arm: str
+  game: str
+  seed: Optional[int]
+  encoder: str
+  agent: str
+  final: Optional[float]  # The agent's score (`results.SCORE_COLUMNS`).
+  test_final: Optional[float]  # The same on test levels, where logged.
+  curve: list[tuple[float, float]]
+  env_steps: int
+  seconds: float
+  genotype_source: Optional[str]  # The genotype file a discrete run trained.
+
+
+class _Literal(config_parser.ParserDelegate):
+  """Parses a gin file's values without resolving references."""
+
+  def configurable_reference(self, scoped_name, evaluate):
+    return scoped_name
+
+  def macro(self, scoped_name):
+    return scoped_name
+
+
+def bindings(config: str) -> dict[str, object]:
+  """'Selector.param' -> value of a gin file's text (references by name)."""
+  return {f'{s.selector}.{s.arg_name}': s.value
+          for s in config_parser.ConfigParser(config, _Literal())
+          if isinstance(s, config_parser.BindingStatement)}
+
+
+def read_runs(path: str, root: str) -> list[Run]:
+  """One run directory's records: one, or one per game of a multi-game run
+  (from its per-game columns; the arm marked "(joint)")."""
+  with open(os.path.join(path, 'operative_config.gin')) as f:
+    config = bindings(f.read())
+  game = config.get('Environment.game') or 'unknown'
+  if config.get('Environment.kind', 'procgen') != 'procgen':
+    game = config['Environment.kind']  # The synthetic task has no game.
+  if 'ControlTask.domain' in config:  # SAC on DM-Control.
+    game = f"{config['ControlTask.domain']}-{config.get('ControlTask.task')}"
+  games = [game] if isinstance(game, str) else list(game)
+  seed = None
+  if os.path.isfile(os.path.join(path, 'seed.json')):
+    with open(os.path.join(path, 'seed.json')) as f:
+      seed = int(json.load(f)['seed'])
+  parts = [p for p in os.path.relpath(path, root).split(os.sep)
+           if p not in ('.', *games) and not re.fullmatch(r'seed_\d+', p)]
+  arm = '/'.join(parts) or os.path.basename(os.path.abspath(root))
+  rows = results.metrics(path)
+  seconds, last = 0.0, 0
+  for r in rows:  # Time from each row's env steps and rate.
+    step = int(float(r['step']))
+    if r.get('env_steps_per_s') not in (None, '') and float(
+        r['env_steps_per_s']) > 0:
+      seconds += (step - last) / float(r['env_steps_per_s'])
+    last = step
+  source = config.get('DiscreteNetwork.genotype')
+  agent = results.agent_of(list(config))
+  score, test = results.SCORE_COLUMNS[agent]
+  records = []
+  for name in games:
+    per_game = (lambda c: c) if len(games) == 1 else (lambda c: f'{c}/{name}')
+    curve = _curve(rows, per_game(score))
+    records.append(Run(
+        path=path, arm=arm if len(games) == 1 else f'{arm} (joint)',
+        game=name, seed=seed,
+        encoder=ENCODERS.get(config.get('make_encoder.network'), 'other'),
+        agent=agent, final=results.final_value([v for _, v in curve]),
+        test_final=results.final_value(
+            [v for _, v in _curve(rows, per_game(test))] if test else []),
+        curve=curve, env_steps=last, seconds=seconds,
+        genotype_source=source if isinstance(source, str) else None))
+  return records
+
+
+def _curve(rows: list[dict], column: str) -> list[tuple[float, float]]:
+  return [(float(r['step']), float(r[column])) for r in rows
+          if r.get(column) not in (None, '')]
+
+
+def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
+  """The runs under `roots` (outside random searches) and the random
+  searches' summaries (each with its game and its root)."""
+  found, searches = [], []
+  for root in roots:
+    if not os.path.isdir(root):
+      raise FileNotFoundError(f'--runs {root!r} is not a directory')
+    search_dirs = {os.path.dirname(p) for p in glob.glob(
+        os.path.join(root, '**', 'summary.json'), recursive=True)
+                   if 'best_cell' in _json(p)}
+    for search in sorted(search_dirs):
+      summary = _json(os.path.join(search, 'summary.json'))
+      best = os.path.join(search, 'best')
+      game = (read_runs(best, root)[0].game if os.path.isdir(best) else
+              bindings('\n'.join(summary.get('run_bindings', []))).get(
+                  'Environment.game', 'unknown'))
+      searches.append({**summary, 'game': game, 'path': search})
+    for metrics in sorted(glob.glob(os.path.join(root, '**', 'metrics.csv'),
+                                    recursive=True)):
+      path = os.path.dirname(metrics)
+      inside = any(os.path.commonpath([path, s]) == s for s in search_dirs)
+      if not inside and os.path.isfile(os.path.join(path,
+                                                    'operative_config.gin')):
+        found += read_runs(path, root)
+  if not found and not searches:
+    raise FileNotFoundError(f'no runs (metrics.csv with operative_config.gin)'
+                            f' under {", ".join(roots)}')
+  return found, searches
+
+
+def _json(path: str) -> dict:
+  with open(path) as f:
+    return json.load(f)
+
+
+def _mean_std(values: Sequence[float]) -> str:
+  """Mean ± sample std (ddof 1, as App. F's bands over 3 seeds); the mean
+  alone for one value."""
+  if not values:
+    return ''
+  if len(values) == 1:
+    return f'{values[0]:.3f} (n=1)'
+  return (f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} '
+          f'(n={len(values)})')
+
+
+def score_table(runs: Sequence[Run], searches: Sequence[dict],
+                test: bool = False) -> tuple[list[str], list[list[str]]]:
+  """Rows: games and their average; columns: arms (and random search):
+  final score (on test levels with `test`), mean ± std over seeds, empty
+  where an arm has no score (a Rainbow run never evaluated greedily). The
+  average row averages each seed's games (seeds present in every game)."""
+  if test:  # Only arms evaluated on test levels.
+    runs, searches = [r for r in runs if r.test_final is not None], []
+  arms = sorted({r.arm for r in runs})
+  games = sorted({r.game for r in runs} | {s['game'] for s in searches})
+  columns = arms + (['random search'] if searches else [])
+
+  def finals(column: str, game: str) -> dict[Optional[int], float]:
+    if column == 'random search':
+      return {s.get('seed'): s['best_final_return'] for s in searches
+              if s['game'] == game and s.get('best_final_return') is not None}
+    scores = {r.seed: r.test_final if test else r.final for r in runs
+              if r.arm == column and r.game == game}
+    return {seed: v for seed, v in scores.items() if v is not None}
+
+  body = []
+  for game in games:
+    body.append([game] + [_mean_std(list(finals(c, game).values()))
+                          for c in columns])
+  average = ['average']
+  for column in columns:
+    per_game = [finals(column, g) for g in games]
+    seeds = set.intersection(*(set(f) for f in per_game)) if all(
+        per_game) else set()
+    average.append(_mean_std([float(np.mean([f[s] for f in per_game]))
+                              for s in sorted(seeds, key=str)]))
+  body.append(average)
+  return ['game'] + columns, body
+
+
+def cost_table(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
+  """Table 3's form: per agent and encoder, the measured env steps/s and
+  the hours 25M env steps take at that rate on the machine that ran them."""
+  groups: dict[tuple[str, str], list[Run]] = {}
+  first = {run.path: run for run in reversed(runs)}  # A joint run once.
+  for run in first.values():
+    if run.seconds > 0 and run.env_steps > 0:
+      groups.setdefault((run.agent, run.encoder), []).append(run)
+  rows = []
+  for (agent, encoder), members in sorted(groups.items()):
+    rate = (sum(r.env_steps for r in members) /
+            sum(r.seconds for r in members))
+    rows.append([agent, encoder, str(len(members)), f'{rate:,.1f}',
+                 f'{25e6 / rate / 3600:,.1f}'])
+  return (['agent', 'encoder', 'runs', 'env steps/s', 'hours to 25M steps'],
+          rows)
+
+
+def integrality_gaps(runs: Sequence[Run]
+                     ) -> tuple[list[str], list[list[str]]]:
+  """Per discrete run trained from a supernet run's genotype (same game and
+  seed): both final scores, their gap, and IMPALA-CNN's score on that game
+  under the same agent (mean over its seeds) where such runs exist. Scores are compared as
+  differences, as Fig. 17 and Table 5 do: a ratio of normalized returns near
+  0 means nothing."""
+  supernets = [r for r in runs if r.encoder == 'supernet']
+  impala = {}
+  for key in {(r.agent, r.game) for r in runs}:
+    values = [r.final for r in runs if r.encoder == 'impala_cnn' and
+              (r.agent, r.game) == key and r.final is not None]
+    impala[key] = float(np.mean(values)) if values else None
+  rows = []
+  for cell in runs:
+    if cell.encoder != 'discrete' or not cell.genotype_source:
+      continue
+    source = os.path.abspath(cell.genotype_source)
+    for supernet in supernets:
+      if os.path.dirname(source) != os.path.abspath(supernet.path):
+        continue
+      if None in (supernet.final, cell.final):
+        continue
+      base = impala.get((cell.agent, cell.game))
+      rows.append([cell.game, str(cell.seed), supernet.arm, cell.arm,
+                   f'{supernet.final:.3f}', f'{cell.final:.3f}',
+                   f'{supernet.final - cell.final:.3f}', _number(base),
+                   '' if base is None else f'{cell.final - base:.3f}'])
+  return (['game', 'seed', 'supernet', 'discrete cell', 'supernet score',
+           'cell score', 'gap (supernet - cell)', 'IMPALA-CNN score',
+           'cell - IMPALA-CNN'], rows)
+
+
+def plot_curves(runs: Sequence[Run], game: str, png_path: str) -> None:
+  """Each arm's mean score over seeds on a common step grid, with a band of
+  ± 1 sample std (App. F's plots: mean and std over 3 seeds)."""
+  plt = recording.pyplot()
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  for arm in sorted({r.arm for r in runs if r.game == game}):
+    curves = [r.curve for r in runs
+              if r.arm == arm and r.game == game and r.curve]
+    if not curves:
+      continue
+    end = min(c[-1][0] for c in curves)
+    grid = np.linspace(max(c[0][0] for c in curves), end, 50)
+    values = np.array([np.interp(grid, *zip(*c)) for c in curves])
+    mean = values.mean(0)
+    std = values.std(0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
+    ax.plot(grid, mean, label=f'{arm} (n={len(curves)})')
+    ax.fill_between(grid, mean - std, mean + std, alpha=0.2)
+  ax.set_xlabel('env steps')
+  ax.set_ylabel('score (normalized return)')
+  ax.set_title(game, fontsize=10)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  recording.save_figure(fig, png_path)
+
+
+def write(roots: Sequence[str], out_dir: str) -> str:
+  """Writes out_dir/report.md (PNGs in out_dir/figures) and
+  out_dir/report.html (self-contained); returns the Markdown."""
+  runs, searches = find(roots)
+  figures = os.path.join(out_dir, 'figures')
+  os.makedirs(figures, exist_ok=True)
+  labels = _labels(runs)
+  blocks = (_score_blocks(roots, runs, searches) +
+            _figure_blocks(runs, labels, figures) +
+            _run_blocks(runs, searches) + _config_blocks(labels, out_dir))
+  markdown = _markdown(blocks)
+  io_utils.atomic_write_text(os.path.join(out_dir, 'report.md'), markdown)
+  io_utils.atomic_write_text(os.path.join(out_dir, 'report.html'),
+                             _html(blocks, out_dir))
+  return markdown
+
+
+Blocks = list[tuple[str, object]]
+
+
+def _labels(runs: Sequence[Run]) -> list[tuple[Run, str]]:
+  """Each run directory once (a multi-game run's records share one), with
+  a file-name label: arm, game and seed."""
+  first: dict[str, Run] = {}
+  for run in runs:
+    first.setdefault(run.path, run)
+  labels = []
+  for run in first.values():
+    game = 'games' if run.arm.endswith('(joint)') else run.game
+    labels.append((run, f'{run.arm}_{game}_seed{run.seed}'.replace(
+        '/', '_').replace(' ', '_')))
+  return labels
+
+
+def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
+                  searches: Sequence[dict]) -> Blocks:
+  """The title, the score tables (train and test levels), integrality gaps
+  and the training cost."""
+  blocks: Blocks = [
+      ('h1', 'RL-DARTS report'),
+      ('p', f'{_count(len(runs), "run")} and '
+            f'{_count(len(searches), "random search", "es")} under '
+            f'{", ".join(roots)}. A score is the mean over a run\'s last '
+            f'{results.FINAL_FRACTION:.0%} of logged rows of its agent\'s '
+            f'score: PPO\'s normalized train return, Rainbow\'s greedy '
+            f'evaluation (App. F.2), SAC\'s greedy return; tables show the '
+            f'mean ± sample std over seeds.'),
+      ('h2', 'Scores (the form of Tables 4 and 5)'),
+      ('table', score_table(runs, searches))]
+  header, test_rows = score_table(runs, searches, test=True)
+  if len(header) > 1:
+    blocks += [('h2', 'Scores on test levels (Table 1\'s Test row)'),
+               ('table', (header, test_rows))]
+  header, gaps = integrality_gaps(runs)
+  if gaps:
+    blocks += [('h2', 'Integrality gap (Fig. 7, Table 5)'),
+               ('table', (header, gaps))]
+  return blocks + [('h2', 'Training cost (the form of Table 3, this machine)'),
+                   ('table', cost_table(runs))]
+
+
+def _figure_blocks(runs: Sequence[Run], labels: list[tuple[Run, str]],
+                   figures: str) -> Blocks:
+  """Learning curves per game; each run's alpha plot and cell diagrams,
+  copied into `figures`."""
+  blocks: Blocks = [('h2', 'Learning curves')]
+  for game in sorted({r.game for r in runs}):
+    name = f'curves_{game}.png'
+    plot_curves(runs, game, os.path.join(figures, name))
+    blocks.append(('img', (f'figures/{name}', f'learning curves on {game}')))
+  pictures = []
+  for run, label in labels:
+    game = 'games' if run.arm.endswith('(joint)') else run.game
+    for source in sorted(glob.glob(os.path.join(run.path, 'alpha.png')) +
+                         glob.glob(os.path.join(run.path, 'genotype_*.png'))):
+      name = f'{label}_{os.path.basename(source)}'
+      shutil.copyfile(source, os.path.join(figures, name))
+      pictures.append(('img', (f'figures/{name}', f'{run.arm}, {game}, '
+                               f'seed {run.seed}: '
+                               f'{os.path.basename(source)}')))
+  return blocks + ([('h2', 'Alpha and found cells')] + pictures
+                   if pictures else [])
+
+
+def _run_blocks(runs: Sequence[Run], searches: Sequence[dict]) -> Blocks:
+  """The runs and the random searches, one row each."""
+  blocks: Blocks = [('h2', 'Runs'), ('table', (
+      ['arm', 'game', 'seed', 'encoder', 'env steps', 'hours', 'path'],
+      [[r.arm, r.game, str(r.seed), r.encoder, f'{r.env_steps:,}',
+        f'{r.seconds / 3600:.2f}', r.path] for r in runs]))]
+  if searches:
+    blocks += [('h2', 'Random searches (Table 4)'), ('table', (
+        ['path', 'game', 'seed', "cells' final returns", 'best cell',
+         'best cell retrained'],
+        [[s['path'], s['game'], str(s.get('seed')),
+          ', '.join(_number(c['final_return']) for c in s['cells']),
+          str(s['best_cell']), _number(s.get('best_final_return'))]
+         for s in searches]))]
+  return blocks
+
+
+def _config_blocks(labels: list[tuple[Run, str]], out_dir: str) -> Blocks:
+  """Each run's operative gin config, copied into out_dir/configs."""
+  blocks: Blocks = [('h2', 'Settings (each run\'s operative gin config)')]
+  os.makedirs(os.path.join(out_dir, 'configs'), exist_ok=True)
+  for run, label in labels:
+    name = f'configs/{label}.gin'
+    shutil.copyfile(os.path.join(run.path, 'operative_config.gin'),
+                    os.path.join(out_dir, name))
+    blocks.append(('file', (name, label)))
+  return blocks
+
+
+def _count(n: int, noun: str, plural: str = 's') -> str:
+  return f'{n} {noun}{"" if n == 1 else plural}'
+
+
+def _number(value: Optional[float]) -> str:
+  """A score to 3 decimals; 'n/a' for a run that finished no episode."""
+  return 'n/a' if value is None else f'{value:.3f}'
+
+
+def _markdown(blocks) -> str:
+  lines = []
+  for kind, value in blocks:
+    if kind in ('h1', 'h2'):
+      lines += ['#' * int(kind[1]) + ' ' + value, '']
+    elif kind == 'p':
+      lines += [value, '']
+    elif kind == 'img':
+      lines += [f'![{value[1]}]({value[0]})', '']
+    elif kind == 'file':
+      lines += [f'- [{value[1]}]({value[0]})']
+    else:
+      header, rows = value
+      lines.append('| ' + ' | '.join(header) + ' |')
+      lines.append('|' + '---|' * len(header))
+      lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+      lines.append('')
+  return '\n'.join(lines)
+
+
+def _html(blocks, out_dir: str) -> str:
+  parts = ['<!DOCTYPE html><html><head><meta charset="utf-8">'
+           '<title>RL-DARTS report</title><style>body{font-family:sans-serif;'
+           'max-width:1100px;margin:auto}table{border-collapse:collapse}'
+           'td,th{border:1px solid #ccc;padding:3px 6px}</style></head><body>']
+  for kind, value in blocks:
+    if kind in ('h1', 'h2', 'p'):
+      parts.append(f'<{kind}>{html.escape(value)}</{kind}>')
+    elif kind == 'file':
+      with open(os.path.join(out_dir, value[0])) as f:
+        parts.append(f'<details><summary>{html.escape(value[1])}</summary>'
+                     f'<pre>{html.escape(f.read())}</pre></details>')
+    elif kind == 'img':
+      with open(os.path.join(out_dir, value[0]), 'rb') as f:
+        data = base64.b64encode(f.read()).decode('ascii')
+      parts.append(f'<figure><img alt="{html.escape(value[1])}" '
+                   f'src="data:image/png;base64,{data}"><figcaption>'
+                   f'{html.escape(value[1])}</figcaption></figure>')
+    else:
+      header, rows = value
+      parts.append('<table><tr>' + ''.join(
+          f'<th>{html.escape(h)}</th>' for h in header) + '</tr>' + ''.join(
+              '<tr>' + ''.join(f'<td>{html.escape(c)}</td>' for c in row) +
+              '</tr>' for row in rows) + '</table>')
+  parts.append('</body></html>')
+  return '\n'.join(parts)
