@@ -150,8 +150,13 @@ def test_table1_conv_end_to_end_at_smoke_scale(tmp_path):
   assert arms == ['conv3x3', 'conv5x5']
   for arm, cell in zip(arms, cells):
     scores = [_score(runs / arm / 'dodgeball' / f'seed_{s}') for s in (0, 1)]
-    assert cell == (f'{np.mean(scores):.3f} ± {np.std(scores, ddof=1):.3f} '
-                    '(n=2)'), (arm, cell, scores)
+    half = 12.706 * np.std(scores, ddof=1) / np.sqrt(2)  # t(0.975, 1 df).
+    mean = np.mean(scores)
+    assert cell.startswith(f'{mean:.3f} ± {np.std(scores, ddof=1):.3f} ['), (
+        arm, cell, scores)
+    low, high = map(float, cell[cell.index('[') + 1:cell.index(']')].split(','))
+    assert abs(low - (mean - half)) < 2e-3 and abs(high - (mean + half)) < 2e-3
+    assert cell.endswith('(n=2)')
   started = os.path.getmtime(runs / 'conv3x3' / 'dodgeball' / 'seed_0.log')
   again = helpers.launch('launchers.paper', tmp_path, ['--result=table1_conv'])
   assert 'running' not in again

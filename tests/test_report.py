@@ -8,6 +8,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+from scipy import stats
+
 from tests import helpers
 
 ENCODER = {'impala': '@ImpalaCNN', 'rainbow_impala': '@ImpalaCNN',
@@ -57,6 +60,14 @@ def _run(path, arm, game, seed, final, genotype=None):
     (path / 'genotype.json').write_text('{}')
 
 
+def _score_cell(values):
+  """A table cell: mean ± sample std [the mean's 95% t interval] (n)."""
+  mean, std = np.mean(values), np.std(values, ddof=1)
+  half = stats.t.ppf(0.975, len(values) - 1) * std / np.sqrt(len(values))
+  return (f'{mean:.3f} ± {std:.3f} [{mean - half:.3f}, {mean + half:.3f}] '
+          f'(n={len(values)})')
+
+
 def _table(markdown, heading):
   """{first cell: {column: cell}} of the table under `heading`."""
   section = markdown.split(f'## {heading}')[1].split('\n## ')[0]
@@ -92,11 +103,12 @@ def test_report_tables_number_by_number(tmp_path):
   header, table = _table(markdown, 'Scores (the form of Tables 4 and 5)')
   assert header[1:] == ['cell', 'classic_multigame (joint)', 'classic_search',
                         'impala', 'rainbow_impala', 'random search']
-  # Mean ± sample std over seeds: 0.4 and 0.6 give 0.141.
-  assert table['starpilot']['impala'] == '0.500 ± 0.141 (n=2)'
-  assert table['starpilot']['classic_search'] == '0.500 ± 0.071 (n=2)'
+  # Mean ± sample std over seeds [95% t interval]: 0.4 and 0.6 give 0.141.
+  assert table['starpilot']['impala'] == _score_cell([0.4, 0.6])
+  assert _score_cell([0.4, 0.6]).startswith('0.500 ± 0.141 [')
+  assert table['starpilot']['classic_search'] == _score_cell([0.55, 0.45])
   assert table['starpilot']['random search'] == '0.300 (n=1)'
-  assert table['maze']['impala'] == '0.250 ± 0.071 (n=2)'
+  assert table['maze']['impala'] == _score_cell([0.2, 0.3])
   # Rainbow's score is its greedy evaluation, not its epsilon-greedy return.
   assert table['starpilot']['rainbow_impala'] == '0.700 (n=1)'
   # The joint run's per-game columns give its per-game scores.
@@ -104,12 +116,12 @@ def test_report_tables_number_by_number(tmp_path):
   assert table['average']['classic_multigame (joint)'] == '0.250 (n=1)'
   # Average over games per seed: impala 0.3 (seed 0), 0.45 (seed 1);
   # classic_search has maze for seed 0 only: 0.325.
-  assert table['average']['impala'] == '0.375 ± 0.106 (n=2)'
+  assert table['average']['impala'] == _score_cell([0.3, 0.45])
   assert table['average']['classic_search'] == '0.325 (n=1)'
   # Test levels: PPO's test column (0.1 below train), no random search.
   header, test = _table(markdown, 'Scores on test levels')
   assert 'random search' not in header
-  assert test['starpilot']['impala'] == '0.400 ± 0.141 (n=2)'
+  assert test['starpilot']['impala'] == _score_cell([0.3, 0.5])
   # Scores compared as differences, beside IMPALA-CNN's (mean 0.5).
   gap = [line for line in markdown.splitlines()
          if line.startswith('| starpilot | 0 | classic_search')]
@@ -136,7 +148,7 @@ def test_report_tables_number_by_number(tmp_path):
       markdown)
   page = (out / 'report.html').read_text()
   assert page.count('data:image/png;base64,') == markdown.count('![')
-  assert '0.500 ± 0.141 (n=2)' in page and 'src="figures' not in page
+  assert _score_cell([0.4, 0.6]) in page and 'src="figures' not in page
   assert page.count('<details>') == 10  # Every run's settings, inline.
   assert 'cell_0' not in markdown.split('## Runs')[1].split('Random')[0]
 

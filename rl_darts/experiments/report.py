@@ -11,8 +11,8 @@ give a column of their own; their inner runs are not arms.
 
 A run's score is its agent's (`results.SCORE_COLUMNS`): PPO's normalized
 train return, Rainbow's greedy evaluation, SAC's greedy return. The report:
-final score per game and arm, mean ± sample std over seeds, and the average
-over games (the form of the paper's Tables 4 and 5), and the same on test
+final score per game and arm, mean ± sample std over seeds with the mean's 95%
+t interval, and the average over games (the form of the paper's Tables 4 and 5), and the same on test
 levels where runs evaluate there (Table 1's "Test" row); the integrality gap
 of each discrete run trained from a supernet run's genotype, beside
 IMPALA-CNN's score (Fig. 17, Table 5); the training cost (Table 3's form);
@@ -36,6 +36,7 @@ from typing import Optional, Sequence
 from gin import config_parser
 import numpy as np
 
+from rl_darts.experiments import power
 from rl_darts.experiments import results
 from rl_darts.runtime import io_utils
 from rl_darts.runtime import recording
@@ -163,14 +164,15 @@ def _json(path: str) -> dict:
 
 
 def _mean_std(values: Sequence[float]) -> str:
-  """Mean ± sample std (ddof 1, as App. F's bands over 3 seeds); the mean
-  alone for one value."""
+  """Mean ± sample std (ddof 1, as App. F's bands over 3 seeds) and the
+  mean's 95% t interval; the value alone for one."""
   if not values:
     return ''
   if len(values) == 1:
     return f'{values[0]:.3f} (n=1)'
-  return (f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} '
-          f'(n={len(values)})')
+  mean, low, high = power.interval(values)
+  return (f'{mean:.3f} ± {np.std(values, ddof=1):.3f} '
+          f'[{low:.3f}, {high:.3f}] (n={len(values)})')
 
 
 def score_table(runs: Sequence[Run], searches: Sequence[dict],
@@ -330,7 +332,7 @@ def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
             f'{results.FINAL_FRACTION:.0%} of logged rows of its agent\'s '
             f'score: PPO\'s normalized train return, Rainbow\'s greedy '
             f'evaluation (App. F.2), SAC\'s greedy return; tables show the '
-            f'mean ± sample std over seeds.'),
+            f'mean ± sample std over seeds [95% t interval of the mean].'),
       ('h2', 'Scores (the form of Tables 4 and 5)'),
       ('table', score_table(runs, searches))]
   header, test_rows = score_table(runs, searches, test=True)
