@@ -45,6 +45,7 @@ from rl_darts.agents.ppo import train
 from rl_darts.envs import image_data
 from rl_darts.nas_rl import environment
 from rl_darts.nas_rl import masked
+from rl_darts.nas_rl import reward
 from rl_darts.runtime import logs
 from rl_darts.space import darts_networks
 
@@ -123,9 +124,9 @@ def measure(case: str, data: str, cifar_dir: str, root: str) -> dict:
   snapshots = []
   search_env = environment.DartsSearchEnvironment
   undo = [
-      _timed(search_env, 'score', 'score', timers),
+      _timed(reward.SupernetReward, 'score', 'score', timers),
       _timed(search_env, '_frame', 'observation', timers),
-      _timed(search_env, 'train_weights', 'weight_sgd', timers),
+      _timed(reward.SupernetReward, 'train_weights', 'weight_sgd', timers),
       _skipped(search_env, 'finish'),  # The final greedy episode: no rate.
       _timed(rollouts.RolloutCollector, 'collect', 'collect', timers),
       _timed(train.Learner, 'learn', 'ppo_update', timers, after=lambda:

@@ -21,8 +21,6 @@ import tensorflow as tf
 
 from launchers import common
 from rl_darts.envs import synthetic
-from rl_darts.runtime import checkpointing
-from rl_darts.runtime import recording
 from rl_darts.runtime import runs
 from rl_darts.space import networks
 
@@ -42,18 +40,11 @@ def synthetic_search(root_dir: str, num_steps: int = 60, batch_size: int = 32,
                      f'@Supernet')
   classifier = tf.keras.layers.Dense(synthetic.NUM_CLASSES)
   optimizer = runs.keras_optimizer('Adam', learning_rate)
-  checkpointer = checkpointing.Checkpointer(
-      os.path.join(root_dir, 'checkpoints'), encoder=encoder,
-      classifier=classifier, optimizer=optimizer)
-  start = checkpointer.restore()
-  if start:
-    print(f'Resuming from step {start} ({checkpointer.manager.latest_checkpoint})')
-  writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
-  recorder = recording.AlphaRecorder(root_dir, encoder, writer, start)
-  metrics = recording.CsvLog(os.path.join(root_dir, 'metrics.csv'),
-                             ['step', 'loss', 'accuracy', 'samples_per_s'],
-                             start)
-  progress = recording.Progress(num_steps)
+  log = runs.RunLog(root_dir, encoder,
+                    ['step', 'loss', 'accuracy', 'samples_per_s'], num_steps,
+                    'train', unit='step', counter='train_steps',
+                    shown=('loss', 'accuracy'), encoder=encoder,
+                    classifier=classifier, optimizer=optimizer)
 
   @tf.function(autograph=False)
   def train_step(images, labels):
@@ -68,33 +59,19 @@ def synthetic_search(root_dir: str, num_steps: int = 60, batch_size: int = 32,
         tf.equal(tf.argmax(logits, -1, tf.int32), labels), tf.float32))
     return loss, accuracy
 
-  if start == 0:
-    recorder.record(0)
-  for step in range(start + 1, num_steps + 1):
+  for step in range(log.start + 1, num_steps + 1):
     # One generator per step: a resumed run sees the batches it would have.
     rng = np.random.default_rng([seed, step])
     images, labels = synthetic.quadrant_images(batch_size, rng)
     began = time.monotonic()
     loss, accuracy = (float(v) for v in train_step(images, labels))
-    rate = batch_size / (time.monotonic() - began)
-    checkpointer.check_finite(step, {'loss': loss})
-    metrics.write({'step': step, 'loss': loss, 'accuracy': accuracy,
-                   'samples_per_s': rate})
-    with writer.as_default(step=step):
-      tf.summary.scalar('train/loss', loss)
-      tf.summary.scalar('train/accuracy', accuracy)
-    progress.update(step, loss=loss, accuracy=accuracy)
-    if step % record_every == 0 or step == num_steps:
-      new = recorder.record(step)
-      if new is not None:
-        print(f'  step {step}: new discretized cell -> genotypes/')
-    if step % checkpoint_every == 0 or step == num_steps:
-      checkpointer.save(step)
-  metrics.close()
-  genotype = recorder.finish()
-  with open(os.path.join(root_dir, 'operative_config.gin'), 'w') as f:
-    f.write(gin.operative_config_str())
-  print(f'Final genotype: {genotype}')
+    log.counter.assign(step)
+    last = step == num_steps
+    log.write({'loss': loss, 'accuracy': accuracy,
+               'samples_per_s': batch_size / (time.monotonic() - began)},
+              record_alpha=step % record_every == 0 or last,
+              checkpoint=step % checkpoint_every == 0 or last)
+  log.finish()
   return os.path.join(root_dir, 'genotype.json')
 
 

@@ -77,7 +77,7 @@ def test_synthetic_search_writes_artifacts_and_resumes(tmp_path):
   assert os.listdir(os.path.join(root, 'tb'))
   second = _run('synthetic_search', *common,
                 '--gin_bindings=synthetic_search.num_steps = 6')
-  assert 'Resuming from step 4' in second.stdout
+  assert 'Resuming at 4 steps' in second.stdout
   assert _steps(os.path.join(root, 'metrics.csv')) == [1, 2, 3, 4, 5, 6]
   assert _steps(os.path.join(root, 'alpha.csv')) == [0, 2, 4, 6]
   genotype = genotypes.Genotype.load(os.path.join(root, 'genotype.json'))

@@ -12,10 +12,12 @@ import pytest
 import tensorflow as tf
 
 from rl_darts.envs import image_data
+from rl_darts.nas_rl import artifacts
 from rl_darts.nas_rl import darts_eval
 from rl_darts.nas_rl import environment
 from rl_darts.nas_rl import masked
 from rl_darts.nas_rl import pretrain
+from rl_darts.nas_rl import reward as reward_lib
 from rl_darts.runtime import checkpointing
 from rl_darts.space import cells
 from rl_darts.space import darts_networks
@@ -308,10 +310,10 @@ def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
   helpers.parse_gin(TINY + 'DartsSupernet.num_nodes = 2')  # 5 edges: quick.
   env = _env(tmp_path, digits, num_envs=1, compiled_forward=True)
   rng = np.random.default_rng(0)
-  images, _ = next(env.reward_batches)
+  images, _ = next(env.reward.reward_batches)
   one_hot = {t: np.eye(n, dtype=np.float32)[rng.integers(0, n, e)]
              for t, (e, n) in env.shapes.items()}
-  soft = env._probs(env._draw_alpha(rng, 1))[0]  # pylint: disable=protected-access
+  soft = reward_lib.probabilities(env._draw_alpha(rng, 1))[0]  # pylint: disable=protected-access
   every_third = np.arange(soft['normal'].size).reshape(soft['normal'].shape)
   soft = {t: np.where(every_third % 3 == 0, 1e-3, p).astype(np.float32)
           for t, p in soft.items()}  # Every op somewhere at the threshold.
@@ -322,7 +324,7 @@ def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
     results = []
     for compiled in (True, False):
       env.settings.compiled_forward = compiled
-      logits, kernel = env._forward(images, probs, record=True)  # pylint: disable=protected-access
+      logits, kernel = env.reward.forward(images, probs, record=True)
       results.append((logits.numpy(), kernel.numpy()))
     (logits, kernel), (eager_logits, eager_kernel) = results
     np.testing.assert_allclose(logits, eager_logits, rtol=1e-5, atol=1e-7)
@@ -334,7 +336,7 @@ def test_compiled_forward_matches_the_eager_one_for_every_alpha(tmp_path,
     assert naswot.score_kernel(kernel, ridge=1.0) == pytest.approx(
         naswot.score_kernel(eager_kernel, ridge=1.0), abs=1e-2)
   # One trace per guard: an op index per edge (one-hot), a mask (soft).
-  assert env._compiled_forward.experimental_get_tracing_count() == 2  # pylint: disable=protected-access
+  assert env.reward.compiled_forward.experimental_get_tracing_count() == 2
 
 
 def test_noise_op_draws_fresh_values_in_s4():
@@ -402,7 +404,7 @@ def test_bad_actions_and_non_finite_rewards_stop_the_search(tmp_path, digits,
   with pytest.raises(ValueError, match=r'action array\(\[8, 0\].*outside '
                      r'the action spec .*maximum=7'):
     env.step(np.array([8, 0], np.int32))
-  monkeypatch.setattr(env, 'score', lambda probs: -np.inf)
+  monkeypatch.setattr(env.reward, 'score', lambda probs: -np.inf)
   for _ in range(27):
     env.step(np.array([1, 2], np.int32))
   with pytest.raises(checkpointing.NonFiniteError, match=(
@@ -423,7 +425,7 @@ def test_reward_check_scores_random_policy_cells_on_the_same_batches(
       assert ((cell == 1e6).sum(-1) == 1).all()
   drawn = np.concatenate([np.argmax(a['normal'], -1) for a in alphas])
   assert len(set(drawn)) == 8  # 70 uniform draws over 8 ops.
-  check = env.reward_check(alphas[3], seed=7)
+  check = artifacts.reward_check(env, alphas[3], seed=7)
   # The same cell on the same batches scores the same (losses are never
   # equal by chance); the others differ.
   assert check['random'][3] == check['final']
@@ -551,7 +553,7 @@ def test_pretraining_resumes_after_sigkill_and_feeds_the_search(tmp_path):
   done = helpers.kill_at_checkpoint(process, root)
   out = helpers.launch('launchers.pretrain_supernet', root, args,
                        f'OptimizerSettings.epochs = {done + 1}')
-  assert f'Resuming after epoch {done}' in out
+  assert f'Resuming at {done} epochs' in out
   rows = helpers.rows(os.path.join(root, 'metrics.csv'))
   assert [int(r['epoch']) for r in rows] == list(range(1, done + 2))
   assert float(rows[-1]['best_valid_acc']) == max(

@@ -146,10 +146,10 @@ def test_run_log_stops_on_non_finite_values_before_checkpointing(tmp_path):
   encoder(tf.zeros([1, 8, 8, 3]))
   log = runs.RunLog(str(tmp_path), encoder, ['step', 'loss'], 100, 'test',
                     network=encoder)
-  log.env_steps.assign(10)
+  log.counter.assign(10)
   log.write({'loss': 1.0}, checkpoint=True)
   good = log.checkpointer.manager.latest_checkpoint
-  log.env_steps.assign(20)
+  log.counter.assign(20)
   with pytest.raises(checkpointing.NonFiniteError, match=(
       rf'loss = inf at env step 20: stopped without checkpointing; the last '
       rf'good checkpoint is {good} \(a rerun resumes from it\)')):

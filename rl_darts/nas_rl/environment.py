@@ -8,9 +8,8 @@ at the last step. Continuous mode: the action in [-1, 1]^|O| is added to the
 next edge's alpha scaled by lambda; `passes` passes over the 28 edges; one SGD
 step on the weights every `sgd_every` steps (default: each pass, as the
 authors' code); optional alpha-gradient features and frame stacking.
-Rewards are computed on a batch of the reward split in inference mode:
-accuracy, loss (negative cross-entropy) or NASWOT. Ops weighted <= 1e-3 are
-skipped, as in the authors' code. Reset redraws alpha as 1e-3 * N(0, 1).
+The reward is the supernet's score of the alpha (`reward`); what the search
+writes is in `artifacts`. Reset redraws alpha as 1e-3 * N(0, 1).
 
 The batched env runs `num_envs` searches in lockstep on one shared supernet
 (one SGD step per pass for all of them in continuous mode).
@@ -19,28 +18,18 @@ The batched env runs `num_envs` searches in lockstep on one shared supernet
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import os
 from typing import Optional
 
 import gin
 import numpy as np
-import tensorflow as tf
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.specs import array_spec
 
 from rl_darts.envs import environments
 from rl_darts.envs import image_data
-from rl_darts.nas_rl import masked
-from rl_darts.nas_rl import pretrain
-from rl_darts.nas_rl import supervised
-from rl_darts.runtime import io_utils
-from rl_darts.runtime import recording
-from rl_darts.runtime import runs
-from rl_darts.space import darts_networks
-from rl_darts.space import diagrams
-from rl_darts.space import naswot
+from rl_darts.nas_rl import artifacts
+from rl_darts.nas_rl import reward as reward_lib
 
 MODES = ('discrete', 'continuous')
 REWARDS = ('acc', 'loss', 'nwot')
@@ -102,10 +91,6 @@ class SearchSettings:
                        'mode options')
 
 
-def _supernet_loss(model, images, labels, probs) -> tf.Tensor:
-  return supervised.cross_entropy(labels, model(images, probs, training=True))
-
-
 class DartsSearchEnvironment(environments.BatchedEnvironment):
   """`num_envs` RL-for-DARTS searches on one gin-configured `DartsSupernet`."""
 
@@ -114,32 +99,13 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
                data: Optional[image_data.ImageData] = None):
     self.settings = settings or SearchSettings()
     self.root_dir = root_dir
-    self.data = data or image_data.load_dataset()
-    self.supernet = darts_networks.DartsSupernet()
+    self.reward = reward_lib.SupernetReward(
+        self.settings, data or image_data.load_dataset(), root_dir, seed)
+    self.supernet = self.reward.supernet
     self.shapes = self.supernet.alpha_shapes()
     self.num_edges, num_ops = self.shapes['normal']
     self.episode_steps = len(CELL_ORDER) * self.num_edges * (
         self.settings.passes if self.settings.mode == 'continuous' else 1)
-    image_shape = self.data.train_images.shape[1:]
-    self.supernet(np.zeros((1,) + image_shape, np.float32),
-                  self._probs(self._draw_alpha(np.random.default_rng(0), 1))
-                  [0])
-    self.optimizer = runs.keras_optimizer(
-        'SGD', self.settings.weight_learning_rate,
-        momentum=self.settings.weight_momentum)
-    self._sgd_step = supervised.train_step_fn(
-        self.supernet, self.optimizer, self.settings.weight_decay, None,
-        _supernet_loss)
-    if self.settings.checkpoint:
-      pretrain.restore(self.supernet, self.data, self.settings.checkpoint)
-    weights, rewards = image_data.weight_reward_split(self.data, root_dir)
-    images, labels = self.data.train_images, self.data.train_labels
-    self.weight_batches = image_data.Batches(
-        self.data, images[weights], labels[weights],
-        self.settings.weight_batch, seed + 1)
-    self.reward_batches = image_data.Batches(
-        self.data, images[rewards], labels[rewards],
-        self.settings.reward_batch, seed + 2, augment=False)
     self.rng = np.random.default_rng(seed)
     self.check_seed = seed + 3
     frame = 2 * self.num_edges * num_ops * (
@@ -156,98 +122,18 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
     self.frames: Optional[np.ndarray] = None
     self.last_alpha: Optional[dict[str, np.ndarray]] = None
 
-  # Alpha, probabilities and scores --------------------------------------------
+  # Alpha ----------------------------------------------------------------------
   def _draw_alpha(self, rng: np.random.Generator, n: int
                   ) -> dict[str, np.ndarray]:
     return {t: (self.settings.alpha_init_stddev *
                 rng.standard_normal((n,) + self.shapes[t])).astype(np.float32)
             for t in CELL_ORDER}
 
-  @staticmethod
-  def _probs(alpha: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
-    """softmax(alpha) per env and cell type."""
-    probs = {t: tf.nn.softmax(a.astype(np.float64), axis=-1).numpy()
-             for t, a in alpha.items()}
-    return [{t: p[i].astype(np.float32) for t, p in probs.items()}
-            for i in range(len(probs['normal']))]
-
-  def _forward(self, images: np.ndarray, probs: dict[str, np.ndarray],
-               record: bool = False) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
-    """Inference logits, skipping ops weighted <= the threshold, and with
-    `record`, NASWOT's K: one compiled forward serves every alpha (see
-    `masked`; one for alphas with at most one op per edge, the discrete
-    searches', and one for the others), or an eager one."""
-    active = {t: p > self.settings.skip_threshold for t, p in probs.items()}
-    probs = {t: tf.constant(p) for t, p in probs.items()}
-    if not self.settings.compiled_forward:
-      return self._recorded_forward(tf.constant(images), probs, active,
-                                    record)
-    if all((a.sum(-1) <= 1).all() for a in active.values()):
-      guards = {t: np.where(a.any(-1), a.argmax(-1), -1).astype(np.int32)
-                for t, a in active.items()}  # One op per edge (discrete).
-    else:
-      guards = active
-    return self._compiled_forward(
-        tf.constant(images), probs,
-        {t: tf.constant(g) for t, g in guards.items()}, record)
-
-  def _recorded_forward(self, images: tf.Tensor, probs: dict, active: dict,
-                        record: bool) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
-    if not record:
-      return masked.logits(self.supernet, images, probs, active), None
-    with naswot.recording() as codes:
-      logits = masked.logits(self.supernet, images, probs, active)
-    return logits, codes.kernel
-
-  @tf.function(autograph=False)  # The cells' loops are Python's.
-  def _compiled_forward(self, images: tf.Tensor, probs: dict, active: dict,
-                        record: bool):
-    return self._recorded_forward(images, probs, active, record)
-
-  def score(self, probs: dict[str, np.ndarray],
-            batch: Optional[tuple[np.ndarray, np.ndarray]] = None) -> float:
-    """The reward of one alpha on `batch` (default: the next reward batch)."""
-    images, labels = batch if batch is not None else next(self.reward_batches)
-    record = self.settings.reward == 'nwot'
-    logits, kernel = self._forward(images, probs, record)
-    if record:
-      return naswot.score_kernel(None if kernel is None else kernel.numpy(),
-                                 self.settings.naswot_ridge)
-    if self.settings.reward == 'acc':
-      return float(np.mean(np.argmax(logits, -1) == labels))
-    return -float(supervised.cross_entropy(labels, logits))
-
-  def alpha_gradients(self, alpha: dict[str, np.ndarray]) -> dict:
-    """d(mean CE on a reward batch) / d(raw alpha), per cell type."""
-    images, labels = next(self.reward_batches)
-    grads = self._compiled_alpha_gradients(
-        tf.constant(images), tf.constant(labels),
-        {t: tf.constant(a) for t, a in alpha.items()})
-    return {t: g.numpy() for t, g in grads.items()}
-
-  @tf.function(autograph=False)
-  def _compiled_alpha_gradients(self, images: tf.Tensor, labels: tf.Tensor,
-                                alpha: dict) -> dict:
-    with tf.GradientTape() as tape:
-      tape.watch(alpha)
-      probs = {t: tf.nn.softmax(a, axis=-1) for t, a in alpha.items()}
-      loss = supervised.cross_entropy(
-          labels, self.supernet(images, probs, training=False))
-    return tape.gradient(loss, alpha)
-
-  def train_weights(self) -> float:
-    """One SGD step on the weights (weight split, CE), alpha of env 0."""
-    images, labels = next(self.weight_batches)
-    probs = self._probs({t: a[:1] for t, a in self.alpha.items()})[0]
-    return float(self._sgd_step(
-        tf.constant(images), tf.constant(labels),
-        {t: tf.constant(p) for t, p in probs.items()}))
-
   # Observations -----------------------------------------------------------------
   def _frame(self, i: int) -> np.ndarray:
     alpha = {t: a[i] for t, a in self.alpha.items()}
-    probs = self._probs({t: a[None] for t, a in alpha.items()})[0]
-    grads = (self.alpha_gradients(alpha)
+    probs = reward_lib.probabilities({t: a[None] for t, a in alpha.items()})[0]
+    grads = (self.reward.alpha_gradients(alpha)
              if self.settings.gradient_features else None)
     parts = []
     for t in CELL_ORDER:
@@ -292,26 +178,25 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
     self._apply(actions)
     if (self.settings.mode == 'continuous' and self.settings.sgd_every and
         self.t % self.settings.sgd_every == 0):
-      self.train_weights()
+      self.reward.train_weights(reward_lib.probabilities(
+          {t: a[:1] for t, a in self.alpha.items()})[0])
     none_done = np.zeros(self._num_envs, bool)
     if self.t < self.episode_steps:
       return (np.zeros(self._num_envs, np.float32), self._observe(none_done),
               none_done)
     self.last_alpha = {t: a[0].copy() for t, a in self.alpha.items()}
     self.scored_alpha = {t: a.copy() for t, a in self.alpha.items()}
-    rewards = np.array([self.score(p) for p in self._probs(self.alpha)],
-                       np.float32)
+    rewards = np.array([self.reward.score(p) for p in
+                        reward_lib.probabilities(self.alpha)], np.float32)
     return rewards, self._observe_reset(), ~none_done
 
   def describe(self, index: int) -> str:
     """The env's last scored alpha, saved to nonfinite_alpha.npz."""
     alpha = {t: a[index] for t, a in self.scored_alpha.items()}
     path = os.path.join(self.root_dir, 'nonfinite_alpha.npz')
-    _save_npz(path, alpha)
-    genotype = self.supernet.genotype(
-        self._probs({t: a[None] for t, a in alpha.items()})[0])
+    artifacts.save_alpha(path, alpha)
     return (f'env {index}, whose alpha is saved in {path} (decoded: '
-            f'{genotype.to_darts_string()})')
+            f'{artifacts.genotype_of(self, alpha).to_darts_string()})')
 
   # Run hooks --------------------------------------------------------------------
   def trackables(self) -> dict:
@@ -320,14 +205,15 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
     its optimizer."""
     trackables = {'supernet': self.supernet}
     if self.settings.mode == 'continuous':
-      trackables['supernet_optimizer'] = self.optimizer
+      trackables['supernet_optimizer'] = self.reward.optimizer
     return trackables
 
   def record(self, root_dir: str, step: int) -> None:
     """alpha_snapshots/step_<step>.npz: the last finished episode's alpha."""
     if self.last_alpha is not None:
-      _save_npz(os.path.join(root_dir, 'alpha_snapshots',
-                             f'step_{step:012d}.npz'), self.last_alpha)
+      artifacts.save_alpha(os.path.join(root_dir, 'alpha_snapshots',
+                                        f'step_{step:012d}.npz'),
+                           self.last_alpha)
 
   def final_alpha(self, policy) -> dict[str, np.ndarray]:
     """Alpha after one greedy episode of `policy` (a fresh one; the last
@@ -363,57 +249,6 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
                  for i in range(self._num_envs)]
     return alphas[:n]
 
-  def reward_check(self, alpha: dict[str, np.ndarray], seed: int) -> dict:
-    """Does the meta-agent beat chance under its own reward? `alpha`'s
-    reward and those of `check_cells` random-policy episodes, each the mean
-    over the same `check_batches` reward batches."""
-    batches = [next(self.reward_batches)
-               for _ in range(self.settings.check_batches)]
-
-    def mean_reward(a: dict[str, np.ndarray]) -> float:
-      probs = self._probs({t: v[None] for t, v in a.items()})[0]
-      return float(np.mean([self.score(probs, b) for b in batches]))
-
-    final = mean_reward(alpha)
-    randoms = [mean_reward(a) for a in
-               self.random_alphas(self.settings.check_cells, seed)]
-    return {'reward': self.settings.reward, 'batches': len(batches),
-            'final': final, 'random': randoms,
-            'random_mean': float(np.mean(randoms)) if randoms else None,
-            'fraction_below_final': float(np.mean(
-                np.array(randoms) < final)) if randoms else None}
-
   def finish(self, policy, root_dir: str) -> None:
-    """The searched cell: one greedy episode's alpha (final_alpha.npz),
-    decoded (genotype.json, genotype.txt in the DARTS format, diagrams),
-    the reward curve (reward.png), and its reward against random-policy
-    cells' (reward_check.json)."""
-    alpha = self.final_alpha(policy)
-    _save_npz(os.path.join(root_dir, 'final_alpha.npz'), alpha)
-    genotype = self.supernet.genotype(
-        self._probs({t: a[None] for t, a in alpha.items()})[0])
-    genotype.save(os.path.join(root_dir, 'genotype.json'))
-    io_utils.atomic_write_text(os.path.join(root_dir, 'genotype.txt'),
-                               genotype.to_darts_string() + '\n')
-    diagrams.draw_genotype(genotype, root_dir)
-    recording.plot_columns(
-        os.path.join(root_dir, 'metrics.csv'), ['train_return'],
-        os.path.join(root_dir, 'reward.png'),
-        f'mean episode reward ({self.settings.reward}) over env steps')
-    print(f'Final genotype: {genotype.to_darts_string()}', flush=True)
-    if self.settings.check_cells:
-      check = self.reward_check(alpha, seed=self.check_seed)
-      io_utils.atomic_write_text(os.path.join(root_dir, 'reward_check.json'),
-                                 json.dumps(check, indent=1) + '\n')
-      print(f"Reward check ({check['reward']}): final cell "
-            f"{check['final']:.4f}, random cells {check['random_mean']:.4f} "
-            f"(mean of {len(check['random'])}); the final beats "
-            f"{check['fraction_below_final']:.0%} of them", flush=True)
-
-
-def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  buffer = io.BytesIO()
-  np.savez(buffer, **arrays)
-  io_utils.atomic_write_bytes(path, buffer.getvalue())
-
+    """Writes the searched cell and its checks (`artifacts.write_final`)."""
+    artifacts.write_final(self, policy, root_dir)

@@ -21,8 +21,6 @@ import numpy as np
 import tensorflow as tf
 
 from rl_darts.envs import image_data
-from rl_darts.runtime import checkpointing
-from rl_darts.runtime import recording
 from rl_darts.runtime import runs
 
 LossFn = Callable[[tf.keras.Model, tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
@@ -106,32 +104,28 @@ def train_classifier(root_dir: str, model: tf.keras.Model,
   are kept under best/. Returns the metrics rows of the epochs run now."""
   optimizer = runs.keras_optimizer('SGD', settings.learning_rate,
                                    momentum=settings.momentum)
-  epoch_var = tf.Variable(0, dtype=tf.int64, name='epoch')
   best = tf.Variable(-np.inf, dtype=tf.float64, name='best')
-  checkpointer = checkpointing.Checkpointer(
-      os.path.join(root_dir, 'checkpoints'), unit='epoch', model=model,
-      optimizer=optimizer, epoch=epoch_var, best=best)
-  start = checkpointer.restore()
-  if start:
-    print(f'Resuming after epoch {start}', flush=True)
+  log = runs.RunLog(root_dir, None, None, settings.epochs, None,
+                    unit='epoch', counter='epoch',
+                    shown=('train_loss', keep_best), model=model,
+                    optimizer=optimizer, best=best)
   best_saver = (tf.train.CheckpointManager(
       tf.train.Checkpoint(model=model), os.path.join(root_dir, 'best'), 1)
                 if keep_best and save_best else None)
   step = train_step_fn(model, optimizer, settings.weight_decay,
                        settings.grad_clip, loss_fn)
-  log = _EpochLog(root_dir, start)
-  progress = recording.Progress(settings.epochs, unit='epochs', interval=0)
   rows = []
-  for epoch in range(start, settings.epochs):
+  for epoch in range(log.start, settings.epochs):
     began = time.monotonic()
     lr = cosine_lr(epoch, settings.epochs, settings.learning_rate,
                    settings.learning_rate_min)
     optimizer.learning_rate.assign(lr)
     losses = [float(step(*map(tf.constant, next(batches)), extra(epoch)))
               for _ in range(batches.batches_per_epoch)]
-    row = {'step': epoch + 1, 'epoch': epoch + 1, 'learning_rate': lr,
+    row = {'epoch': epoch + 1, 'learning_rate': lr,
            'train_loss': float(np.mean(losses)), **evaluate()}
-    checkpointer.check_finite(epoch + 1, row)
+    log.counter.assign(epoch + 1)
+    log.check_finite(row)
     if keep_best:
       if row[keep_best] > best.numpy():
         best.assign(row[keep_best])
@@ -139,37 +133,7 @@ def train_classifier(root_dir: str, model: tf.keras.Model,
           best_saver.save(checkpoint_number=epoch + 1)
       row[f'best_{keep_best}'] = float(best.numpy())
     row['seconds'] = time.monotonic() - began
-    log.write(row)
-    epoch_var.assign(epoch + 1)
-    checkpointer.save(epoch + 1)
-    progress.update(epoch + 1, **{k: v for k, v in row.items()
-                                  if k in ('train_loss', keep_best)})
-    rows.append(row)
+    log.write(row, checkpoint=True)
+    rows.append({'step': epoch + 1, **row})
   log.close()
   return rows
-
-
-class _EpochLog:
-  """Each epoch's row in metrics.csv (its columns from the first row) and
-  in TensorBoard."""
-
-  COLUMNS = ['step', 'epoch', 'learning_rate', 'train_loss', 'seconds']
-
-  def __init__(self, root_dir: str, start: int):
-    self.root_dir, self.start, self.csv = root_dir, start, None
-    self.writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
-
-  def write(self, row: dict) -> None:
-    if self.csv is None:
-      self.csv = recording.CsvLog(
-          os.path.join(self.root_dir, 'metrics.csv'),
-          self.COLUMNS + [k for k in row if k not in self.COLUMNS], self.start)
-    self.csv.write(row)
-    with self.writer.as_default(step=row['epoch']):
-      for name, value in row.items():
-        if name not in ('step', 'epoch'):
-          tf.summary.scalar(name, value)
-
-  def close(self) -> None:
-    if self.csv is not None:
-      self.csv.close()

@@ -43,7 +43,7 @@ COLUMNS = ('row', 'seeds', 'test_acc_mean', 'test_acc_std', 'test_acc_max',
            'search_env_steps', 'reward', 'final_cell_reward',
            'random_cells_reward', 'random_cells_below_final',
            'parametric_edges', 'noise_edges')
-# The search's reward_check.json (environment.reward_check), per seed.
+# The search's reward_check.json (artifacts.reward_check), per seed.
 CHECK = {'final_cell_reward': 'final', 'random_cells_reward': 'random_mean',
          'random_cells_below_final': 'fraction_below_final'}
 

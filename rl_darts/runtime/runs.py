@@ -266,62 +266,86 @@ def wait_for_server(address: str, timeout: float = 300.0) -> None:
 
 
 class RunLog:
-  """A learner's bookkeeping: checkpoints (a rerun resumes), metrics.csv and
-  TensorBoard, alpha records and genotypes for a supernet, a progress line,
-  and on `finish` the final genotype, diagrams, plots and operative config."""
+  """A training loop's bookkeeping, RL or supervised: checkpoints (a rerun
+  resumes), metrics.csv and TensorBoard, alpha records and genotypes for a
+  supernet, a progress line, and on `finish` the final genotype, diagrams,
+  plots and operative config.
 
-  def __init__(self, root_dir: str, encoder: networks.Encoder,
-               columns: list[str], total_env_steps: int, scope: str,
-               discretize_at: Optional[int] = None, **trackables):
-    self.root_dir, self.scope = root_dir, scope
-    self.env_steps = tf.Variable(0, dtype=tf.int64, name='env_steps')
+  Args:
+    root_dir: the run's directory.
+    searched: the run's encoder (a `networks.Supernet` gets alpha records),
+      or None.
+    columns: metrics.csv's columns (None: the first row's).
+    total: the steps the run ends at, counted in `unit`s.
+    scope: TensorBoard scalars are '{scope}/{name}' (None: '{name}').
+    discretize_at: the step whose cell is genotype.json (a supernet's).
+    unit: what a step counts ('env step', 'epoch', ...), for messages.
+    counter: the step counter's name in the checkpoints.
+    shown: metrics the progress line shows besides the return.
+    **trackables: what the checkpoints hold.
+  """
+
+  def __init__(self, root_dir: str, searched: Optional[networks.Encoder],
+               columns: Optional[list[str]], total: int,
+               scope: Optional[str], discretize_at: Optional[int] = None,
+               unit: str = 'env step', counter: str = 'env_steps',
+               shown: Sequence[str] = ('loss',), **trackables):
+    self.root_dir, self.scope, self.shown = root_dir, scope, tuple(shown)
+    self.counter = tf.Variable(0, dtype=tf.int64, name=counter)
     self.checkpointer = checkpointing.Checkpointer(
-        os.path.join(root_dir, 'checkpoints'), unit='env step',
-        env_steps=self.env_steps, **trackables)
+        os.path.join(root_dir, 'checkpoints'), unit=unit,
+        **{counter: self.counter}, **trackables)
     self.start = self.checkpointer.restore()
+    self.counter.assign(self.start)
     if self.start:
-      print(f'Resuming at {self.start} env steps from '
+      print(f'Resuming at {self.start} {unit}s from '
             f'{self.checkpointer.manager.latest_checkpoint}', flush=True)
     self.writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
     self.recorder = (
-        recording.AlphaRecorder(root_dir, encoder, self.writer, self.start,
+        recording.AlphaRecorder(root_dir, searched, self.writer, self.start,
                                 discretize_at)
-        if isinstance(encoder, networks.Supernet) else None)
+        if isinstance(searched, networks.Supernet) else None)
     if self.recorder is not None and self.start == 0:
       self.recorder.record(0)
-    self.metrics_log = recording.CsvLog(
+    self.metrics_log = None if columns is None else recording.CsvLog(
         os.path.join(root_dir, 'metrics.csv'), columns, self.start)
-    self.progress = recording.Progress(total_env_steps, unit='env steps',
+    self.progress = recording.Progress(total, unit=f'{unit}s',
                                        start=self.start)
-    self.total_env_steps = total_env_steps
+    self.total = total
     self.recent_returns: list[float] = []
 
   @property
   def step(self) -> int:
-    return int(self.env_steps.numpy())
+    return int(self.counter.numpy())
 
   @property
   def done(self) -> bool:
-    return self.step >= self.total_env_steps
+    return self.step >= self.total
 
   def check_finite(self, metrics: dict) -> None:
     self.checkpointer.check_finite(self.step, metrics)
 
   def write(self, metrics: dict, episodes=(), record_alpha: bool = True,
             checkpoint: bool = False) -> None:
-    """Logs `metrics` at the current env step (CSV, TensorBoard, progress)
+    """Logs `metrics` at the current step (CSV, TensorBoard, progress)
     after checking them and the watched variables (check_finite)."""
     self.check_finite(metrics)
     step = self.step
     metrics = {'step': step, **metrics}
+    if self.metrics_log is None:
+      self.metrics_log = recording.CsvLog(
+          os.path.join(self.root_dir, 'metrics.csv'), list(metrics),
+          self.start)
     self.metrics_log.write(metrics)
     with self.writer.as_default(step=step):
       for name, value in metrics.items():
         if name != 'step':
-          tf.summary.scalar(f'{self.scope}/{name}', value)
+          tf.summary.scalar(name if self.scope is None else
+                            f'{self.scope}/{name}', value)
     if self.recorder is not None and record_alpha:
       if self.recorder.record(step) is not None:
-        print(f'New discretized cell at {step} env steps', flush=True)
+        print(f'New discretized cell at {step} {self.progress.unit}',
+              flush=True)
     if checkpoint:
       self.checkpointer.save(step)
     self.recent_returns = ([r for _, r, _ in episodes] +
@@ -329,16 +353,22 @@ class RunLog:
     shown = {'return_100': float(np.mean(self.recent_returns))} if (
         self.recent_returns) else {}  # Distributed: returns are the actors'.
     self.progress.update(step, **shown, **{
-        k: v for k, v in metrics.items() if k == 'loss'})
+        k: v for k, v in metrics.items() if k in self.shown})
+
+  def close(self) -> None:
+    """Closes metrics.csv."""
+    if self.metrics_log is not None:
+      self.metrics_log.close()
 
   def finish(self) -> None:
     """Saves the last checkpoint and writes the run's final artifacts."""
     if self.step > self.start:
       self.checkpointer.save(self.step)
-    self.metrics_log.close()
+    self.close()
     if self.recorder is not None:
       print(f'Final genotype: {self.recorder.finish()}', flush=True)
-    zero_shot = [c for c in self.metrics_log.columns
+    zero_shot = [c for c in (self.metrics_log.columns if self.metrics_log
+                             else ())
                  if c.startswith('discrete_') and c.endswith('_normalized')]
     if zero_shot:
       recording.plot_columns(

@@ -221,7 +221,7 @@ class Learner:
         settings.total_env_steps, 'ppo', settings.discretize_at, agent=agent,
         optimizer=agent._optimizer,  # pylint: disable=protected-access
         **trackables)
-    self.env_steps = self.log.env_steps
+    self.env_steps = self.log.counter
     self.steps_per_iteration = settings.steps_per_iteration * num_collectors
     self.iteration = self.log.start // self.steps_per_iteration
     self.num_items = settings.num_envs * num_collectors

@@ -347,7 +347,7 @@ def train(root_dir: str, replay_port: Optional[int] = None) -> dict:
     while not learner.log.done:
       actor.decay(learner.log.step, settings.epsilon_decay_steps)
       actor.step()
-      learner.log.env_steps.assign_add(env.batch_size)
+      learner.log.counter.assign_add(env.batch_size)
       warm = warm or learner.table_size() >= settings.min_replay_size
       if warm:
         due += per_step
@@ -397,14 +397,14 @@ def learn(root_dir: str, replay_address: str) -> None:
   learner = Learner(root_dir, settings, env, replay_address, evaluate=False)
   container = reverb_variable_container.ReverbVariableContainer(replay_address)
   variables = shipped_variables(learner.network, learner.learner.num_steps,
-                                learner.log.env_steps)
+                                learner.log.counter)
   container.push(variables)
   start, first_insert = learner.log.start, _inserted(learner.client)
   boundary = learner.next_boundary()
   while not learner.log.done:
     learner.step()
     if int(learner.learner.num_steps.numpy()) % 10 == 0:
-      learner.log.env_steps.assign(
+      learner.log.counter.assign(
           start + _inserted(learner.client) - first_insert)
       container.push(variables)
     if learner.log.step >= boundary:

@@ -225,7 +225,7 @@ def _loop(settings: SACSettings, env, eval_env, agent, log: runs.RunLog,
   time_step, _ = py_driver.PyDriver(
       env, warmup, [observer, episodes],
       max_steps=settings.initial_collect_steps).run(env.reset())
-  log.env_steps.assign_add(settings.initial_collect_steps * repeat)
+  log.counter.assign_add(settings.initial_collect_steps * repeat)
   experience = iter(reverb_replay_buffer.ReverbReplayBuffer(
       agent.collect_data_spec, TABLE, sequence_length=2,
       server_address=f'localhost:{port}').as_dataset(
@@ -240,7 +240,7 @@ def _loop(settings: SACSettings, env, eval_env, agent, log: runs.RunLog,
   metrics = {}
   while not log.done:
     time_step, _ = driver.run(time_step)
-    log.env_steps.assign_add(repeat)
+    log.counter.assign_add(repeat)
     for _ in range(settings.train_steps_per_agent_step):
       info = train_step(next(experience)[0]).extra
       losses['critic_loss'].append(float(info.critic_loss))
