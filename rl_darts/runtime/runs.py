@@ -251,6 +251,13 @@ def start_server(tables: list[reverb.Table], root_dir: str,
                            os.path.join(root_dir, 'replay')))
 
 
+def serve(tables: list[reverb.Table], root_dir: str, port: int) -> None:
+  """The replay role: hosts `tables` under the run until terminated."""
+  server = start_server(tables, root_dir, port)
+  print(f'Replay server listening on port {server.port}', flush=True)
+  server.wait()
+
+
 def wait_for_server(address: str, timeout: float = 300.0) -> None:
   """Blocks until the Reverb server at `address` answers."""
   deadline = time.monotonic() + timeout

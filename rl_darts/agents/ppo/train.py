@@ -313,10 +313,7 @@ def serve_replay(root_dir: str, port: int, num_collectors: int) -> None:
   """Hosts the rollout and variable tables until terminated."""
   settings = PPOSettings()
   agent = build_agent(settings.environment.make(root_dir=root_dir))
-  server = runs.start_server(replay_tables(agent, settings, num_collectors),
-                        root_dir, port)
-  print(f'Replay server listening on port {server.port}', flush=True)
-  server.wait()
+  runs.serve(replay_tables(agent, settings, num_collectors), root_dir, port)
 
 
 def learn(root_dir: str, replay_address: str, num_collectors: int) -> None:

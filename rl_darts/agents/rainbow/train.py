@@ -375,11 +375,8 @@ def serve_replay(root_dir: str, port: int) -> None:
   """Hosts the transition and variable tables until terminated."""
   settings = RainbowSettings()
   env = settings.environment.make()
-  server = runs.start_server([replay_table(settings, env, distributed=True),
-                              variables_table(build_network(env))],
-                             root_dir, port)
-  print(f'Replay server listening on port {server.port}', flush=True)
-  server.wait()
+  runs.serve([replay_table(settings, env, distributed=True),
+              variables_table(build_network(env))], root_dir, port)
 
 
 def _inserted(client: reverb.Client) -> int:
