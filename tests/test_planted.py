@@ -24,6 +24,8 @@ def test_a_plant_outside_the_space_is_a_clear_error():
   with pytest.raises(genotypes.GenotypeError, match='edges_per_node=2'):
     planted.PlantedTask(plant=((('ReLU', 0),), (('ReLU', 0), ('Tanh', 1)),
                                (('ReLU', 0), ('Tanh', 1), ('Skip', 2))))
+  with pytest.raises(ValueError, match='PlantedTask.steps must be >= 1; got 0'):
+    planted.PlantedTask(steps=0)
 
 
 def test_recovery_counts_the_planted_pairs_found():

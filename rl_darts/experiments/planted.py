@@ -38,6 +38,7 @@ from rl_darts.experiments import power
 from rl_darts.experiments import results
 from rl_darts.runtime import checkpointing
 from rl_darts.runtime import recording
+from rl_darts.runtime import runs
 from rl_darts.space import cells
 from rl_darts.space import genotypes
 from rl_darts.space import networks
@@ -85,11 +86,8 @@ class PlantedTask:
             f'planted node {list(node)} has more inputs than the '
             f'discretization keeps (edges_per_node={self.edges_per_node})')
     self.zero_op = space.zero_op
-    for name in ('width', 'image_size', 'steps', 'batch_size', 'record_every',
-                 'edges_per_node'):
-      if getattr(self, name) < 1:
-        raise ValueError(f'PlantedTask.{name} must be >= 1; got '
-                         f'{getattr(self, name)}')
+    runs.check_at_least(self, width=1, image_size=1, steps=1, batch_size=1,
+                        record_every=1, edges_per_node=1)
 
   @property
   def num_nodes(self) -> int:
@@ -172,7 +170,7 @@ def search(root_dir: str, task: PlantedTask, seed: int) -> dict:
   pair.teacher([inputs(np.random.default_rng(seed), 1)])
   tf.random.set_seed(seed + 1)
   pair.student([inputs(np.random.default_rng(seed), 1)], probs=pair.probs())
-  optimizer = tf.keras.optimizers.Adam(task.learning_rate, jit_compile=False)
+  optimizer = runs.keras_optimizer('Adam', task.learning_rate)
   variables = pair.student.trainable_variables + [
       v for v in [pair.alpha] if v.trainable]
   optimizer.build(variables)

@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from rl_darts.envs import environments
 from rl_darts.envs import procgen_env
-from rl_darts.experiments import planted
 from rl_darts.runtime import checkpointing
 from rl_darts.runtime import io_utils
 from rl_darts.runtime import recording
@@ -75,6 +74,7 @@ class Environment:
     if self.kind == 'quadrant':
       return environments.QuadrantBandit(self.num_envs, seed)
     if self.kind == 'planted':
+      from rl_darts.experiments import planted  # pylint: disable=g-import-not-at-top
       return planted.PlantedBandit(self.num_envs, seed)
     if self.kind == 'darts_search':
       from rl_darts.nas_rl import environment  # pylint: disable=g-import-not-at-top
