@@ -2,6 +2,7 @@
 settings at paper scale, bad input named; Table 4 end to end at smoke scale."""
 
 import csv
+import itertools
 import os
 
 import numpy as np
@@ -63,6 +64,31 @@ def test_table2_runs_both_ablations_beside_their_searches(tmp_path):
   assert configs['micro_frozen_alpha'].endswith(
       'rainbow/micro_frozen_uniform_alpha.gin')
   assert len(plan.runs) == 24
+
+
+@pytest.mark.parametrize('scale', paper_results.SCALES)
+def test_app_f_sweeps_cross_the_papers_grids(scale, tmp_path):
+  """App. F.1: temperature {5, 10, 15} (PPO), {10, 20, 50} (Rainbow); F.3:
+  lr {1e-4, 2.5e-4, 5e-4} x epochs {1, 2, 3} (PPO): one search per point,
+  game and seed, whose grid values win over the scale's own settings."""
+  for name, arm, grid in (
+      ('f1_ppo', 'classic_search_T{}', [('Supernet.temperature = {}',
+                                         (5, 10, 15))]),
+      ('f1_rainbow', 'micro_search_T{}', [('Supernet.temperature = {}',
+                                           (10, 20, 50))]),
+      ('f3_ppo', 'classic_search_lr{}_epochs{}', [
+          ('make_agent.learning_rate = {}', ('1e-4', '2.5e-4', '5e-4')),
+          ('PPOSettings.num_epochs = {}', (1, 2, 3))])):
+    plan = paper_results.plan(paper_results.get(name), scale, str(tmp_path))
+    points = list(itertools.product(*[values for _, values in grid]))
+    assert len(plan.runs) == len(points) * (2 if scale == 'smoke' else 3)
+    for point in points:
+      runs, _ = _bindings(plan, arm.format(*point))
+      for run in runs:
+        for (template, _), value in zip(grid, point):
+          parameter = template.split(' = ')[0]
+          last = [b for b in run.bindings if b.startswith(parameter)][-1]
+          assert last == template.format(value), (name, run.bindings)
 
 
 @pytest.mark.parametrize('scale', paper_results.SCALES)

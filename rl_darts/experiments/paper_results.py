@@ -59,7 +59,7 @@ class Arm:
   config: str
   paper_steps: int
   rate: str  # A RATES key.
-  bindings: tuple[str, ...] = ()  # The arm's own, after the config's.
+  bindings: tuple[str, ...] = ()  # The arm's own, last (over the scale's).
   discretize_at: Optional[int] = None
   trains_genotype_of: Optional[str] = None
   joint: bool = False  # One run per seed over all the games at once.
@@ -118,6 +118,20 @@ _TABLE2_ARMS = tuple(
             'rainbow/micro_supernet'))
     for levels in (0, 200))
 
+
+
+def _swept(arm: Arm, parameter: str, values: Sequence, label: str
+           ) -> tuple[Arm, ...]:
+  """`arm` once per value of a gin `parameter`, named '<arm>_<label><v>'."""
+  return tuple(dataclasses.replace(
+      arm, name=f'{arm.name}_{label}{value}',
+      bindings=(*arm.bindings, f'{parameter} = {value}')) for value in values)
+
+
+# App. F.1 and F.3 do not say on which games their sweeps ran: dodgeball, the
+# game of the paper's ablations (Table 2, Figs. 7, 9, 12).
+_SWEEP_GAMES = ('dodgeball',)
+
 RESULTS = {r.name: r for r in (
     Result('table4', 'Table 4: IMPALA-CNN, RL-DARTS and random search, PPO, '
            '16 games', procgen_env.GAMES, (0, 1, 2),
@@ -147,6 +161,21 @@ RESULTS = {r.name: r for r in (
                 50_000_000, 'ppo/impala_cnn'),
             Arm('conv5x5', 'ppo', 'gin_configs/ppo/impala_cnn_conv5x5_dodgeball.gin',
                 50_000_000, 'ppo/impala_cnn'))),
+    Result('f1_ppo', 'App. F.1: the PPO + Classic search at softmax '
+           'temperature 5, 10 and 15', _SWEEP_GAMES, (0, 1, 2),
+           _swept(_PPO_SEARCH, 'Supernet.temperature', (5, 10, 15), 'T')),
+    Result('f1_rainbow', 'App. F.1: the Rainbow + Micro search at softmax '
+           'temperature 10, 20 and 50', _SWEEP_GAMES, (0, 1, 2),
+           _swept(_RAINBOW_SEARCH, 'Supernet.temperature', (10, 20, 50),
+                  'T')),
+    Result('f3_ppo', 'App. F.3: the PPO + Classic search (minibatch 256) at '
+           'learning rate 1e-4, 2.5e-4, 5e-4 x 1, 2, 3 epochs', _SWEEP_GAMES,
+           (0, 1, 2),
+           tuple(swept for lr_arm in _swept(
+               _PPO_SEARCH, 'make_agent.learning_rate',
+               ('1e-4', '2.5e-4', '5e-4'), 'lr')
+                 for swept in _swept(lr_arm, 'PPOSettings.num_epochs',
+                                     (1, 2, 3), 'epochs'))),
 )}
 
 
@@ -194,7 +223,7 @@ def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
   under root/<arm>/<game or 'joint'>/seed_<s>."""
   _, bindings = _budget(arm, scale)
   bindings = [f'Environment.game = {list(game)!r}' if arm.joint else
-              f"Environment.game = '{game}'", *arm.bindings, *bindings]
+              f"Environment.game = '{game}'", *bindings, *arm.bindings]
   label = 'joint' if arm.joint else game
   root_dir = os.path.join(root, arm.name, label, f'seed_{seed}')
   name = f'{arm.name} {label} seed {seed}'
