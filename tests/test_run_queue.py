@@ -215,3 +215,9 @@ def test_slurm_array_template_runs_every_index_once(tmp_path):
       ['sbatch', '--array=1-1', 'docs/slurm_sweep.sbatch'], cwd=helpers.REPO,
       env=env, capture_output=True, text=True, timeout=900, check=False)
   assert ': finished (' in again.stdout
+
+
+def test_runs_start_in_the_checkout():
+  """Launcher runs start in the checkout, where gin_configs/ resolves."""
+  assert os.path.isfile(os.path.join(run_queue.REPO, 'Makefile'))
+  assert os.path.isdir(os.path.join(run_queue.REPO, 'gin_configs', 'ppo'))

@@ -30,7 +30,8 @@ from typing import Optional, Sequence
 
 from rl_darts.runtime import io_utils
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))  # rl_darts/runtime/ -> the checkout.
 STALE_SECONDS = 600.0  # A lease not refreshed for this long is stale.
 REFRESH_SECONDS = 30.0
 
