@@ -24,11 +24,12 @@ def test_every_result_plans_every_arm_game_and_seed(name, scale, tmp_path):
   else:
     assert (games, seeds) == (result.games, result.seeds)
   retrained = [a for a in result.arms if a.trains_genotype_of]
-  assert [s.name for s in plan.stages] == (['train', 'retrain'] if retrained
-                                           else ['train'])
+  marking = [a for a in result.arms if a.marks]
+  assert [s.name for s in plan.stages] == (
+      ['train'] + ['retrain'] * bool(retrained) + ['study'] * bool(marking))
   assert len(plan.runs) == sum(1 if arm.joint else len(games)
                                for arm in result.arms) * len(seeds)
-  for run in plan.stages[-1].runs if retrained else ():
+  for run in plan.stages[1].runs if retrained else ():
     arm, game, seed = run.root_dir.split(os.sep)[-3:]
     (need,) = run.needs
     search = [a for a in result.arms if a.name == arm][0].trains_genotype_of
@@ -64,6 +65,37 @@ def test_table2_runs_both_ablations_beside_their_searches(tmp_path):
   assert configs['micro_frozen_alpha'].endswith(
       'rainbow/micro_frozen_uniform_alpha.gin')
   assert len(plan.runs) == 24
+
+
+@pytest.mark.parametrize('scale', paper_results.SCALES)
+def test_fig9_studies_random_cells_after_the_runs_it_marks(scale, tmp_path):
+  """App. E: 100 random Micro cells at 64x3 per game (Rainbow), in a stage
+  after the searched cell and IMPALA-CNN it marks on its histogram; maze
+  takes its own study config."""
+  result = paper_results.get('fig9')
+  plan = paper_results.plan(result, scale, str(tmp_path))
+  study = plan.stages[-1]
+  games, seeds = paper_results.games_and_seeds(result, scale)
+  assert study.name == 'study' and len(study.runs) == len(games) * len(seeds)
+  for run in study.runs:
+    _, game, seed = run.root_dir.split(os.sep)[-3:]
+    marked = {label: os.path.join(str(tmp_path), 'runs', arm, game, seed)
+              for label, arm in (('DARTS cell', 'micro_cell_64x3'),
+                                 ('IMPALA-CNN', 'impala_cnn_64x3'))}
+    assert (f'--gin_bindings=RandomSearch.reference_runs = {marked!r}'
+            in run.flags)
+    assert set(run.needs) == {os.path.join(d, 'DONE')
+                              for d in marked.values()}
+    assert run.configs == ((
+        'gin_configs/random_search/micro_study_maze.gin' if game == 'maze'
+        else 'gin_configs/random_search/micro_study.gin'),)
+    assert ('--run_bindings=RainbowSettings.total_env_steps = 25000000' in
+            run.flags) == (scale == 'paper')
+  if scale == 'paper':
+    assert {r.root_dir.split(os.sep)[-2] for r in study.runs} == {
+        'dodgeball', 'maze'}
+    assert any(line.startswith('random_cells: 2 runs x 2,500,000,000 env')
+               for line in paper_results.cost_lines(result, scale))
 
 
 @pytest.mark.parametrize('scale', paper_results.SCALES)

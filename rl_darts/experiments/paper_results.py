@@ -52,7 +52,10 @@ class Arm:
   """One run per game and seed (`joint`: per seed, over all the games in
   every batch, under root/<arm>/joint/seed_<s>). `trains_genotype_of`: the
   search arm whose genotype.json this arm trains (it runs in the stage
-  after)."""
+  after). A random search (`agent` 'random_search') trains
+  `runs_per_search` cells with the agent of its `rate`; its `marks` are
+  (label, arm) pairs whose runs of the same game and seed its histogram
+  marks (it runs in the last stage, after them)."""
 
   name: str
   agent: str  # ppo | rainbow | random_search (a PPO or Rainbow search)
@@ -63,6 +66,20 @@ class Arm:
   discretize_at: Optional[int] = None
   trains_genotype_of: Optional[str] = None
   joint: bool = False  # One run per seed over all the games at once.
+  game_configs: tuple[tuple[str, str], ...] = ()  # (game, config) overrides.
+  runs_per_search: int = 4  # Table 4's: 3 cells at 16x3, the best at 64x3.
+  marks: tuple[tuple[str, str], ...] = ()
+
+  @property
+  def trained_by(self) -> str:
+    """The agent of this arm's training runs ('ppo' or 'rainbow')."""
+    return self.rate.split('/')[0]
+
+  @property
+  def stage(self) -> str:
+    if self.marks:
+      return 'study'
+    return 'retrain' if self.trains_genotype_of else 'train'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +100,7 @@ _PPO_IMPALA = Arm('impala_cnn_64x3', 'ppo', 'gin_configs/ppo/impala_cnn_64x3.gin
                   25_000_000, 'ppo/impala_cnn')
 _RANDOM = Arm('random_search', 'random_search',
               'gin_configs/random_search/ppo_classic.gin', 25_000_000,
-              'ppo/discrete_64x3')  # Per cell: 3 at 16x3, the best at 64x3.
+              'ppo/discrete_64x3')
 _RAINBOW_SEARCH = Arm('micro_search', 'rainbow',
                       'gin_configs/rainbow/micro_search.gin', 25_000_000,
                       'rainbow/micro_supernet', discretize_at=25_000_000)
@@ -128,6 +145,16 @@ def _swept(arm: Arm, parameter: str, values: Sequence, label: str
       bindings=(*arm.bindings, f'{parameter} = {value}')) for value in values)
 
 
+# App. E (Figs. 9 and 18): 100 uniform Micro cells, each trained once at 64x3
+# with Rainbow and scored over the game's maximum return, as a histogram
+# marking the searched cell and IMPALA-CNN at the same size.
+_RANDOM_CELLS = Arm(
+    'random_cells', 'random_search', 'gin_configs/random_search/micro_study.gin',
+    25_000_000, 'rainbow/discrete_64x3',
+    game_configs=(('maze', 'gin_configs/random_search/micro_study_maze.gin'),),
+    runs_per_search=100,
+    marks=(('DARTS cell', 'micro_cell_64x3'), ('IMPALA-CNN', 'impala_cnn_64x3')))
+
 # App. F.1 and F.3 do not say on which games their sweeps ran: dodgeball, the
 # game of the paper's ablations (Table 2, Figs. 7, 9, 12).
 _SWEEP_GAMES = ('dodgeball',)
@@ -161,6 +188,10 @@ RESULTS = {r.name: r for r in (
                 50_000_000, 'ppo/impala_cnn'),
             Arm('conv5x5', 'ppo', 'gin_configs/ppo/impala_cnn_conv5x5_dodgeball.gin',
                 50_000_000, 'ppo/impala_cnn'))),
+    Result('fig9', 'App. E, Figs. 9 and 18: 100 random Micro cells at 64x3 '
+           '(Rainbow) on dodgeball and maze, beside the searched cell and '
+           'IMPALA-CNN', ('dodgeball', 'maze'), (0,),
+           (_RAINBOW_SEARCH, _RAINBOW_CELL, _RAINBOW_IMPALA, _RANDOM_CELLS)),
     Result('f1_ppo', 'App. F.1: the PPO + Classic search at softmax '
            'temperature 5, 10 and 15', _SWEEP_GAMES, (0, 1, 2),
            _swept(_PPO_SEARCH, 'Supernet.temperature', (5, 10, 15), 'T')),
@@ -207,7 +238,7 @@ def games_and_seeds(result: Result, scale: str,
 def _budget(arm: Arm, scale: str) -> tuple[int, list[str]]:
   """An arm's env steps per trained network and the bindings that set
   them."""
-  agent = 'ppo' if arm.agent == 'random_search' else arm.agent
+  agent = arm.trained_by
   settings = 'PPOSettings' if agent == 'ppo' else 'RainbowSettings'
   steps = arm.paper_steps if scale == 'paper' else SMOKE_STEPS[agent]
   bindings = [f'{settings}.total_env_steps = {steps}']
@@ -232,8 +263,14 @@ def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
     if scale == 'smoke':
       flags += ['--gin_bindings=RandomSearch.num_cells = 1',
                 f'--gin_bindings={_SPACE[1]}']
-    return run_queue.Run(name, 'random_search', root_dir, seed, (arm.config,),
-                         (), tuple(flags))
+    marked = {label: os.path.join(root, marked_arm, game, f'seed_{seed}')
+              for label, marked_arm in arm.marks}
+    if marked:
+      flags.append(f'--gin_bindings=RandomSearch.reference_runs = {marked!r}')
+    config = dict(arm.game_configs).get(game, arm.config)
+    return run_queue.Run(name, 'random_search', root_dir, seed, (config,),
+                         (), tuple(flags), needs=tuple(
+                             os.path.join(d, 'DONE') for d in marked.values()))
   needs = ()
   if arm.trains_genotype_of:
     genotype = os.path.join(root, arm.trains_genotype_of, game,
@@ -247,14 +284,14 @@ def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
 def plan(result: Result, scale: str, root_dir: str,
          games: Sequence[str] = ()) -> plans.Plan:
   """Stage 'train' (searches and baselines), then 'retrain' (the searched
-  cells), for every game and seed."""
+  cells), then 'study' (random cells marking the others), for every game
+  and seed."""
   games, seeds = games_and_seeds(result, scale, games)
   root = os.path.join(os.path.abspath(root_dir), 'runs')
   stages = []
-  for stage, retrains in (('train', False), ('retrain', True)):
+  for stage in ('train', 'retrain', 'study'):
     runs = tuple(arm_run(arm, scale, root, game, seed)
-                 for arm in result.arms
-                 if bool(arm.trains_genotype_of) == retrains
+                 for arm in result.arms if arm.stage == stage
                  for game in ([games] if arm.joint else games)
                  for seed in seeds)
     if runs:
@@ -270,7 +307,8 @@ def cost_lines(result: Result, scale: str, games: Sequence[str] = ()
   lines, total = [], 0.0
   for arm in result.arms:
     steps, _ = _budget(arm, scale)
-    per_run = steps * (4 if arm.agent == 'random_search' else 1)  # 3 + best.
+    per_run = steps * (arm.runs_per_search if arm.agent == 'random_search'
+                       else 1)
     count = (1 if arm.joint else len(games)) * len(seeds)
     hours = count * per_run / RATES[arm.rate] / 3600
     total += hours
