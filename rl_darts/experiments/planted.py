@@ -36,7 +36,6 @@ from tf_agents.specs import array_spec
 from rl_darts.envs import environments
 from rl_darts.experiments import power
 from rl_darts.experiments import results
-from rl_darts.runtime import checkpointing
 from rl_darts.runtime import recording
 from rl_darts.runtime import runs
 from rl_darts.space import cells
@@ -174,15 +173,11 @@ def search(root_dir: str, task: PlantedTask, seed: int) -> dict:
   variables = pair.student.trainable_variables + [
       v for v in [pair.alpha] if v.trainable]
   optimizer.build(variables)
-  checkpointer = checkpointing.Checkpointer(
-      os.path.join(root_dir, 'checkpoints'), pair=pair, optimizer=optimizer)
-  start = checkpointer.restore()
   columns = ['step', 'loss', 'recovery'] + list(
       planted_probabilities(pair.probs().numpy(), task))
-  log = recording.CsvLog(os.path.join(root_dir, 'metrics.csv'), columns,
-                         start)
-  writer = tf.summary.create_file_writer(os.path.join(root_dir, 'tb'))
-  progress = recording.Progress(task.steps, start=start)
+  log = runs.RunLog(root_dir, None, columns, task.steps, None, unit='step',
+                    counter='train_steps', shown=('loss', 'recovery'),
+                    pair=pair, optimizer=optimizer)
 
   @tf.function(autograph=False)
   def step(x):
@@ -192,21 +187,16 @@ def search(root_dir: str, task: PlantedTask, seed: int) -> dict:
     return loss
 
   row = {}
-  for i in range(start + 1, task.steps + 1):
+  for i in range(log.start + 1, task.steps + 1):
     # One generator per step: a resumed run sees the batches it would have.
     loss = float(step(inputs(np.random.default_rng([seed, i]),
                              task.batch_size)))
     if i % task.record_every and i != task.steps:
       continue
-    row = _record(pair, task, i, loss)
-    checkpointer.check_finite(i, row)
-    log.write(row)
-    with writer.as_default(step=i):
-      for name, value in row.items():
-        if name != 'step':
-          tf.summary.scalar(name, value)
-    checkpointer.save(i)
-    progress.update(i, loss=loss, recovery=row['recovery'])
+    log.counter.assign(i)
+    row = _record(pair, task, loss)
+    log.write(row, checkpoint=True)
+    row = {'step': i, **row}
   log.close()
   _finish(root_dir, pair, task, columns)
   return row or _last_row(root_dir, 'metrics.csv')
@@ -218,8 +208,8 @@ def _discretized(pair: _Pair, task: PlantedTask) -> tuple[genotypes.Node, ...]:
                                    task.edges_per_node, task.zero_op)
 
 
-def _record(pair: _Pair, task: PlantedTask, step: int, loss: float) -> dict:
-  return {'step': step, 'loss': loss,
+def _record(pair: _Pair, task: PlantedTask, loss: float) -> dict:
+  return {'loss': loss,
           'recovery': recovery(_discretized(pair, task), task.nodes),
           **planted_probabilities(pair.probs().numpy(), task)}
 
