@@ -101,7 +101,6 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
     self.root_dir = root_dir
     self.reward = reward_lib.SupernetReward(
         self.settings, data or image_data.load_dataset(), root_dir, seed)
-    self.supernet = self.reward.supernet
     self.shapes = self.supernet.alpha_shapes()
     self.num_edges, num_ops = self.shapes['normal']
     self.episode_steps = len(CELL_ORDER) * self.num_edges * (
@@ -121,6 +120,11 @@ class DartsSearchEnvironment(environments.BatchedEnvironment):
     self.t = 0
     self.frames: Optional[np.ndarray] = None
     self.last_alpha: Optional[dict[str, np.ndarray]] = None
+
+  @property
+  def supernet(self):
+    """The supernet whose score is the reward (`reward.supernet`)."""
+    return self.reward.supernet
 
   # Alpha ----------------------------------------------------------------------
   def _draw_alpha(self, rng: np.random.Generator, n: int
