@@ -25,8 +25,12 @@ flags.DEFINE_integer('seed', 0, 'Seeds Python, numpy, TF and the environments '
                      'a rerun that resumes must pass the same.',
                      lower_bound=0, upper_bound=2**32 - 1)
 flags.DEFINE_bool('deterministic', False, "TF's op determinism on top of "
-                  '--seed (slower; runs still differ by float rounding here: '
-                  'see WORKSPACE.md).')
+                  '--seed (slower; runs still differ by float rounding here; '
+                  'on a GPU, ops without a deterministic kernel fail, and no '
+                  'distributed run repeats: docs/decisions.md).')
+flags.DEFINE_string('ray_address', None, "A Ray cluster's address, for "
+                    "--executor=ray or --role=ray ('auto': this host's; none: "
+                    'start a local one).')
 FLAGS = flags.FLAGS
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'gin_configs')
 

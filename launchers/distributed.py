@@ -1,5 +1,5 @@
 """Shared by the distributed launchers (PPO, Rainbow): replay flags, starting
-every role as a local process."""
+every role as a local process or on a Ray cluster."""
 
 from __future__ import annotations
 
@@ -17,8 +17,13 @@ flags.DEFINE_integer('replay_port', None,
                      'default: a free port).')
 flags.DEFINE_string('replay_address', None,
                     'HOST:PORT of the replay role (for the other roles).')
+flags.DEFINE_float('learner_gpus', None, 'ray: GPUs of the replay and learner '
+                   "bundle (default: 1 if the cluster has a GPU, else 0).",
+                   lower_bound=0)
+flags.DEFINE_integer('max_restarts', 3, 'ray: restarts of each collector, '
+                     'actor or evaluator that dies.', lower_bound=0)
 FLAGS = flags.FLAGS
-LOCAL_ROLES = ('single', 'local', 'replay')  # Need no --replay_address.
+LOCAL_ROLES = ('single', 'local', 'ray', 'replay')  # No --replay_address.
 
 
 def check_flags(role: str, worker: str) -> None:
@@ -50,9 +55,23 @@ def forwarded_flags() -> list[str]:
   starts."""
   return ([f'--gin_configs={c}' for c in FLAGS.gin_configs] +
           [f'--gin_bindings={b}' for b in FLAGS.gin_bindings] +
-          [f'--root_dir={FLAGS.root_dir}', f'--seed={FLAGS.seed}'] +
+          [f'--root_dir={os.path.abspath(FLAGS.root_dir)}',
+           f'--seed={FLAGS.seed}'] +
           (['--deterministic'] if FLAGS.deterministic else []) +
           (['--verbose'] if FLAGS.verbose else []))
+
+
+def _command(module: str, worker: str, count: int) -> list[str]:
+  """The launcher command every role of this run extends with its own."""
+  return [sys.executable, '-m', module, *forwarded_flags(),
+          f'--num_{worker}s={count}']
+
+
+def run_roles(where: str, module: str, worker_role: str, worker: str,
+              count: int, evaluate: bool, grace: float = 600.0) -> None:
+  """Every role of the run, here (`where` 'local') or on Ray ('ray')."""
+  run = run_local if where == 'local' else run_ray
+  run(module, worker_role, worker, count, evaluate, grace)
 
 
 def run_local(module: str, worker_role: str, worker: str, count: int,
@@ -65,8 +84,7 @@ def run_local(module: str, worker_role: str, worker: str, count: int,
              for i in range(count)] + ([['--role=eval']] if evaluate else [])
   port = replay_port()
   address = f'localhost:{port}'
-  base = [sys.executable, '-m', module, *forwarded_flags(),
-          f'--num_{worker}s={count}']
+  base = _command(module, worker, count)
   replay = subprocess.Popen(base + ['--role=replay', f'--replay_port={port}'])
   others = [subprocess.Popen(base + list(flags_) +
                              [f'--replay_address={address}'])
@@ -87,3 +105,18 @@ def run_local(module: str, worker_role: str, worker: str, count: int,
         process.send_signal(signal.SIGTERM)
     for process in others + [learner, replay]:
       process.wait()
+
+
+def run_ray(module: str, worker_role: str, worker: str, count: int,
+            evaluate: bool, grace: float = 600.0) -> None:
+  """`run_local`'s roles on the Ray cluster at --ray_address (none: a local
+  one), placed and restarted by `ray_roles.RayRun`."""
+  from rl_darts.runtime import ray_roles  # pylint: disable=g-import-not-at-top
+  from rl_darts.runtime import executors  # pylint: disable=g-import-not-at-top
+  gpus = FLAGS.learner_gpus
+  if gpus is None:
+    ray = executors.connect_ray(FLAGS.ray_address)
+    gpus = 1.0 if ray.cluster_resources().get('GPU', 0) >= 1 else 0.0
+  ray_roles.RayRun(_command(module, worker, count), FLAGS.root_dir,
+                   ray_roles.roles(worker_role, worker, count, evaluate, gpus),
+                   FLAGS.ray_address, FLAGS.max_restarts, grace).run()

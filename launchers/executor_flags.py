@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from absl import flags
 
+from launchers import common  # pylint: disable=unused-import (--ray_address)
 from rl_darts.runtime import executors
 from rl_darts.runtime import plans
 
@@ -12,8 +13,6 @@ flags.DEFINE_enum('executor', 'local', executors.EXECUTORS,
                   'Where the runs run: here, or on a Ray cluster.')
 flags.DEFINE_integer('parallel', 1, 'Runs at once (local executor).',
                      lower_bound=1)
-flags.DEFINE_string('ray_address', None, "A Ray cluster's address ('auto': "
-                    "this host's; none: start a local one).")
 flags.DEFINE_integer('max_retries', 2, 'Ray: reruns of a failed or lost run '
                      '(it resumes).', lower_bound=0)
 FLAGS = flags.FLAGS

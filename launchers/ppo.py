@@ -9,8 +9,10 @@ the IMPALA-CNN baseline, chosen by the gin config.
 
 Roles (--role): single (default: everything in this process, in turn); local
 (replay, learner, --num_collectors collectors and an evaluator as processes on
-this machine); replay, learn, collect, eval (one role per process, any host:
-pass --replay_address=HOST:PORT of the replay role to the others).
+this machine); ray (the same roles on the Ray cluster at --ray_address, replay
+and learner together, dead collectors restarted: rl_darts/runtime/ray_roles.py);
+replay, learn, collect, eval (one role per process, any host: pass
+--replay_address=HOST:PORT of the replay role to the others).
 
 Writes under --root_dir: metrics.csv and tb/ (returns raw and normalized, loss,
 env steps/s), checkpoints/ (a rerun resumes), and for a supernet alpha.csv,
@@ -25,7 +27,7 @@ from launchers import common
 from launchers import distributed
 from rl_darts.agents.ppo import train
 
-ROLES = ('single', 'local', 'replay', 'learn', 'collect', 'eval')
+ROLES = ('single', 'local', 'ray', 'replay', 'learn', 'collect', 'eval')
 flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
 flags.DEFINE_enum('role', 'single', ROLES, 'What this process does.')
 flags.DEFINE_integer('num_collectors', 2, 'Collector processes (local, '
@@ -42,9 +44,9 @@ def main(argv):
   with common.user_errors():
     if FLAGS.role == 'single':
       train.train(FLAGS.root_dir, replay_port=FLAGS.replay_port)
-    elif FLAGS.role == 'local':
-      distributed.run_local('launchers.ppo', 'collect', 'collector',
-                            FLAGS.num_collectors,
+    elif FLAGS.role in ('local', 'ray'):
+      distributed.run_roles(FLAGS.role, 'launchers.ppo', 'collect',
+                            'collector', FLAGS.num_collectors,
                             evaluate=bool(train.PPOSettings().eval_every))
     elif FLAGS.role == 'replay':
       train.serve_replay(FLAGS.root_dir, distributed.replay_port(),

@@ -9,7 +9,9 @@ supernet search, discrete evaluation or the IMPALA-CNN baseline, by gin config.
 
 Roles (--role): single (default: actor and learner take turns in this
 process); local (replay, learner, --num_actors actors and an evaluator as
-processes on this machine); replay, learn, act, eval (one role per process,
+processes on this machine); ray (the same roles on the Ray cluster at
+--ray_address, replay and learner together, dead actors restarted:
+rl_darts/runtime/ray_roles.py); replay, learn, act, eval (one role per process,
 any host: pass --replay_address=HOST:PORT of the replay role to the others).
 
 Writes under --root_dir: metrics.csv and tb/ (loss, epsilon-greedy and greedy
@@ -26,7 +28,7 @@ from launchers import common
 from launchers import distributed
 from rl_darts.agents.rainbow import train
 
-ROLES = ('single', 'local', 'replay', 'learn', 'act', 'eval')
+ROLES = ('single', 'local', 'ray', 'replay', 'learn', 'act', 'eval')
 flags.DEFINE_string('root_dir', None, 'Where the run writes; reruns resume.')
 flags.DEFINE_enum('role', 'single', ROLES, 'What this process does.')
 flags.DEFINE_integer('num_actors', 2, 'Actor processes (local, act).')
@@ -42,9 +44,9 @@ def main(argv):
   with common.user_errors():
     if FLAGS.role == 'single':
       train.train(FLAGS.root_dir, replay_port=FLAGS.replay_port)
-    elif FLAGS.role == 'local':
+    elif FLAGS.role in ('local', 'ray'):
       # Actors may wait on the rate limiter forever once the learner is done.
-      distributed.run_local('launchers.rainbow', 'act', 'actor',
+      distributed.run_roles(FLAGS.role, 'launchers.rainbow', 'act', 'actor',
                             FLAGS.num_actors,
                             evaluate=bool(train.RainbowSettings().eval_every),
                             grace=10.0)

@@ -2,11 +2,13 @@
 marker; the longest test first."""
 
 import inspect
+import os
 import re
 
 import pytest
 
 import rl_darts  # pylint: disable=unused-import
+from tests import helpers
 
 # The longest test first: on 2 xdist workers it then overlaps the rest of the
 # suite instead of running alone at the end.
@@ -45,3 +47,24 @@ def pytest_collection_modifyitems(items):
         _calls_slow(f) for f in (function, *helpers) if f is not None):
       item.add_marker(pytest.mark.slow)
   items.sort(key=lambda item: not item.nodeid.startswith(LONGEST))
+
+
+@pytest.fixture(name='ray_cluster', scope='session')
+def _ray_cluster():
+  """A local Ray cluster of two raylets: the head with 3 CPUs and one GPU
+  (the scheduler's only: there is none here), the other with 2 CPUs."""
+  ray = pytest.importorskip('ray')
+  from ray import cluster_utils  # pylint: disable=g-import-not-at-top
+  cluster = cluster_utils.Cluster(initialize_head=True,
+                                  head_node_args={'num_cpus': 3,
+                                                  'num_gpus': 1})
+  cluster.add_node(num_cpus=2)
+  # Workers unpickle the tests' stand-in runs: they import them as pytest
+  # did (from tests/).
+  path = os.pathsep.join([os.path.join(helpers.REPO, 'tests'), helpers.REPO])
+  ray.init(address=cluster.address, include_dashboard=False,
+           logging_level='ERROR', log_to_driver=False,
+           runtime_env={'env_vars': {'PYTHONPATH': path}})
+  yield cluster
+  ray.shutdown()
+  cluster.shutdown()

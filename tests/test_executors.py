@@ -1,6 +1,7 @@
 """Plans of runs and their executors: stages in order, a later stage reading
 an earlier one's output, bad plans refused; on a Ray cluster of two raylets,
-a grid, a run that dies and is retried, and a real search -> retrain plan."""
+a grid, a run that dies and is retried, a real search -> retrain plan, and a
+distributed run's bundles checked against the cluster."""
 
 import dataclasses
 import os
@@ -10,6 +11,7 @@ import pytest
 
 from rl_darts.runtime import executors
 from rl_darts.runtime import plans
+from rl_darts.runtime import ray_roles
 from rl_darts.runtime import run_queue
 from rl_darts.space import genotypes
 from tests import helpers
@@ -88,25 +90,6 @@ def test_an_unreachable_ray_address_is_named():
     executors.RayExecutor('127.0.0.1:1')
 
 
-@pytest.fixture(name='ray_cluster', scope='module')
-def _ray_cluster():
-  """A local Ray cluster of two raylets, one CPU each."""
-  ray = pytest.importorskip('ray')
-  from ray import cluster_utils  # pylint: disable=g-import-not-at-top
-  cluster = cluster_utils.Cluster(initialize_head=True,
-                                  head_node_args={'num_cpus': 1})
-  cluster.add_node(num_cpus=1)
-  # Workers unpickle this module's stand-in runs: they import it as pytest
-  # did (from tests/).
-  path = os.pathsep.join([os.path.join(helpers.REPO, 'tests'), helpers.REPO])
-  ray.init(address=cluster.address, include_dashboard=False,
-           logging_level='ERROR', log_to_driver=False,
-           runtime_env={'env_vars': {'PYTHONPATH': path}})
-  yield cluster
-  ray.shutdown()
-  cluster.shutdown()
-
-
 @pytest.mark.slow
 def test_ray_runs_a_grid_on_both_raylets_and_retries_a_dead_run(
     ray_cluster, tmp_path, capsys):
@@ -159,3 +142,18 @@ def test_ray_runs_a_search_then_the_retraining_of_its_genotype(
                    ).read()
   assert 'DiscreteNetwork.genotype' in operative and genotype in operative
   assert not os.path.exists(os.path.join(retrain.root_dir, 'genotype.json'))
+
+
+@pytest.mark.slow  # Starts a Ray cluster.
+def test_a_ray_run_the_cluster_cannot_hold_is_named(ray_cluster, tmp_path):
+  """--role=ray asks for its bundles up front: more GPUs or CPUs than the
+  cluster has is an error naming both, not a run that waits forever."""
+  del ray_cluster
+  with pytest.raises(ValueError, match=r'needs 2 GPUs .* the Ray cluster has '
+                     r'1; allowed: fewer workers, --learner_gpus=0'):
+    ray_roles.RayRun(['true'], str(tmp_path),
+                     ray_roles.roles('collect', 'collector', 2, True, 2.0),
+                     None)
+  with pytest.raises(ValueError, match=r'needs 42 CPUs'):
+    ray_roles.RayRun(['true'], str(tmp_path),
+                     ray_roles.roles('act', 'actor', 40, False, 0.0), None)

@@ -2,9 +2,12 @@
 resume after SIGKILL, and clear errors on bad input."""
 
 import dataclasses
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import gin
 import numpy as np
@@ -154,14 +157,20 @@ def test_bad_genotype_path_gives_clear_error(tmp_path):
   assert "genotype file '/no/genotype.json' does not exist" in out
 
 
-def test_distributed_local_mode_learns_through_reverb(tmp_path):
-  """1 learner, 2 collectors and an evaluator as processes on localhost; the
-  collectors only improve if the learner's weights reach them via Reverb."""
+def _distributed_config(tmp_path):
+  """The quadrant task for 2 collectors x 8 envs x 16 steps, evaluated."""
   config = tmp_path / 'quadrant.gin'
   config.write_text(QUADRANT.replace('total_env_steps = 3072',
                                      'total_env_steps = 2048')
                     .replace('eval_every = 0', 'eval_every = 1')
                     + ENCODERS['impala_cnn'] + "\nPPOSettings.eval_steps = 8\n")
+  return config
+
+
+def test_distributed_local_mode_learns_through_reverb(tmp_path):
+  """1 learner, 2 collectors and an evaluator as processes on localhost; the
+  collectors only improve if the learner's weights reach them via Reverb."""
+  config = _distributed_config(tmp_path)
   root = tmp_path / 'run'
   result = subprocess.run(
       [sys.executable, '-m', 'launchers.ppo', '--role=local',
@@ -177,6 +186,55 @@ def test_distributed_local_mode_learns_through_reverb(tmp_path):
     # old (more under load: 0.66 seen where 0.8 is usual).
     assert float(rows[-1]['train_return']) > 0.6
   assert len(helpers.rows(root / 'eval.csv')) >= 1
+
+
+def _role_pid(root, role: str, starts: int) -> int:
+  """The pid of `role`'s `starts`-th process, once roles.json has it."""
+  path = root / 'logs' / 'roles.json'
+  for _ in range(600):
+    if path.exists():
+      placed = json.loads(path.read_text()).get(role, {})
+      if placed.get('starts') == starts:
+        return placed['pid']
+    time.sleep(0.5)
+  raise AssertionError(f'{role} never started {starts} time(s)')
+
+
+def test_ray_roles_learn_on_two_raylets_and_restart_a_dead_collector(
+    ray_cluster, tmp_path):
+  """--role=ray: the local test's run on a two-raylet cluster; a collector
+  SIGKILLed mid-run is started again and the run still learns."""
+  config = _distributed_config(tmp_path)
+  root = tmp_path / 'run'
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'launchers.ppo', '--role=ray',
+       f'--ray_address={ray_cluster.address}', '--num_collectors=2',
+       f'--gin_configs={config}', f'--root_dir={root}'],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  first = _role_pid(root, 'collect_1', starts=1)
+  while not (root / 'collector_1.csv').exists() or len(
+      helpers.rows(root / 'collector_1.csv')) < 2:
+    assert process.poll() is None, process.stdout.read()
+    time.sleep(0.5)
+  os.kill(first, signal.SIGKILL)
+  out, _ = process.communicate(timeout=900)
+  assert process.returncode == 0, out
+  assert 'role collect_1 exited with -9: restart 1 of 3' in out
+  steps = [int(r['step']) for r in helpers.rows(root / 'metrics.csv')]
+  assert steps == list(range(256, 2049, 256))
+  assert float(helpers.rows(root / 'collector_0.csv')[-1]['train_return']) > 0.6
+  placed = json.loads((root / 'logs' / 'roles.json').read_text())
+  assert sorted(placed) == ['collect_0', 'collect_1', 'eval', 'learn',
+                            'replay']
+  assert placed['collect_1']['starts'] == 2
+  assert placed['collect_1']['pid'] != first
+  # Roles on both raylets; the learner alone sees the (scheduler's) GPU.
+  assert len({role['node_id'] for role in placed.values()}) == 2
+  assert placed['learn']['cuda_visible_devices'] == '0'
+  assert all(role['cuda_visible_devices'] == ''
+             for name, role in placed.items() if name != 'learn')
+  assert placed['replay']['node_id'] == placed['learn']['node_id']
+  assert 'TF devices:' in (root / 'logs' / 'learn.log').read_text()
 
 
 def test_bad_collector_flags_give_clear_error(tmp_path):

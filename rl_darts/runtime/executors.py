@@ -92,42 +92,48 @@ def _run_on_worker(run: run_queue.Run) -> str:
     raise RunFailed(str(failure)) from None
 
 
+def connect_ray(address: Optional[str] = None):
+  """The `ray` module, connected to the cluster at `address` (None: a local
+  one started here; 'auto': the one this host belongs to); an unreachable
+  address is a ValueError within seconds (Ray itself retries for minutes)."""
+  import ray  # pylint: disable=g-import-not-at-top
+  if ray.is_initialized():
+    return ray
+  try:
+    _check_reachable(address)
+    ray.init(address=address, include_dashboard=False,
+             logging_level='ERROR', log_to_driver=False)
+  except (ConnectionError, RuntimeError, ValueError) as error:
+    raise ValueError(
+        f'cannot reach a Ray cluster at {address!r} ({error}); allowed: the '
+        'address of a running cluster (`ray start --head` prints it), '
+        "'auto' on a cluster's host, or none for a local cluster") from None
+  return ray
+
+
+def _check_reachable(address: Optional[str], timeout: float = 5.0) -> None:
+  """A HOST:PORT address must accept a connection; 'auto', 'local' and none
+  are Ray's to resolve."""
+  if not address or ':' not in address or '://' in address:
+    return
+  host, _, port = address.rpartition(':')
+  try:
+    socket.create_connection((host, int(port)), timeout=timeout).close()
+  except (OSError, ValueError) as error:
+    raise ConnectionError(f'nothing answers at {address} ({error})') from None
+
+
 class RayExecutor:
   """Runs stages as Ray tasks on the cluster at `address` (None: a local
   one started here; 'auto': the one this host belongs to)."""
 
   def __init__(self, address: Optional[str] = None, max_retries: int = 2,
                status_seconds: float = 30.0):
-    import ray  # pylint: disable=g-import-not-at-top
     if max_retries < 0:
       raise ValueError(f'max_retries must be >= 0; got {max_retries}')
-    self.ray, self.max_retries = ray, max_retries
+    self.ray, self.max_retries = connect_ray(address), max_retries
     self.status_seconds = status_seconds
-    if not ray.is_initialized():
-      try:
-        self.check_reachable(address)
-        ray.init(address=address, include_dashboard=False,
-                 logging_level='ERROR', log_to_driver=False)
-      except (ConnectionError, RuntimeError, ValueError) as error:
-        raise ValueError(
-            f'cannot reach a Ray cluster at {address!r} ({error}); allowed: '
-            "the address of a running cluster (`ray start --head` prints "
-            "it), 'auto' on a cluster's host, or none for a local "
-            'cluster') from None
-    self.remote = ray.remote(_run_on_worker)
-
-  @staticmethod
-  def check_reachable(address: Optional[str], timeout: float = 5.0) -> None:
-    """A HOST:PORT address must accept a connection (Ray itself would retry
-    for minutes); 'auto', 'local' and none are Ray's to resolve."""
-    if not address or ':' not in address or '://' in address:
-      return
-    host, _, port = address.rpartition(':')
-    try:
-      socket.create_connection((host, int(port)), timeout=timeout).close()
-    except (OSError, ValueError) as error:
-      raise ConnectionError(f'nothing answers at {address} ({error})'
-                            ) from None
+    self.remote = self.ray.remote(_run_on_worker)
 
   def run_stage(self, stage: plans.Stage) -> None:
     pending = {}
