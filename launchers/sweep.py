@@ -17,8 +17,9 @@ DIR/<config name>/<param>=<value>,.../<game>/seed_<s> (no grid or game level
 without them) with its log beside it; --gin_bindings go to every run.
 
 Executors: --executor=local (default) runs them here, one after another or
---parallel at a time; --executor=ray runs each as a Ray task reserving
---num_cpus/--num_gpus on the cluster at --ray_address (none: a local one),
+--parallel at a time, packed into this host's CPUs and GPUs by --num_cpus and
+--num_gpus (each run sees only its GPU); --executor=ray runs each as a Ray
+task reserving them on the cluster at --ray_address (none: a local one),
 retried up to --max_retries times, with a status line. A rerun skips finished
 runs and resumes the others.
 
@@ -49,10 +50,10 @@ flags.DEFINE_list('seeds', ['0'], 'Seeds; every config and game runs each.')
 flags.DEFINE_multi_string('grid', [], 'A bindings axis, PARAM=V1,V2,...: '
                           'every value runs (several --grid: every '
                           'combination).')
-flags.DEFINE_float('num_cpus', 1.0, 'CPUs each run reserves (Ray).',
-                   lower_bound=0.0)
-flags.DEFINE_float('num_gpus', 0.0, 'GPUs each run reserves (Ray; others '
-                   'see none).', lower_bound=0.0)
+flags.DEFINE_float('num_cpus', 1.0, "CPUs each run reserves (of this host's "
+                   'or the Ray cluster\'s).', lower_bound=0.0)
+flags.DEFINE_float('num_gpus', 0.0, 'GPUs each run reserves (a share of one, '
+                   'or whole ones; runs see only theirs).', lower_bound=0.0)
 flags.DEFINE_bool('list', False, "Print every run's index, state, root dir "
                   'and command, and run nothing.')
 flags.DEFINE_integer('run_index', None, 'Run only this run (see --list), in '

@@ -83,6 +83,26 @@ def test_bad_plans_and_executors_are_named(tmp_path):
     executors.run_plan(plan)
 
 
+def test_local_runs_are_packed_into_the_hosts_gpus(tmp_path):
+  """Half-GPU runs share a GPU two at a time, a two-GPU run waits for two
+  free ones, a run reserving none sees none; a run no host slot can hold is
+  refused before anything starts."""
+  runs = [dataclasses.replace(_run(tmp_path, f'slow_{i}'), num_gpus=0.5)
+          for i in range(4)]
+  runs += [dataclasses.replace(_run(tmp_path, 'slow_pair'), num_gpus=2.0),
+           _run(tmp_path, 'cpu_only')]
+  run_queue.run_all(runs, parallel=8,
+                    host=run_queue.HostSlots(cpus=4, gpus=('0', '1')))
+  seen = [_starts(run)[0].split()[1] for run in runs]
+  assert sorted(seen[:4]) == ["'0'", "'0'", "'1'", "'1'"]
+  assert seen[4:] == ["'0,1'", "''"]
+  with pytest.raises(ValueError, match=r"run 'gpu' reserves 1 CPUs and 1 GPUs;"
+                     r' this host has 2 CPUs and 0 GPUs \(none\)'):
+    run_queue.run_all([dataclasses.replace(_run(tmp_path, 'gpu'), num_gpus=1)],
+                      host=run_queue.HostSlots(cpus=2, gpus=()))
+  assert not os.path.exists(os.path.join(tmp_path, 'gpu'))
+
+
 def test_an_unreachable_ray_address_is_named():
   pytest.importorskip('ray')
   with pytest.raises(ValueError, match=r"cannot reach a Ray cluster at "

@@ -6,6 +6,10 @@ they finished, reruns the others (the launchers resume from their
 checkpoints) one after another or `parallel` at a time, and writes DONE after
 each success. A failure lets the runs under way finish, starts no new one and
 stops with the end of the failed run's log. `grid` lays out a sweep's runs.
+Runs are packed into this host's CPUs and GPUs (`HostSlots`) by what each
+reserves (`num_cpus`, `num_gpus`): where any run of the queue reserves a GPU,
+each run sees only the GPU it was given (`CUDA_VISIBLE_DEVICES`; none for a
+run that reserves none), as on Ray.
 
 Every started run holds a lease, `<root_dir>.lease` (host, pid, time; made
 atomically, its time refreshed while the run lives), so no run directory is
@@ -143,12 +147,80 @@ class Run:
             *(f'--gin_bindings={b}' for b in self.bindings), *self.flags]
 
 
-def _start(run: Run) -> tuple[subprocess.Popen, float]:
+def host_gpus() -> tuple[str, ...]:
+  """This host's GPU ids a run may be given: CUDA_VISIBLE_DEVICES where set,
+  else those `nvidia-smi -L` lists."""
+  if 'CUDA_VISIBLE_DEVICES' in os.environ:
+    return tuple(g for g in os.environ['CUDA_VISIBLE_DEVICES'].split(',') if g)
+  try:
+    listing_ = subprocess.run(['nvidia-smi', '-L'], capture_output=True,
+                              text=True, check=True, timeout=30).stdout
+  except (OSError, subprocess.SubprocessError):
+    return ()
+  return tuple(str(i) for i, line in enumerate(
+      l for l in listing_.splitlines() if l.startswith('GPU ')))
+
+
+class HostSlots:
+  """This host's CPUs and GPUs, handed to runs by what they reserve: a run of
+  at most one GPU shares a GPU with room left, a run of several takes whole
+  free GPUs."""
+
+  def __init__(self, cpus: Optional[float] = None,
+               gpus: Optional[Sequence[str]] = None):
+    self.cpus = float(os.cpu_count() if cpus is None else cpus)
+    self.gpu_use = {g: 0.0 for g in (host_gpus() if gpus is None else gpus)}
+    self.cpus_used = 0.0
+
+  def check(self, runs: Sequence[Run]) -> None:
+    """Every run must fit this host on its own."""
+    for run in runs:
+      whole = run.num_gpus if run.num_gpus > 1 else 1 if run.num_gpus else 0
+      if run.num_cpus > self.cpus or whole > len(self.gpu_use):
+        raise ValueError(
+            f'run {run.name!r} reserves {run.num_cpus:g} CPUs and '
+            f'{run.num_gpus:g} GPUs; this host has {self.cpus:g} CPUs and '
+            f'{len(self.gpu_use)} GPUs ({",".join(self.gpu_use) or "none"}); '
+            'allowed: --num_cpus/--num_gpus within that, or --executor=ray')
+
+  def take(self, run: Run) -> Optional[tuple[str, ...]]:
+    """The GPU ids `run` gets (() for none) if it fits now, else None."""
+    if self.cpus_used + run.num_cpus > self.cpus:
+      return None
+    if not run.num_gpus:
+      gpus = ()
+    elif run.num_gpus <= 1:
+      room = [g for g, use in self.gpu_use.items()
+              if use + run.num_gpus <= 1 + 1e-9]
+      gpus = tuple(room[:1]) or None
+    else:
+      free = [g for g, use in self.gpu_use.items() if not use]
+      gpus = tuple(free[:int(run.num_gpus)])
+      gpus = gpus if len(gpus) == run.num_gpus else None
+    if gpus is None:
+      return None
+    self.cpus_used += run.num_cpus
+    for g in gpus:
+      self.gpu_use[g] += min(run.num_gpus, 1.0)
+    return gpus
+
+  def give_back(self, run: Run, gpus: tuple[str, ...]) -> None:
+    self.cpus_used -= run.num_cpus
+    for g in gpus:
+      self.gpu_use[g] -= min(run.num_gpus, 1.0)
+
+
+def _start(run: Run, gpus: Optional[tuple[str, ...]]
+           ) -> tuple[subprocess.Popen, float]:
+  """Starts `run`; `gpus` (None: leave the environment's) become its
+  CUDA_VISIBLE_DEVICES."""
   os.makedirs(os.path.dirname(os.path.abspath(run.root_dir)), exist_ok=True)
   print(f'{run.name}: running (log: {run.log})', flush=True)
+  env = (None if gpus is None else
+         dict(os.environ, CUDA_VISIBLE_DEVICES=','.join(gpus)))
   with open(run.log, 'a') as log:
     process = subprocess.Popen(run.command(), cwd=REPO, stdout=log,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, env=env)
   return process, time.monotonic()
 
 
@@ -157,8 +229,10 @@ def _tail(run: Run, lines: int = 15) -> str:
     return ''.join(log.readlines()[-lines:])
 
 
-def run_all(runs: Sequence[Run], parallel: int = 1) -> None:
-  """Runs the unfinished `runs`, at most `parallel` at once, in order."""
+def run_all(runs: Sequence[Run], parallel: int = 1,
+            host: Optional[HostSlots] = None) -> None:
+  """Runs the unfinished `runs` in order, at most `parallel` at once and as
+  many as fit `host` (default: this host's CPUs and GPUs)."""
   if parallel < 1:
     raise ValueError(f'parallel must be >= 1; got {parallel}')
   names = [run.root_dir for run in runs]
@@ -171,16 +245,24 @@ def run_all(runs: Sequence[Run], parallel: int = 1) -> None:
   if held:
     raise LeaseHeld(f'live processes run {held} (their .lease files): '
                     f'wait for them, or end them')
+  host = host or HostSlots()
+  host.check(pending)
+  pinned = any(run.num_gpus for run in pending)  # Else GPUs are shared.
   running: dict[Run, tuple[subprocess.Popen, float]] = {}
+  given: dict[Run, tuple[str, ...]] = {}
   leases: dict[Run, Lease] = {}
   failed: list[tuple[Run, int]] = []
   try:
     while pending or running:
       while pending and len(running) < parallel and not failed:
+        gpus = host.take(pending[0])
+        if gpus is None:
+          break
         run = pending.pop(0)
+        given[run] = gpus
         leases[run] = Lease(run.root_dir)
         leases[run].acquire()
-        running[run] = _start(run)
+        running[run] = _start(run, gpus if pinned else None)
       if not running:
         break
       time.sleep(0.2)
@@ -190,6 +272,7 @@ def run_all(runs: Sequence[Run], parallel: int = 1) -> None:
         if code is None:
           continue
         del running[run]
+        host.give_back(run, given.pop(run))
         if not code:
           io_utils.atomic_write_text(os.path.join(run.root_dir, 'DONE'), '')
           print(f'{run.name}: done in {time.monotonic() - began:.0f} s',
