@@ -5,12 +5,15 @@ one process (`alternate`), which a shared machine's drift does not skew."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Callable, Sequence
 
@@ -18,8 +21,9 @@ from absl import app
 from absl import flags
 
 flags.DEFINE_string('child', None, 'Internal: measure one encoder (or, as '
-                    '"paired:A,B", time their learning alternately), print '
-                    'JSON.')
+                    '"paired:A,B", time their learning alternately; as '
+                    '"placement:A", audit where its learn step\'s ops run), '
+                    'print JSON.')
 flags.DEFINE_integer('rounds', 1, 'Measure all encoders this many times, one '
                      'round after another, and give the median of each '
                      'supernet ratio: a shared machine\'s speed drifts.',
@@ -29,6 +33,10 @@ flags.DEFINE_integer('paired_rounds', 10, 'Then time the learning of '
                      'process this many times and give the ratios\' medians '
                      '(0: skip).', lower_bound=0)
 PAIRED = 'paired:'
+PLACEMENT = 'placement:'
+# Op types that carry a train step's arithmetic: on a GPU host, none of them
+# should be placed on the CPU.
+COMPUTE_OPS = re.compile(r'Conv|MatMul|Pool|Relu|Softmax|BiasAdd|_MixElementwise')
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = 'impala_16x3'
@@ -183,7 +191,9 @@ def main(script: str, measure: Callable[[str], dict],
   child (--paired_rounds)."""
   child = flags.FLAGS.child
   if child:
-    if child.startswith(PAIRED):
+    if child.startswith(PLACEMENT):
+      result = placement(lambda: learn(child[len(PLACEMENT):])[0]())
+    elif child.startswith(PAIRED):
       steps = {name: learn(name) for name in child[len(PAIRED):].split(',')}
       result = alternate(steps, flags.FLAGS.paired_rounds)
     else:
@@ -200,7 +210,7 @@ def main(script: str, measure: Callable[[str], dict],
       print(f'round {number} of {rounds}', flush=True)
     results = {}
     for name in names:
-      r = _run_child(script, name, child_flags)
+      r = run_child(script, name, child_flags)
       if r:
         results[name] = r
         print(f'{name:<17}' + ''.join(f'{r[k]:>{w}{f}}'
@@ -211,14 +221,51 @@ def main(script: str, measure: Callable[[str], dict],
   if flags.FLAGS.paired_rounds and BASELINE in paired and len(paired) > 1:
     print(f'{BASELINE} and supernets learning in turn in one process, '
           f'{flags.FLAGS.paired_rounds} rounds', flush=True)
-    rates = _run_child(script, PAIRED + ','.join(paired), [
+    rates = run_child(script, PAIRED + ','.join(paired), [
         *child_flags, f'--paired_rounds={flags.FLAGS.paired_rounds}'])
     if rates:
       print_ratios(paired_results(rates, measured, rate), rate,
                    'paired round')
 
 
-def _run_child(script: str, child: str, child_flags: Sequence[str]
+def placement(step: Callable[[], object]) -> dict:
+  """Runs `step` (building, tracing and running a train step) with TF's
+  placement log on, read from this process's stdout (the placer writes it
+  there, at any log level): the ops of every traced function by device
+  ('CPU', 'GPU') and the compute op types placed on the CPU. TF reads the
+  setting when it starts: call this before TF runs any op."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.debugging.set_log_device_placement(True)
+  sys.stdout.flush()
+  saved = os.dup(1)
+  with tempfile.TemporaryFile() as log:
+    os.dup2(log.fileno(), 1)
+    try:
+      step()
+    finally:
+      sys.stdout.flush()
+      os.dup2(saved, 1)
+      os.close(saved)
+      tf.debugging.set_log_device_placement(False)
+    log.seek(0)
+    lines = log.read().decode(errors='replace').splitlines()
+  ops = collections.Counter()
+  on_cpu = set()
+  for line in lines:
+    found = re.match(r'^\S+: \((\w+)\): \S*device:(CPU|GPU):\d+$', line)
+    if found:
+      kind, device = found.groups()
+      ops[device] += 1
+      if device == 'CPU' and COMPUTE_OPS.search(kind):
+        on_cpu.add(kind)
+  if not ops:
+    raise RuntimeError('no placement log: audit a step before TF runs its '
+                       'first op (in a fresh process)')
+  return {'ops_gpu': ops['GPU'], 'ops_cpu': ops['CPU'],
+          'compute_on_cpu': sorted(on_cpu)}
+
+
+def run_child(script: str, child: str, child_flags: Sequence[str]
                ) -> dict | None:
   """`script --child=CHILD *child_flags`'s result (None, reported, if it
   failed)."""

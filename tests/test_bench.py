@@ -1,5 +1,6 @@
 """The throughput scripts' supernet/IMPALA-CNN ratios and their medians."""
 
+import json
 import os
 import re
 import subprocess
@@ -86,6 +87,49 @@ def _rows(returns, greedy=()):
   return [{'step': str(10_000 * (i + 1)), 'train_return': str(r),
            'greedy_train_return': str(greedy.get(i, ''))}
           for i, r in enumerate(returns)]
+
+
+AUDIT = """
+import json, sys
+sys.path.insert(0, 'bench')
+import harness
+import tensorflow as tf
+from rl_darts.space import networks
+encoder = None
+
+@tf.function
+def step():
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(encoder(tf.zeros([2, 16, 16, 3]), training=True))
+  return tape.gradient(loss, encoder.trainable_variables)
+
+def build_and_step():
+  global encoder
+  encoder = networks.Supernet('micro', depths=(4,), normal_cells=1,
+                              reduction_cells=0, num_nodes=2)
+  step()
+
+print(json.dumps(harness.placement(build_and_step)))
+try:
+  harness.placement(step)  # TF is running now: its placement log is fixed.
+except RuntimeError as error:
+  print(error)
+"""
+
+
+def test_placement_audit_reads_where_a_train_step_runs():
+  """The GPU check's audit, in a fresh process: on this CPU-only machine a
+  supernet's train step has every op, its convolutions and pools among them,
+  on the CPU; asked once TF runs, it says it cannot see."""
+  out = subprocess.run([sys.executable, '-c', AUDIT], cwd=harness.REPO,
+                       capture_output=True, text=True, check=True).stdout
+  first, second = out.strip().splitlines()[-2:]
+  result = json.loads(first)
+  assert result['ops_gpu'] == 0 and result['ops_cpu'] > 50
+  assert {'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad', 'Relu'} <= set(
+      result['compute_on_cpu']), result
+  assert 'Const' not in result['compute_on_cpu']
+  assert second.startswith('no placement log')
 
 
 def test_learning_check_verdict_against_random_play():

@@ -100,3 +100,4 @@ def test_gpu_check_fails_clearly_without_a_usable_gpu():
   assert result.returncode == 1, result.stdout + result.stderr
   assert 'CUDA none' in result.stdout and 'devices: CPU:0' in result.stdout
   assert 'error: this TF is a CPU build: make TF=gpu setup' in result.stderr
+  assert result.stdout.strip().endswith('FAIL')
