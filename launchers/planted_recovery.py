@@ -1,19 +1,26 @@
-r"""Planted-architecture recovery: the joint search and its frozen-alpha control
-on a teacher with a planted cell, for several seeds (rl_darts/experiments/planted.py).
+r"""Planted-architecture recovery: the search and its control on a task whose
+best cell is planted, for several seeds.
 
---method=supervised: a supernet cell regresses the teacher cell's outputs
-(`PlantedTask`, bound with --gin_bindings). --method=ppo: the RL-DARTS search
-(`launchers.ppo`, gin_configs/ppo/planted_search.gin) on `PlantedBandit`, its
-runs a plan on --executor (--run_bindings go to every run).
+--method=supervised: a supernet cell regresses a teacher cell's outputs
+(`PlantedTask`, bound with --gin_bindings; rl_darts/experiments/planted.py).
+--method=ppo: the RL-DARTS search (`launchers.ppo`,
+gin_configs/ppo/planted_search.gin) on `PlantedBandit`. Both against the
+frozen-uniform-alpha control. --method=nas_rl: the RL-for-DARTS meta-agent
+(`launchers.nas_rl`, gin_configs/nas_rl/planted.gin) on data its own
+pretrained supernet labels at a dense planted cell (rl_darts/nas_rl/planted.py),
+against the uniform random policy's cells; a pretraining run per seed first.
+ppo and nas_rl run a plan on --executor (--run_bindings go to every search
+run, --pretrain_bindings to every pretraining run).
 
-Writes under --root_dir: {search,frozen}/seed_<s>/ (each a resumable run with
-its metrics.csv, genotype.json and plots), summary.json and summary.md (final
-recovery per arm and seed, mean and sample std, and chance). A rerun of the
-same command resumes.
+Writes under --root_dir: <arm>/seed_<s>/ (each a resumable run with its
+metrics.csv, genotype.json and plots; nas_rl also pretrain/seed_<s>/),
+summary.json and summary.md (final recovery per arm and seed, mean, 95%
+interval, sample std, and chance). A rerun of the same command resumes.
 
   python -m launchers.planted_recovery --root_dir=runs/planted --seeds=0,1,2
   python -m launchers.planted_recovery --method=ppo --parallel=2 \
       --root_dir=runs/planted_ppo --seeds=0,1,2
+  python -m launchers.planted_recovery --method=nas_rl --root_dir=runs/planted_nas_rl
 """
 
 import json
@@ -32,13 +39,18 @@ from rl_darts.runtime import run_queue
 
 flags.DEFINE_string('root_dir', None, 'Where the runs write; reruns resume.')
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds, one run per arm each.')
-flags.DEFINE_enum('method', 'supervised', ['supervised', 'ppo'],
-                  'How the supernet learns the teacher.')
-flags.DEFINE_multi_string('run_bindings', [], '--method=ppo: gin bindings '
-                          'for every run.')
+flags.DEFINE_enum('method', 'supervised', ['supervised', 'ppo', 'nas_rl'],
+                  'Which search meets the plant.')
+flags.DEFINE_multi_string('run_bindings', [], '--method=ppo or nas_rl: gin '
+                          'bindings for every search run.')
+flags.DEFINE_multi_string('pretrain_bindings', [], '--method=nas_rl: gin '
+                          'bindings for every pretraining run (the data set '
+                          "and supernet shape must match the searches').")
 FLAGS = flags.FLAGS
 ARMS = {'search': False, 'frozen': True}  # Arm: freeze_alpha.
 PPO_CONFIG = 'gin_configs/ppo/planted_search.gin'
+NAS_RL_CONFIG = 'gin_configs/nas_rl/planted.gin'
+PRETRAIN_CONFIG = 'gin_configs/nas_rl/pretrain.gin'
 
 
 def supervised(root_dir: str, seeds: list[int]) -> dict[str, list[dict]]:
@@ -67,13 +79,51 @@ def ppo(root_dir: str, seeds: list[int], bindings: list[str]
           for arm, arm_runs in runs.items()}
 
 
+def nas_rl(root_dir: str, seeds: list[int], bindings: list[str],
+           pretrain_bindings: list[str]) -> tuple[dict[str, list[dict]], float]:
+  """Per seed, a pretraining run, then the meta-agent's search on the data
+  its supernet labels at the plant; the searched cells' recovery and the
+  random policy's, per seed, and chance."""
+  pretrain, search = [], []
+  for seed in seeds:
+    weights = os.path.join(root_dir, 'pretrain', f'seed_{seed}')
+    pretrain.append(run_queue.Run(f'pretrain seed {seed}', 'pretrain_supernet',
+                                  weights, seed, (PRETRAIN_CONFIG,),
+                                  tuple(pretrain_bindings)))
+    search.append(run_queue.Run(
+        f'search seed {seed}', 'nas_rl',
+        os.path.join(root_dir, 'search', f'seed_{seed}'), seed,
+        (NAS_RL_CONFIG,),
+        (f"SearchSettings.checkpoint = '{weights}'", *bindings),
+        needs=(os.path.join(weights, 'provenance.json'),)))
+  executor_flags.run(plans.Plan((plans.Stage('pretrain', tuple(pretrain)),
+                                 plans.Stage('search', tuple(search)))))
+  found = [_json(os.path.join(r.root_dir, 'recovery.json')) for r in search]
+  return ({'search': [{'recovery': f['recovery']} for f in found],
+           'random policy': [{'recovery': f['random_policy_mean']}
+                             for f in found]}, found[0]['chance'])
+
+
+def _json(path: str) -> dict:
+  with open(path) as f:
+    return json.load(f)
+
+
 def run(root_dir: str, seeds: list[int], method: str = 'supervised',
-        bindings: tuple[str, ...] = ()) -> dict:
+        bindings: tuple[str, ...] = (),
+        pretrain_bindings: tuple[str, ...] = ()) -> dict:
   """Both arms for every seed; returns and writes the summary."""
-  finals = (supervised(root_dir, seeds) if method == 'supervised' else
-            ppo(root_dir, seeds, list(bindings)))
-  summary = planted.summarize(finals, planted.PlantedTask())
+  if method == 'nas_rl':
+    finals, chance = nas_rl(root_dir, seeds, list(bindings),
+                            list(pretrain_bindings))
+  else:
+    finals = (supervised(root_dir, seeds) if method == 'supervised' else
+              ppo(root_dir, seeds, list(bindings)))
+    chance = planted.chance(planted.PlantedTask())
+  summary = planted.summarize(finals, chance)
   summary.update(seeds=seeds, method=method)
+  if method != 'nas_rl':  # Its plants are per seed, in each run's plant.json.
+    summary['plant'] = [list(map(list, n)) for n in planted.PlantedTask().nodes]
   io_utils.atomic_write_text(os.path.join(root_dir, 'summary.json'),
                              json.dumps(summary, indent=1))
   io_utils.atomic_write_text(os.path.join(root_dir, 'summary.md'),
@@ -84,14 +134,13 @@ def run(root_dir: str, seeds: list[int], method: str = 'supervised',
 def _table(summary: dict, seeds: list[int]) -> str:
   lines = ['| arm | recovery per seed (' + ', '.join(map(str, seeds)) +
            ') | mean [95% interval] | std |', '|---|---|---|---:|']
-  for arm in ARMS:
+  for arm in summary['arms']:
     s = summary[arm]
     low, high = s['interval_95']
     lines.append(f'| {arm} | {", ".join(f"{v:.2f}" for v in s["recovery"])} '
                  f'| {s["mean"]:.2f} [{low:.2f}, {high:.2f}] | '
                  f'{s["std"]:.2f} |')
-  lines.append(f'| chance (uniform random cell) | | {summary["chance"]:.2f} '
-               '| |')
+  lines.append(f'| chance | | {summary["chance"]:.2f} | |')
   return '\n'.join(lines) + '\n'
 
 
@@ -100,7 +149,8 @@ def main(argv):
   common.parse_gin()
   seeds = common.int_list('seeds', FLAGS.seeds)
   with common.user_errors():
-    summary = run(FLAGS.root_dir, seeds, FLAGS.method, FLAGS.run_bindings)
+    summary = run(FLAGS.root_dir, seeds, FLAGS.method, FLAGS.run_bindings,
+                  FLAGS.pretrain_bindings)
   print(_table(summary, seeds))
   print(f'Wrote {os.path.abspath(FLAGS.root_dir)}/summary.md')
 

@@ -16,6 +16,7 @@ from rl_darts.nas_rl import artifacts
 from rl_darts.nas_rl import darts_eval
 from rl_darts.nas_rl import environment
 from rl_darts.nas_rl import masked
+from rl_darts.nas_rl import planted
 from rl_darts.nas_rl import pretrain
 from rl_darts.nas_rl import reward as reward_lib
 from rl_darts.runtime import checkpointing
@@ -494,6 +495,55 @@ def test_bad_search_settings():
 def test_missing_pretrained_supernet_is_a_clear_error(tmp_path, digits):
   with pytest.raises(ValueError, match='no pretrained supernet under'):
     _env(tmp_path, digits, checkpoint=str(tmp_path / 'none'))
+
+
+def test_a_planted_search_is_rewarded_most_at_its_plant(tmp_path, digits):
+  """The supernet's own output at a dense plant labels the data: there the
+  loss reward is minus the labels' entropy, which no other cell reaches, and
+  accuracy is 1; the plant is recorded and a rerun reads it back."""
+  env = _env(tmp_path, digits, reward='loss', plant='random', check_cells=0)
+  plant = env.reward.plant
+  names = json.loads((tmp_path / 'plant.json').read_text())
+  assert [len(names[t]) for t in ('normal', 'reduce')] == [14, 14]
+  assert 'none' not in names['normal'] + names['reduce']
+  images, labels = next(env.reward.reward_batches)
+  assert labels.shape == (len(images), 10)
+  entropy = -np.mean(np.sum(labels * np.log(labels), -1))
+  at_plant = env.reward.score(planted.one_hot(plant, env.shapes),
+                              (images, labels))
+  assert at_plant == pytest.approx(-entropy, rel=1e-4)
+  rng = np.random.default_rng(0)
+  for _ in range(8):
+    other = {t: rng.integers(0, n, edges) for t, (edges, n) in
+             env.shapes.items()}
+    assert env.reward.score(planted.one_hot(other, env.shapes),
+                            (images, labels)) < at_plant - 1e-4
+  assert planted.recovery(planted.one_hot(plant, env.shapes), plant) == 1.0
+  wrong = {t: (p + 1) % env.shapes[t][1] for t, p in plant.items()}
+  assert planted.recovery(planted.one_hot(wrong, env.shapes), plant) == 0.0
+  again = _env(tmp_path, digits, reward='acc', plant='random', check_cells=0)
+  assert all((again.reward.plant[t] == plant[t]).all() for t in plant)
+  assert again.reward.score(planted.one_hot(plant, env.shapes)) == 1.0
+
+
+def test_bad_plants_are_named(tmp_path, digits):
+  path = tmp_path / 'plant_in.json'
+  path.write_text(json.dumps({'normal': ['sep_conv_3x3'] * 14,
+                              'reduce': ['conv_9x9'] * 14}))
+  with pytest.raises(ValueError, match=r"op 'conv_9x9' of the 'reduce' cell "
+                     r"is not a non-Zero op of search space 'darts'; "
+                     r'allowed: max_pool_3x3'):
+    _env(tmp_path / 'a', digits, plant=str(path))
+  path.write_text(json.dumps({'normal': ['skip_connect'] * 3}))
+  with pytest.raises(ValueError, match=r"needs 14 op names for the 'normal' "
+                     r'cell'):
+    _env(tmp_path / 'b', digits, plant=str(path))
+  with pytest.raises(ValueError, match=r"plant '/no/plant.json': allowed: "
+                     r"'random' or a JSON file"):
+    _env(tmp_path / 'c', digits, plant='/no/plant.json')
+  with pytest.raises(ValueError, match=r'plant needs mode discrete .* got '
+                     r'continuous, acc'):
+    environment.SearchSettings(mode='continuous', plant='random')
 
 
 # Launchers end to end --------------------------------------------------------

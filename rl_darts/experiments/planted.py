@@ -230,11 +230,10 @@ def _last_row(run_dir: str, name: str) -> dict:
           if v != ''}
 
 
-def summarize(rows: dict[str, list[dict]], task: PlantedTask) -> dict:
+def summarize(rows: dict[str, list[dict]], chance_: float) -> dict:
   """Per arm: each final value per seed, and the recovery's mean, its 95% t
-  interval and sample std over seeds; the plant and chance."""
-  summary = {'chance': chance(task), 'plant': [list(map(list, n))
-                                               for n in task.nodes]}
+  interval and sample std over seeds; chance."""
+  summary = {'chance': chance_, 'arms': list(rows)}
   for arm, finals in rows.items():
     values = [r['recovery'] for r in finals]
     summary[arm] = {key: [float(r[key]) for r in finals] for key in finals[0]

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from rl_darts.nas_rl import planted
 from rl_darts.nas_rl import reward as reward_lib
 from rl_darts.runtime import io_utils
 from rl_darts.runtime import recording
@@ -54,6 +55,25 @@ def genotype_of(env, alpha: reward_lib.Alpha) -> genotypes.Genotype:
       reward_lib.probabilities({t: a[None] for t, a in alpha.items()})[0])
 
 
+def write_recovery(env, alpha: reward_lib.Alpha, root_dir: str) -> dict:
+  """recovery.json: the share of edges the searched cell shares with the
+  plant, beside that of the reward check's random-policy cells and chance."""
+  plant = env.reward.plant
+  randoms = [planted.recovery(a, plant) for a in
+             env.random_alphas(env.settings.check_cells, env.check_seed)]
+  summary = {'recovery': planted.recovery(alpha, plant),
+             'random_policy': randoms,
+             'random_policy_mean': float(np.mean(randoms)) if randoms else None,
+             'chance': float(np.mean([1 / ops for _, ops in
+                                      env.shapes.values()]))}
+  io_utils.atomic_write_text(os.path.join(root_dir, 'recovery.json'),
+                             json.dumps(summary, indent=1) + '\n')
+  print(f"Recovery of the plant: {summary['recovery']:.3f} (random policy "
+        f"{summary['random_policy_mean']}, chance {summary['chance']})",
+        flush=True)
+  return summary
+
+
 def write_final(env, policy, root_dir: str) -> None:
   """The searched cell: one greedy episode's alpha (final_alpha.npz),
   decoded (genotype.json, genotype.txt in the DARTS format, diagrams), the
@@ -71,6 +91,8 @@ def write_final(env, policy, root_dir: str) -> None:
       os.path.join(root_dir, 'reward.png'),
       f'mean episode reward ({env.settings.reward}) over env steps')
   print(f'Final genotype: {genotype.to_darts_string()}', flush=True)
+  if env.reward.plant is not None:
+    write_recovery(env, alpha, root_dir)
   if env.settings.check_cells:
     check = reward_check(env, alpha, seed=env.check_seed)
     io_utils.atomic_write_text(os.path.join(root_dir, 'reward_check.json'),

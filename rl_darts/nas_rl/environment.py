@@ -64,6 +64,9 @@ class SearchSettings:
   # log|K| (Eq. 12, the authors' code), with a singular K scored finitely.
   check_cells: int = 32
   check_batches: int = 4
+  # A planted cell ('random', or a JSON file of op names per edge): the
+  # supernet's own output there labels the data (nas_rl/planted.py).
+  plant: Optional[str] = None
   # The reward forward compiled once (tracing takes about a minute at the
   # paper's scale; each forward then runs 4-5x faster); False: eagerly.
   compiled_forward: bool = True
@@ -79,6 +82,12 @@ class SearchSettings:
       raise ValueError(f'frame_stack and passes must be >= 1, sgd_every >= 0; '
                        f'got {self.frame_stack}, {self.passes}, '
                        f'{self.sgd_every}')
+    if self.plant and (self.mode, self.reward) not in (
+        ('discrete', 'acc'), ('discrete', 'loss')):
+      raise ValueError(
+          f'SearchSettings.plant needs mode discrete (continuous mode trains '
+          f'the weights that label the data) and reward acc or loss (NASWOT '
+          f'reads no labels); got {self.mode}, {self.reward}')
     if self.naswot_ridge < 0:
       raise ValueError(f'SearchSettings.naswot_ridge must be >= 0; got '
                        f'{self.naswot_ridge}')

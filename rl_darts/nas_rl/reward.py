@@ -4,7 +4,9 @@ The supernet's weights come from a pretraining run ("ckpt" rows) or start
 random, and in continuous mode train by SGD on the weight split while the
 search runs. An alpha is scored on a batch of the reward split in inference
 mode: accuracy, loss (negative cross-entropy) or NASWOT, with ops weighted
-<= `skip_threshold` skipped (`masked`), as in the authors' code.
+<= `skip_threshold` skipped (`masked`), as in the authors' code. With a
+plant (`SearchSettings.plant`), the supernet's own output at the plant labels
+the data (`planted`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import tensorflow as tf
 
 from rl_darts.envs import image_data
 from rl_darts.nas_rl import masked
+from rl_darts.nas_rl import planted
 from rl_darts.nas_rl import pretrain
 from rl_darts.nas_rl import supervised
 from rl_darts.runtime import runs
@@ -57,6 +60,13 @@ class SupernetReward:
         _supernet_loss)
     if settings.checkpoint:
       pretrain.restore(self.supernet, data, settings.checkpoint)
+    self.plant = None
+    if settings.plant:
+      self.plant = planted.plant_for(settings.plant, self.supernet.space,
+                                     self.supernet.num_edges, seed, root_dir)
+      plant_probs = planted.one_hot(self.plant, self.supernet.alpha_shapes())
+      data = planted.labelled(data, lambda images: tf.nn.softmax(
+          self.forward(images, plant_probs)[0]).numpy())
     weights, rewards = image_data.weight_reward_split(data, root_dir)
     images, labels = data.train_images, data.train_labels
     self.weight_batches = image_data.Batches(
@@ -77,7 +87,8 @@ class SupernetReward:
       return naswot.score_kernel(None if kernel is None else kernel.numpy(),
                                  self.settings.naswot_ridge)
     if self.settings.reward == 'acc':
-      return float(np.mean(np.argmax(logits, -1) == labels))
+      classes = labels if labels.ndim == 1 else np.argmax(labels, -1)
+      return float(np.mean(np.argmax(logits, -1) == classes))
     return -float(supervised.cross_entropy(labels, logits))
 
   def forward(self, images: np.ndarray, probs: Alpha, record: bool = False

@@ -27,6 +27,11 @@ LossFn = Callable[[tf.keras.Model, tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+  """Mean cross-entropy to integer labels, or to distributions [N, classes]
+  (a planted search's labels)."""
+  if len(labels.shape) == 2:
+    return tf.reduce_mean(tf.keras.losses.categorical_crossentropy(
+        labels, logits, from_logits=True))
   return tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
       labels, logits, from_logits=True))
 
