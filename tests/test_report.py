@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from scipy import stats
 
+from rl_darts.experiments import aggregate
 from tests import helpers
 
 ENCODER = {'impala': '@ImpalaCNN', 'rainbow_impala': '@ImpalaCNN',
@@ -118,6 +120,13 @@ def test_report_tables_number_by_number(tmp_path):
   # classic_search has maze for seed 0 only: 0.325.
   assert table['average']['impala'] == _score_cell([0.3, 0.45])
   assert table['average']['classic_search'] == '0.325 (n=1)'
+  # Over games: impala's 2 seeds x 2 games; arms of one game stay out.
+  header, overall = _table(markdown, 'Aggregates over games')
+  assert sorted(overall) == ['classic_multigame (joint)', 'classic_search',
+                             'impala']
+  assert overall['impala']['mean [95% CI]'].startswith('0.375 [')
+  assert overall['impala']['runs x games'] == '2 x 2'
+  assert (out / 'figures' / 'profiles.png').stat().st_size > 0
   # Test levels: PPO's test column (0.1 below train), no random search.
   header, test = _table(markdown, 'Scores on test levels')
   assert 'random search' not in header
@@ -151,6 +160,26 @@ def test_report_tables_number_by_number(tmp_path):
   assert _score_cell([0.4, 0.6]) in page and 'src="figures' not in page
   assert page.count('<details>') == 10  # Every run's settings, inline.
   assert 'cell_0' not in markdown.split('## Runs')[1].split('Random')[0]
+
+
+def test_aggregates_are_iqm_and_mean_with_intervals():
+  """rliable's IQM is the 25% trimmed mean of every run of every game; its
+  stratified-bootstrap interval holds it; seeds missing a game are left out,
+  and so are arms of one game."""
+  rng = np.random.default_rng(0)
+  finals = {'a': {g: {s: float(rng.normal(g, 1.0)) for s in range(5)}
+                  for g in range(4)},
+            'b': {0: {0: 1.0, 1: 2.0}, 1: {0: 3.0}},
+            'one game': {0: {0: 1.0, 1: 2.0}}}
+  matrices = aggregate.score_matrices(finals)
+  assert sorted(matrices) == ['a', 'b'] and matrices['b'].shape == (1, 2)
+  estimates = aggregate.intervals(matrices)
+  values = matrices['a'].ravel()
+  point, low, high = estimates['a']['IQM']
+  assert point == pytest.approx(stats.trim_mean(values, 0.25))
+  assert low < point < high and high - low < 2.0
+  assert estimates['a']['mean'][0] == pytest.approx(np.mean(values))
+  assert estimates['b']['mean'] == pytest.approx((2.0, 2.0, 2.0))
 
 
 def _files(run, metrics: str, config: str):

@@ -13,7 +13,9 @@ A run's score is its agent's (`results.SCORE_COLUMNS`): PPO's normalized
 train return, Rainbow's greedy evaluation, SAC's greedy return. The report:
 final score per game and arm, mean ± sample std over seeds with the mean's 95%
 t interval, and the average over games (the form of the paper's Tables 4 and 5), and the same on test
-levels where runs evaluate there (Table 1's "Test" row); the integrality gap
+levels where runs evaluate there (Table 1's "Test" row); over games, IQM and
+mean with stratified-bootstrap intervals and performance profiles
+(`aggregate`); the integrality gap
 of each discrete run trained from a supernet run's genotype, beside
 IMPALA-CNN's score (Fig. 17, Table 5); the training cost (Table 3's form);
 learning curves (mean and a ± 1 sample std band over seeds, App. F); alpha
@@ -36,6 +38,7 @@ from typing import Optional, Sequence
 from gin import config_parser
 import numpy as np
 
+from rl_darts.experiments import aggregate
 from rl_darts.experiments import power
 from rl_darts.experiments import results
 from rl_darts.runtime import io_utils
@@ -175,6 +178,29 @@ def _mean_std(values: Sequence[float]) -> str:
           f'[{low:.3f}, {high:.3f}] (n={len(values)})')
 
 
+def scores(runs: Sequence[Run], searches: Sequence[dict], column: str,
+           game: str, test: bool = False) -> dict[Optional[int], float]:
+  """{seed: final score} of an arm (or 'random search') on a game."""
+  if column == 'random search':
+    return {s.get('seed'): s['best_final_return'] for s in searches
+            if s['game'] == game and s.get('best_final_return') is not None}
+  finals = {r.seed: r.test_final if test else r.final for r in runs
+            if r.arm == column and r.game == game}
+  return {seed: v for seed, v in finals.items() if v is not None}
+
+
+def score_matrices(runs: Sequence[Run], searches: Sequence[dict]
+                   ) -> dict[str, np.ndarray]:
+  """Every arm's (and random search's) [seeds, games] scores, for
+  `aggregate`."""
+  columns = sorted({r.arm for r in runs}) + (
+      ['random search'] if searches else [])
+  games = sorted({r.game for r in runs} | {s['game'] for s in searches})
+  return aggregate.score_matrices(
+      {c: {g: f for g in games if (f := scores(runs, searches, c, g))}
+       for c in columns})
+
+
 def score_table(runs: Sequence[Run], searches: Sequence[dict],
                 test: bool = False) -> tuple[list[str], list[list[str]]]:
   """Rows: games and their average; columns: arms (and random search):
@@ -188,12 +214,7 @@ def score_table(runs: Sequence[Run], searches: Sequence[dict],
   columns = arms + (['random search'] if searches else [])
 
   def finals(column: str, game: str) -> dict[Optional[int], float]:
-    if column == 'random search':
-      return {s.get('seed'): s['best_final_return'] for s in searches
-              if s['game'] == game and s.get('best_final_return') is not None}
-    scores = {r.seed: r.test_final if test else r.final for r in runs
-              if r.arm == column and r.game == game}
-    return {seed: v for seed, v in scores.items() if v is not None}
+    return scores(runs, searches, column, game, test)
 
   body = []
   for game in games:
@@ -294,7 +315,7 @@ def write(roots: Sequence[str], out_dir: str) -> str:
   os.makedirs(figures, exist_ok=True)
   labels = _labels(runs)
   blocks = (_score_blocks(roots, runs, searches) +
-            _figure_blocks(runs, labels, figures) +
+            _figure_blocks(runs, searches, labels, figures) +
             _run_blocks(runs, searches) + _config_blocks(labels, out_dir))
   markdown = _markdown(blocks)
   io_utils.atomic_write_text(os.path.join(out_dir, 'report.md'), markdown)
@@ -339,6 +360,11 @@ def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
   if len(header) > 1:
     blocks += [('h2', 'Scores on test levels (Table 1\'s Test row)'),
                ('table', (header, test_rows))]
+  matrices = score_matrices(runs, searches)
+  if matrices:
+    blocks += [('h2', 'Aggregates over games (IQM and mean, 95% stratified '
+                      'bootstrap CIs, rliable)'),
+               ('table', aggregate.table(matrices))]
   header, gaps = integrality_gaps(runs)
   if gaps:
     blocks += [('h2', 'Integrality gap (Fig. 7, Table 5)'),
@@ -347,15 +373,20 @@ def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
                    ('table', cost_table(runs))]
 
 
-def _figure_blocks(runs: Sequence[Run], labels: list[tuple[Run, str]],
-                   figures: str) -> Blocks:
-  """Learning curves per game; each run's alpha plot and cell diagrams,
-  copied into `figures`."""
+def _figure_blocks(runs: Sequence[Run], searches: Sequence[dict],
+                   labels: list[tuple[Run, str]], figures: str) -> Blocks:
+  """Learning curves per game, performance profiles over games; each run's
+  alpha plot and cell diagrams, copied into `figures`."""
   blocks: Blocks = [('h2', 'Learning curves')]
   for game in sorted({r.game for r in runs}):
     name = f'curves_{game}.png'
     plot_curves(runs, game, os.path.join(figures, name))
     blocks.append(('img', (f'figures/{name}', f'learning curves on {game}')))
+  matrices = score_matrices(runs, searches)
+  if matrices:
+    aggregate.plot_profiles(matrices, os.path.join(figures, 'profiles.png'))
+    blocks.append(('img', ('figures/profiles.png',
+                           'performance profiles over games')))
   pictures = []
   for run, label in labels:
     game = 'games' if run.arm.endswith('(joint)') else run.game
