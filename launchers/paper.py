@@ -10,7 +10,9 @@ r"""One command per paper result: its plan of runs, then its report.
 and stage, 2 games, 2 seeds) at sizes that finish in minutes; --scale=paper
 runs the paper's games, seeds, depths and budgets. Runs go under
 DIR/runs/<arm>/<game>/seed_<s>, the report (launchers.report) under
-DIR/report. A rerun resumes: finished runs are skipped, the others resume
+DIR/report. The RL-for-DARTS results (nas_rl_table1, nas_rl_robustness) are
+one launchers.nas_rl_table run under DIR/table (--data_dir: CIFAR-10 at paper
+scale; digits at smoke scale), whose table.md is the report. A rerun resumes: finished runs are skipped, the others resume
 from their checkpoints, and the report is written again. A root dir keeps
 one result at one scale.
 """
@@ -38,6 +40,8 @@ flags.DEFINE_bool('list', False, 'Print the known results and exit.')
 flags.DEFINE_bool('dry_run', False, 'Print the plan and its estimated cost; '
                   'run nothing.')
 flags.DEFINE_string('root_dir', None, 'Where the runs and the report go.')
+flags.DEFINE_string('data_dir', None, 'RL-for-DARTS results at paper scale: '
+                    'the CIFAR-10 python-version directory.')
 FLAGS = flags.FLAGS
 
 
@@ -68,8 +72,14 @@ def main(argv):
     raise app.UsageError('--result is required (see --list)')
   try:
     result = paper_results.get(FLAGS.result)
-    plan = paper_results.plan(result, FLAGS.scale, FLAGS.root_dir or '.',
-                              FLAGS.games)
+    table = isinstance(result, paper_results.TableResult)
+    if table and FLAGS.games:
+      raise ValueError(f'{result.name} runs on image data: it takes no '
+                       f'--games (got {",".join(FLAGS.games)})')
+    plan = (paper_results.table_plan(result, FLAGS.scale,
+                                     FLAGS.root_dir or '.', FLAGS.data_dir)
+            if table else paper_results.plan(
+                result, FLAGS.scale, FLAGS.root_dir or '.', FLAGS.games))
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   if FLAGS.dry_run:
@@ -77,13 +87,17 @@ def main(argv):
       print(f'== stage {stage.name}: {len(stage.runs)} runs')
       for run in stage.runs:
         print(f'{run.root_dir}\t{shlex.join(run.command())}')
-    print('\n'.join(paper_results.cost_lines(result, FLAGS.scale,
-                                             FLAGS.games)))
+    print('\n'.join(
+        paper_results.table_cost_lines(result, FLAGS.scale) if table else
+        paper_results.cost_lines(result, FLAGS.scale, FLAGS.games)))
     return
   if not FLAGS.root_dir:
     raise app.UsageError('--root_dir is required: where the runs go')
   _claim(FLAGS.root_dir, result.name, FLAGS.scale)
   executor_flags.run(plan)
+  if table:  # The table runner writes its own report.
+    print(f'{result.title}: {plan.stages[0].runs[0].root_dir}/table.md')
+    return
   out = os.path.join(FLAGS.root_dir, 'report')
   report.write([os.path.join(FLAGS.root_dir, 'runs')], out)
   print(f'{result.title}: {out}/report.md')

@@ -13,7 +13,11 @@ from rl_darts.experiments import paper_results
 from tests import helpers
 
 
-@pytest.mark.parametrize('name', sorted(paper_results.RESULTS))
+PROCGEN = sorted(name for name, r in paper_results.RESULTS.items()
+                 if isinstance(r, paper_results.Result))
+
+
+@pytest.mark.parametrize('name', PROCGEN)
 @pytest.mark.parametrize('scale', paper_results.SCALES)
 def test_every_result_plans_every_arm_game_and_seed(name, scale, tmp_path):
   result = paper_results.get(name)
@@ -163,7 +167,29 @@ def test_table4_at_paper_scale_is_the_papers(tmp_path):
   assert lines[-1].startswith('total: about ')
 
 
+@pytest.mark.parametrize('name, rows', [('nas_rl_table1', 'all'),
+                                        ('nas_rl_robustness', 'robustness')])
+def test_rl_for_darts_results_are_one_table_run(name, rows, tmp_path):
+  """The table runner over the paper's rows: 3 seeds on CIFAR-10 at paper
+  scale, 2 seeds on the embedded digits at smoke scale."""
+  result = paper_results.get(name)
+  (paper,) = paper_results.table_plan(result, 'paper', str(tmp_path),
+                                      '/data/cifar').runs
+  assert paper.module == 'nas_rl_table'
+  assert paper.root_dir == os.path.join(str(tmp_path), 'table')
+  assert paper.flags == (f'--rows={rows}', '--seeds=0,1,2',
+                         '--data_dir=/data/cifar')
+  (smoke,) = paper_results.table_plan(result, 'smoke', str(tmp_path)).runs
+  assert smoke.flags[:2] == (f'--rows={rows}', '--seeds=0,1')
+  assert "--gin_bindings=load_dataset.dataset = 'digits'" in smoke.flags
+  cost = paper_results.table_cost_lines(result, 'paper')
+  hours = (6_000_000 if rows == 'all' else 3_000_000) * 3 / 136 / 3600
+  assert cost[0].endswith(f'about {hours:,.1f} h at 136 meta-steps/s')
+
+
 @pytest.mark.parametrize('args, message', [
+    (['--result=nas_rl_table1', '--games=coinrun'],
+     'nas_rl_table1 runs on image data: it takes no --games'),
     (['--result=table9'], "unknown result 'table9'; known: table4"),
     (['--result=table4', '--scale=huge'],
      'flag --scale=huge: value should be one of <smoke|paper>'),

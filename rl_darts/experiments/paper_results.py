@@ -159,6 +159,45 @@ _RANDOM_CELLS = Arm(
 # game of the paper's ablations (Table 2, Figs. 7, 9, 12).
 _SWEEP_GAMES = ('dodgeball',)
 
+@dataclasses.dataclass(frozen=True)
+class TableResult:
+  """A result of the RL-for-DARTS paper: one `launchers.nas_rl_table` run
+  (its own resumable queue of pretraining, searches and evaluations) over
+  Table 1's `rows` ('all': the nine rows; 'robustness': S2-S4) and seeds."""
+  name: str
+  title: str
+  rows: str
+  seeds: tuple[int, ...] = (0, 1, 2)
+  games: tuple[str, ...] = ()  # On image data: no games.
+
+
+# Smoke scale of the table runner (as the study's SMOKE=1): the embedded
+# digits, a tiny supernet and network, a few meta-steps and one epoch.
+TABLE_SMOKE_FLAGS = (
+    "--gin_bindings=load_dataset.dataset = 'digits'",
+    '--gin_bindings=DartsSupernet.channels = 4',
+    '--gin_bindings=DartsSupernet.layers = 3',
+    '--gin_bindings=DartsSupernet.num_nodes = 2',
+    '--pretrain_bindings=OptimizerSettings.epochs = 1',
+    '--eval_bindings=OptimizerSettings.epochs = 1',
+    '--eval_bindings=DartsNetwork.channels = 4',
+    '--eval_bindings=DartsNetwork.layers = 3',
+    '--eval_bindings=DartsNetwork.auxiliary = False',
+    '--eval_bindings=Regularization.cutout = 4',
+    '--search_bindings=Environment.num_envs = 1',
+    '--search_bindings=PPOSettings.rollout_length = 28',
+    '--search_bindings=PPOSettings.minibatch_size = 28',
+    '--search_bindings=PPOSettings.total_env_steps = 56',
+    '--search_bindings=SearchSettings.passes = 1',
+    '--search_bindings=SearchSettings.compiled_forward = False',
+    '--search_bindings=SearchSettings.check_cells = 2')
+# Meta-steps/s of the paper's supernet on this machine (docs/benchmarks.md,
+# "RL-for-DARTS search throughput", discrete rows on 32x32 images).
+META_RATE = 136
+TABLE_META_STEPS = {'all': 5 * 1_000_000 + 4 * 250_000,  # Discrete, continuous.
+                    'robustness': 3 * 1_000_000}
+
+
 RESULTS = {r.name: r for r in (
     Result('table4', 'Table 4: IMPALA-CNN, RL-DARTS and random search, PPO, '
            '16 games', procgen_env.GAMES, (0, 1, 2),
@@ -207,6 +246,11 @@ RESULTS = {r.name: r for r in (
                ('1e-4', '2.5e-4', '5e-4'), 'lr')
                  for swept in _swept(lr_arm, 'PPOSettings.num_epochs',
                                      (1, 2, 3), 'epochs'))),
+    TableResult('nas_rl_table1', 'RL for DARTS, Table 1: the nine rows '
+                '(discrete and continuous; acc, loss, NASWOT), each searched '
+                'cell trained on CIFAR-10', 'all'),
+    TableResult('nas_rl_robustness', 'RL for DARTS, Sec. 4.3: disc-nwot on '
+                "RobustDARTS' S2, S3 and S4", 'robustness'),
 )}
 
 
@@ -214,6 +258,38 @@ def get(name: str) -> Result:
   if name not in RESULTS:
     raise ValueError(f'unknown result {name!r}; known: {", ".join(RESULTS)}')
   return RESULTS[name]
+
+
+def table_plan(result: TableResult, scale: str, root_dir: str,
+               data_dir: Optional[str] = None) -> plans.Plan:
+  """One stage, one `nas_rl_table` run under root_dir/table (CIFAR-10 from
+  `data_dir` at paper scale; the embedded digits at smoke scale)."""
+  if scale not in SCALES:
+    raise ValueError(f'unknown scale {scale!r}; allowed: {", ".join(SCALES)}')
+  seeds = SMOKE_SEEDS if scale == 'smoke' else result.seeds
+  flags = [f'--rows={result.rows}', f'--seeds={",".join(map(str, seeds))}']
+  if scale == 'smoke':
+    flags += TABLE_SMOKE_FLAGS
+  elif data_dir:
+    flags.append(f'--data_dir={data_dir}')
+  run = run_queue.Run(result.name, 'nas_rl_table',
+                      os.path.join(os.path.abspath(root_dir), 'table'), 0,
+                      flags=tuple(flags))
+  return plans.Plan((plans.Stage('table', (run,)),))
+
+
+def table_cost_lines(result: TableResult, scale: str) -> list[str]:
+  """The searches' hours at the measured meta-step rate; the evaluations'
+  cost is not measured here."""
+  seeds = SMOKE_SEEDS if scale == 'smoke' else result.seeds
+  if scale == 'smoke':
+    return [f'{result.name}: smoke scale, a few minutes per row and seed']
+  steps = TABLE_META_STEPS[result.rows] * len(seeds)
+  return [f'searches: {steps:,} meta-steps over {len(seeds)} seeds, about '
+          f'{steps / META_RATE / 3600:,.1f} h at {META_RATE} meta-steps/s',
+          'evaluations: each searched cell\'s 20-cell network for 600 '
+          'CIFAR-10 epochs, not measured on this machine (DARTS reports '
+          'GPU-days per cell)']
 
 
 def games_and_seeds(result: Result, scale: str,
