@@ -501,6 +501,7 @@ def test_a_planted_search_is_rewarded_most_at_its_plant(tmp_path, digits):
   """The supernet's own output at a dense plant labels the data: there the
   loss reward is minus the labels' entropy, which no other cell reaches, and
   accuracy is 1; the plant is recorded and a rerun reads it back."""
+  tf.keras.utils.set_random_seed(0)  # The supernet's weights label the data.
   env = _env(tmp_path, digits, reward='loss', plant='random', check_cells=0)
   plant = env.reward.plant
   names = json.loads((tmp_path / 'plant.json').read_text())
@@ -516,8 +517,10 @@ def test_a_planted_search_is_rewarded_most_at_its_plant(tmp_path, digits):
   for _ in range(8):
     other = {t: rng.integers(0, n, edges) for t, (edges, n) in
              env.shapes.items()}
+    # Cross-entropy minus entropy is a KL divergence: positive off the plant
+    # (a random-weight supernet's near-uniform outputs keep it small).
     assert env.reward.score(planted.one_hot(other, env.shapes),
-                            (images, labels)) < at_plant - 1e-4
+                            (images, labels)) < at_plant
   assert planted.recovery(planted.one_hot(plant, env.shapes), plant) == 1.0
   wrong = {t: (p + 1) % env.shapes[t][1] for t, p in plant.items()}
   assert planted.recovery(planted.one_hot(wrong, env.shapes), plant) == 0.0
