@@ -113,10 +113,13 @@ def _genotype_file(directory, search_config: str) -> str:
 
 
 def _parse(config: str, bindings: list[str]) -> None:
-  """Parses `config` (after its base, for an overlay) and `bindings`."""
+  """Parses `config` (after its base, for an overlay) and `bindings`, as the
+  launchers do (`common.parse_gin`: the config stays open, so a module the
+  run imports late, such as the planted bandit, may still register)."""
   gin.clear_config()
   gin.parse_config_files_and_bindings(
-      [c for c in (OVERLAYS.get(config), config) if c], bindings)
+      [c for c in (OVERLAYS.get(config), config) if c], bindings,
+      finalize_config=False)
 
 
 def _run(config: str, root: str, pretrained: str) -> None:
@@ -129,7 +132,8 @@ def _run(config: str, root: str, pretrained: str) -> None:
   if name.startswith('discrete_'):  # Bound to a search's genotype first.
     bindings.append(f"DiscreteNetwork.genotype = "
                     f"'{_genotype_file(root, SEARCH_OF_DISCRETE[folder])}'")
-  if base.startswith(('disc_ckpt_', 'cont')):  # From a pretrained supernet.
+  if base.startswith(('disc_ckpt_', 'cont', 'planted')) and (
+      folder == 'nas_rl'):  # From a pretrained supernet.
     bindings.append(f"SearchSettings.checkpoint = '{pretrained}'")
   if (base.endswith('_multigame.gin') or
       name == 'procgen_all_games.gin'):  # Two of its games, one env each.
