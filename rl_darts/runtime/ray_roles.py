@@ -29,6 +29,7 @@ import portpicker
 
 from rl_darts.runtime import executors
 from rl_darts.runtime import io_utils
+from rl_darts.runtime import run_queue
 
 LEARNER_BUNDLE_CPUS = 2  # The replay server and the learner.
 
@@ -71,13 +72,16 @@ class RoleProcess:
     return ','.join(str(gpu) for gpu in ray.get_gpu_ids())
 
   def place(self) -> dict[str, str]:
-    """Where this actor runs, its GPUs, and a free port there (for the
-    replay)."""
+    """Where this actor runs and the GPUs it sees."""
     import ray  # pylint: disable=g-import-not-at-top
     return {'node_id': ray.get_runtime_context().get_node_id(),
             'host': ray.util.get_node_ip_address(),
-            'port': str(portpicker.pick_unused_port()),
             'cuda_visible_devices': self._gpus()}
+
+  @staticmethod
+  def free_port() -> int:
+    """A free port on this actor's node (for the replay server)."""
+    return portpicker.pick_unused_port()
 
   def start(self, command: Sequence[str]) -> int:
     env = dict(os.environ, CUDA_VISIBLE_DEVICES=self._gpus())
@@ -98,14 +102,6 @@ class RoleProcess:
       except subprocess.TimeoutExpired:
         self.process.kill()
         self.process.wait()
-
-
-def _tail(path: str, lines: int = 20) -> str:
-  try:
-    with open(path) as f:
-      return ''.join(f.readlines()[-lines:])
-  except OSError:
-    return ''
 
 
 class RayRun:
@@ -152,18 +148,23 @@ class RayRun:
         num_cpus=1, num_gpus=role.gpus,
         scheduling_strategy=PlacementGroupSchedulingStrategy(
             self.group, placement_group_bundle_index=role.bundle)).remote(
-                os.path.join(self.root_dir, 'logs', f'{role.name}.log'),
-                os.getcwd())
+                self._log(f'{role.name}.log'), os.getcwd())
     placed = self.ray.get(actor.place.remote())
-    command = self.base + list(role.flags) + (
-        [f'--replay_port={placed["port"]}'] if role.name == 'replay' else
-        [f'--replay_address={replay_address}'])
+    if replay_address is None:  # The replay role.
+      placed['port'] = self.ray.get(actor.free_port.remote())
+      command = self.base + list(role.flags) + [
+          f'--replay_port={placed["port"]}']
+    else:
+      command = self.base + list(role.flags) + [
+          f'--replay_address={replay_address}']
     placed['pid'] = self.ray.get(actor.start.remote(command))
     placed['starts'] = self.restarts[role.name] + 1
     self.actors[role.name], self.placed[role.name] = actor, placed
-    io_utils.atomic_write_text(
-        os.path.join(self.root_dir, 'logs', 'roles.json'),
-        json.dumps(self.placed, indent=1) + '\n')
+    io_utils.atomic_write_text(self._log('roles.json'),
+                               json.dumps(self.placed, indent=1) + '\n')
+
+  def _log(self, name: str) -> str:
+    return os.path.join(self.root_dir, 'logs', name)
 
   def _exit_code(self, role: Role) -> Optional[int]:
     """The role's exit code, None while it runs, -1 if its node is lost."""
@@ -174,9 +175,9 @@ class RayRun:
       return -1
 
   def _failed(self, role: Role, code: int) -> SystemExit:
-    log = os.path.join(self.root_dir, 'logs', f'{role.name}.log')
+    log = self._log(f'{role.name}.log')
     return SystemExit(f'role {role.name} exited with {code} (log: {log}):\n'
-                      + _tail(log))
+                      + run_queue.tail(log, 20))
 
   def run(self) -> None:
     try:
@@ -202,9 +203,8 @@ class RayRun:
           continue
         if code == 0 and role.name != 'replay':  # Replay serves until stopped.
           finished.add(role.name)
-        elif not role.restartable:
-          raise self._failed(role, code)
-        elif self.restarts[role.name] >= self.max_restarts:
+        elif (not role.restartable or
+              self.restarts[role.name] >= self.max_restarts):
           raise self._failed(role, code)
         else:
           self.restarts[role.name] += 1

@@ -224,9 +224,13 @@ def _start(run: Run, gpus: Optional[tuple[str, ...]]
   return process, time.monotonic()
 
 
-def _tail(run: Run, lines: int = 15) -> str:
-  with open(run.log) as log:
-    return ''.join(log.readlines()[-lines:])
+def tail(path: str, lines: int = 15) -> str:
+  """The last `lines` lines of a log ('' where there is none yet)."""
+  try:
+    with open(path) as log:
+      return ''.join(log.readlines()[-lines:])
+  except FileNotFoundError:
+    return ''
 
 
 def run_all(runs: Sequence[Run], parallel: int = 1,
@@ -288,7 +292,7 @@ def run_all(runs: Sequence[Run], parallel: int = 1,
   if failed:
     run, code = failed[0]
     raise SystemExit(f'{run.name} failed (exit {code}); the end of '
-                     f'{run.log}:\n{_tail(run)}')
+                     f'{run.log}:\n{tail(run.log)}')
 
 
 def run_one(run: Run) -> str:
