@@ -98,15 +98,11 @@ def nas_rl(root_dir: str, seeds: list[int], bindings: list[str],
         needs=(os.path.join(weights, 'provenance.json'),)))
   executor_flags.run(plans.Plan((plans.Stage('pretrain', tuple(pretrain)),
                                  plans.Stage('search', tuple(search)))))
-  found = [_json(os.path.join(r.root_dir, 'recovery.json')) for r in search]
+  found = [io_utils.read_json(os.path.join(r.root_dir, 'recovery.json'))
+           for r in search]
   return ({'search': [{'recovery': f['recovery']} for f in found],
            'random policy': [{'recovery': f['random_policy_mean']}
                              for f in found]}, found[0]['chance'])
-
-
-def _json(path: str) -> dict:
-  with open(path) as f:
-    return json.load(f)
 
 
 def run(root_dir: str, seeds: list[int], method: str = 'supervised',

@@ -140,9 +140,9 @@ def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
       raise FileNotFoundError(f'--runs {root!r} is not a directory')
     search_dirs = {os.path.dirname(p) for p in glob.glob(
         os.path.join(root, '**', 'summary.json'), recursive=True)
-                   if 'best_cell' in _json(p)}
+                   if 'best_cell' in io_utils.read_json(p)}
     for search in sorted(search_dirs):
-      summary = _json(os.path.join(search, 'summary.json'))
+      summary = io_utils.read_json(os.path.join(search, 'summary.json'))
       best = os.path.join(search, 'best')
       game = (read_runs(best, root)[0].game if os.path.isdir(best) else
               bindings('\n'.join(summary.get('run_bindings', []))).get(
@@ -159,11 +159,6 @@ def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
     raise FileNotFoundError(f'no runs (metrics.csv with operative_config.gin)'
                             f' under {", ".join(roots)}')
   return found, searches
-
-
-def _json(path: str) -> dict:
-  with open(path) as f:
-    return json.load(f)
 
 
 def _mean_std(values: Sequence[float]) -> str:
@@ -314,8 +309,9 @@ def write(roots: Sequence[str], out_dir: str) -> str:
   figures = os.path.join(out_dir, 'figures')
   os.makedirs(figures, exist_ok=True)
   labels = _labels(runs)
-  blocks = (_score_blocks(roots, runs, searches) +
-            _figure_blocks(runs, searches, labels, figures) +
+  matrices = score_matrices(runs, searches)
+  blocks = (_score_blocks(roots, runs, searches, matrices) +
+            _figure_blocks(runs, matrices, labels, figures) +
             _run_blocks(runs, searches) + _config_blocks(labels, out_dir))
   markdown = _markdown(blocks)
   io_utils.atomic_write_text(os.path.join(out_dir, 'report.md'), markdown)
@@ -342,9 +338,11 @@ def _labels(runs: Sequence[Run]) -> list[tuple[Run, str]]:
 
 
 def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
-                  searches: Sequence[dict]) -> Blocks:
-  """The title, the score tables (train and test levels), integrality gaps
-  and the training cost."""
+                  searches: Sequence[dict],
+                  matrices: dict[str, np.ndarray]) -> Blocks:
+  """The title, the score tables (train and test levels), the aggregates
+  over games of `matrices` (`score_matrices`), integrality gaps and the
+  training cost."""
   blocks: Blocks = [
       ('h1', 'RL-DARTS report'),
       ('p', f'{_count(len(runs), "run")} and '
@@ -360,7 +358,6 @@ def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
   if len(header) > 1:
     blocks += [('h2', 'Scores on test levels (Table 1\'s Test row)'),
                ('table', (header, test_rows))]
-  matrices = score_matrices(runs, searches)
   if matrices:
     blocks += [('h2', 'Aggregates over games (IQM and mean, 95% stratified '
                       'bootstrap CIs, rliable)'),
@@ -373,16 +370,16 @@ def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
                    ('table', cost_table(runs))]
 
 
-def _figure_blocks(runs: Sequence[Run], searches: Sequence[dict],
+def _figure_blocks(runs: Sequence[Run], matrices: dict[str, np.ndarray],
                    labels: list[tuple[Run, str]], figures: str) -> Blocks:
-  """Learning curves per game, performance profiles over games; each run's
-  alpha plot and cell diagrams, copied into `figures`."""
+  """Learning curves per game, performance profiles over games (of
+  `score_matrices`); each run's alpha plot and cell diagrams, copied into
+  `figures`."""
   blocks: Blocks = [('h2', 'Learning curves')]
   for game in sorted({r.game for r in runs}):
     name = f'curves_{game}.png'
     plot_curves(runs, game, os.path.join(figures, name))
     blocks.append(('img', (f'figures/{name}', f'learning curves on {game}')))
-  matrices = score_matrices(runs, searches)
   if matrices:
     aggregate.plot_profiles(matrices, os.path.join(figures, 'profiles.png'))
     blocks.append(('img', ('figures/profiles.png',

@@ -1,7 +1,9 @@
-"""Files written so that a crash never leaves a half-written one behind."""
+"""Files written so that a crash never leaves a half-written one behind,
+and read back."""
 
 import csv
 import io
+import json
 import os
 import tempfile
 from typing import Iterable, Mapping, Sequence
@@ -26,6 +28,12 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
   except BaseException:
     os.unlink(tmp)
     raise
+
+
+def read_json(path: str):
+  """The JSON value in the file at `path`."""
+  with open(path) as f:
+    return json.load(f)
 
 
 def atomic_write_text(path: str, text: str) -> None:
