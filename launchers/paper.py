@@ -12,9 +12,10 @@ runs the paper's games, seeds, depths and budgets. Runs go under
 DIR/runs/<arm>/<game>/seed_<s>, the report (launchers.report) under
 DIR/report. The RL-for-DARTS results (nas_rl_table1, nas_rl_robustness) are
 one launchers.nas_rl_table run under DIR/table (--data_dir: CIFAR-10 at paper
-scale; digits at smoke scale), whose table.md is the report. A rerun resumes: finished runs are skipped, the others resume
-from their checkpoints, and the report is written again. A root dir keeps
-one result at one scale.
+scale; digits at smoke scale), whose table.md is the report. A rerun
+resumes: finished runs are skipped, the others resume from their
+checkpoints, and the report is written again. A root dir keeps one result at
+one scale.
 """
 
 from __future__ import annotations

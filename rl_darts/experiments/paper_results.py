@@ -168,7 +168,6 @@ class TableResult:
   title: str
   rows: str
   seeds: tuple[int, ...] = (0, 1, 2)
-  games: tuple[str, ...] = ()  # On image data: no games.
 
 
 # Smoke scale of the table runner (as the study's SMOKE=1): the embedded
@@ -260,13 +259,19 @@ def get(name: str) -> Result:
   return RESULTS[name]
 
 
+def _seeds(result: Result | TableResult, scale: str) -> tuple[int, ...]:
+  """The result's seeds at `scale` (smoke: `SMOKE_SEEDS`); a bad scale is
+  named."""
+  if scale not in SCALES:
+    raise ValueError(f'unknown scale {scale!r}; allowed: {", ".join(SCALES)}')
+  return SMOKE_SEEDS if scale == 'smoke' else result.seeds
+
+
 def table_plan(result: TableResult, scale: str, root_dir: str,
                data_dir: Optional[str] = None) -> plans.Plan:
   """One stage, one `nas_rl_table` run under root_dir/table (CIFAR-10 from
   `data_dir` at paper scale; the embedded digits at smoke scale)."""
-  if scale not in SCALES:
-    raise ValueError(f'unknown scale {scale!r}; allowed: {", ".join(SCALES)}')
-  seeds = SMOKE_SEEDS if scale == 'smoke' else result.seeds
+  seeds = _seeds(result, scale)
   flags = [f'--rows={result.rows}', f'--seeds={",".join(map(str, seeds))}']
   if scale == 'smoke':
     flags += TABLE_SMOKE_FLAGS
@@ -281,7 +286,7 @@ def table_plan(result: TableResult, scale: str, root_dir: str,
 def table_cost_lines(result: TableResult, scale: str) -> list[str]:
   """The searches' hours at the measured meta-step rate; the evaluations'
   cost is not measured here."""
-  seeds = SMOKE_SEEDS if scale == 'smoke' else result.seeds
+  seeds = _seeds(result, scale)
   if scale == 'smoke':
     return [f'{result.name}: smoke scale, a few minutes per row and seed']
   steps = TABLE_META_STEPS[result.rows] * len(seeds)
@@ -296,8 +301,7 @@ def games_and_seeds(result: Result, scale: str,
                     games: Sequence[str] = ()) -> tuple[tuple[str, ...],
                                                         tuple[int, ...]]:
   """The result's games (or `games`, a subset of them) and seeds."""
-  if scale not in SCALES:
-    raise ValueError(f'unknown scale {scale!r}; allowed: {", ".join(SCALES)}')
+  seeds = _seeds(result, scale)
   outside = sorted(set(games) - set(result.games))
   if outside:
     raise ValueError(f'games {outside} are not in {result.name}; allowed: '
@@ -308,7 +312,7 @@ def games_and_seeds(result: Result, scale: str,
     chosen = SMOKE_GAMES
   else:
     chosen = result.games
-  return chosen, SMOKE_SEEDS if scale == 'smoke' else result.seeds
+  return chosen, seeds
 
 
 def _budget(arm: Arm, scale: str) -> tuple[int, list[str]]:
