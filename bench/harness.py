@@ -32,7 +32,11 @@ flags.DEFINE_integer('paired_rounds', 10, 'Then time the learning of '
                      'IMPALA-CNN 16x3 and the supernets in turn in one '
                      'process this many times and give the ratios\' medians '
                      '(0: skip).', lower_bound=0)
+flags.DEFINE_list('recompute', [], 'What training recomputes in the backward '
+                  'pass instead of keeping: any of blocks, inside_cells '
+                  '(recompute.<name> = True).')
 PAIRED = 'paired:'
+RECOMPUTE = ('blocks', 'inside_cells')
 PLACEMENT = 'placement:'
 # Op types that carry a train step's arithmetic: on a GPU host, none of them
 # should be placed on the CPU.
@@ -83,7 +87,8 @@ def parse_gin(name: str, extra: str) -> None:
   from rl_darts.space import genotypes  # pylint: disable=g-import-not-at-top
   gin.external_configurable(genotypes.Genotype, module='bench')
   gin.clear_config()
-  gin.parse_config(ENCODERS[name] + '\n' + extra)
+  gin.parse_config('\n'.join(
+      line.strip() for line in (ENCODERS[name] + '\n' + extra).splitlines()))
 
 
 def forward_flops(model, input_shape: Sequence[int] = (1, 64, 64, 3),
@@ -144,7 +149,48 @@ def alternate(steps: dict[str, tuple[Callable[[], object], float]],
 
 
 def peak_mb() -> float:
+  """This process's peak resident memory."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_tensor_mb() -> float:
+  """The peak of TF's tensor allocator over this process: the GPU's if there
+  is one, else the CPU's (children run with TF's BFC allocator on the CPU,
+  which keeps the count; nan where it does not). Unlike `peak_mb`, it leaves
+  out the runtime's own memory (graphs, kernels' caches, Procgen, Reverb)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  device = 'GPU:0' if tf.config.list_logical_devices('GPU') else 'CPU:0'
+  try:
+    return tf.config.experimental.get_memory_info(device)['peak'] / 2**20
+  except ValueError:
+    return float('nan')
+
+
+def _recomputed() -> list[str]:
+  """--recompute's names (an unknown one is a usage error)."""
+  chosen = flags.FLAGS.recompute
+  unknown = sorted(set(chosen) - set(RECOMPUTE))
+  if unknown:
+    raise app.UsageError(f'unknown --recompute {unknown}; known: '
+                         f'{", ".join(RECOMPUTE)}')
+  return chosen
+
+
+def recompute_bindings() -> str:
+  """The gin bindings of --recompute."""
+  return '\n'.join(f'recompute.{name} = {name in _recomputed()}'
+                   for name in RECOMPUTE)
+
+
+def recompute_flags() -> list[str]:
+  """--recompute as a child's flag."""
+  return [f'--recompute={",".join(_recomputed())}']
+
+
+def recompute_title() -> str:
+  """--recompute for a table's title ('' if none)."""
+  chosen = _recomputed()
+  return f', recomputed: {", ".join(chosen)}' if chosen else ''
 
 
 # A table column: header, result key, width, format spec.
@@ -154,7 +200,8 @@ LEARNER_COLUMNS: list[Column] = [
     ('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),
     ('learn st/s', 'learner_steps', 11, '.2f'), ('smp/s', 'samples', 8, '.1f'),
     ('GFLOP/s', 'gflops', 9, '.1f'), ('act/s', 'act', 8, '.0f'),
-    ('policy/s', 'policy', 10, '.0f'), ('peak MB', 'peak_mb', 9, '.0f')]
+    ('policy/s', 'policy', 10, '.0f'), ('peak MB', 'peak_mb', 9, '.0f'),
+    ('tensor MB', 'tensor_mb', 11, '.0f')]
 
 
 def learner_result(encoder, flops: int, forwards_per_sample: int,
@@ -163,7 +210,7 @@ def learner_result(encoder, flops: int, forwards_per_sample: int,
   """An off-policy learner's row: encoder parameters, MFLOP per sample's
   forward pass, learner steps and samples per second, training GFLOP/s (a
   sample costing `forwards_per_sample` forward passes), actor and policy
-  rates, peak memory."""
+  rates, peak memory (the process's and its tensors')."""
   return {
       'params': int(sum(v.shape.num_elements()
                         for v in encoder.trainable_variables)),
@@ -174,6 +221,7 @@ def learner_result(encoder, flops: int, forwards_per_sample: int,
       'act': act,
       'policy': policy,
       'peak_mb': peak_mb(),
+      'tensor_mb': peak_tensor_mb(),
   }
 
 
@@ -271,7 +319,8 @@ def run_child(script: str, child: str, child_flags: Sequence[str]
   failed)."""
   out = subprocess.run([sys.executable, script, f'--child={child}',
                         *child_flags], capture_output=True, text=True,
-                       check=False, cwd=REPO)
+                       check=False, cwd=REPO,
+                       env={**os.environ, 'TF_CPU_ALLOCATOR_USE_BFC': 'true'})
   lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
   if not lines:
     print(f'{child}: failed\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}')

@@ -6,7 +6,7 @@ end), peak memory, FLOPs per sample and achieved training GFLOP/s.
   python bench/ppo_throughput.py --encoders=impala_16x3,classic_16x3
   python bench/ppo_throughput.py --encoders=classic_16x3 --minibatch=2048 \
       --gradient_chunks=8      # memory: the paper's minibatch in chunks of 256
-  python bench/ppo_throughput.py --encoders=classic_16x3 --recompute
+  python bench/ppo_throughput.py --encoders=classic_16x3 --recompute=inside_cells
 
 Each encoder runs in its own process (peak memory is that process's); rates
 are the best of 3 timings (other work on a shared machine only slows a run
@@ -37,8 +37,6 @@ flags.DEFINE_integer('minibatch', None, "Minibatch size (default: the paper's "
 flags.DEFINE_integer('gradient_chunks', 1, 'Chunks per minibatch, one '
                      'optimizer step (PPOSettings.gradient_chunks).',
                      lower_bound=1)
-flags.DEFINE_bool('recompute', False, 'Recompute block activations in the '
-                  'backward pass (recompute.blocks).')
 FLAGS = flags.FLAGS
 
 # name: (minibatch, epochs) with the paper's batch settings: the Procgen
@@ -66,8 +64,7 @@ def _setup(name: str):
       PPOSettings.checkpoint_every = 1000
       PPOSettings.total_env_steps = {2 * steps_per_iteration}
       PPOSettings.gradient_chunks = {FLAGS.gradient_chunks}
-      recompute.blocks = {FLAGS.recompute}
-  """)
+  """ + harness.recompute_bindings())
   settings = train.PPOSettings()
   env = settings.environment.make()
   agent = train.build_agent(env, settings.gradient_chunks)
@@ -136,6 +133,7 @@ def measure(name: str) -> dict:
       'gflops': 3 * flops * learn_rate / 1e9,
       'end_to_end': end_to_end,
       'peak_mb': harness.peak_mb(),
+      'tensor_mb': harness.peak_tensor_mb(),
   }
 
 
@@ -147,14 +145,14 @@ def main(argv):
       f'{FLAGS.rollout_length} steps, {os.cpu_count()} CPU cores'
       + (f', minibatch {FLAGS.minibatch}' if FLAGS.minibatch else '')
       + f', {FLAGS.gradient_chunks} chunk(s)'
-      + (', recomputed blocks' if FLAGS.recompute else ''),
+      + harness.recompute_title(),
       [('params', 'params', 10, ','), ('MFLOP/smp', 'mflops', 11, '.1f'),
        ('collect/s', 'collect', 11, '.0f'), ('learn/s', 'learn', 9, '.0f'),
        ('GFLOP/s', 'gflops', 9, '.1f'), ('e2e/s', 'end_to_end', 8, '.0f'),
-       ('peak MB', 'peak_mb', 9, '.0f')],
+       ('peak MB', 'peak_mb', 9, '.0f'), ('tensor MB', 'tensor_mb', 11, '.0f')],
       [f'--num_envs={FLAGS.num_envs}', f'--rollout_length={FLAGS.rollout_length}',
        f'--game={FLAGS.game}', f'--gradient_chunks={FLAGS.gradient_chunks}',
-       f'--recompute={FLAGS.recompute}',
+       *harness.recompute_flags(),
        *([f'--minibatch={FLAGS.minibatch}'] if FLAGS.minibatch else [])],
       rate='learn')
 

@@ -34,8 +34,6 @@ flags.DEFINE_string('game', 'starpilot', 'Procgen game.')
 flags.DEFINE_integer('gradient_chunks', 1, "The learner batch's gradient over "
                      'this many chunks (RainbowSettings.gradient_chunks).',
                      lower_bound=1)
-flags.DEFINE_bool('recompute', False, 'Recompute block activations in the '
-                  'backward pass (recompute.blocks).')
 FLAGS = flags.FLAGS
 DEFAULT = ('impala_16x3', 'micro_16x3')
 _SERVERS = []  # This process's Reverb servers: one stops when collected.
@@ -54,8 +52,7 @@ def _setup(name: str):
       RainbowSettings.batch_size = {FLAGS.batch_size}
       RainbowSettings.min_replay_size = {2 * FLAGS.batch_size}
       RainbowSettings.gradient_chunks = {FLAGS.gradient_chunks}
-      recompute.blocks = {FLAGS.recompute}
-  """)
+  """ + harness.recompute_bindings())
   settings = train.RainbowSettings()
   env = settings.environment.make()
   server = reverb.Server([train.replay_table(settings, env)])
@@ -124,12 +121,12 @@ def main(argv):
       f'Rainbow throughput, {FLAGS.game}, batch {FLAGS.batch_size} in '
       f'{FLAGS.gradient_chunks} chunk(s), {FLAGS.num_envs} actor envs, '
       f'{os.cpu_count()} CPU cores'
-      + (', recomputed blocks' if FLAGS.recompute else ''),
+      + harness.recompute_title(),
       harness.LEARNER_COLUMNS,
       [f'--num_envs={FLAGS.num_envs}', f'--batch_size={FLAGS.batch_size}',
        f'--learner_steps={FLAGS.learner_steps}', f'--game={FLAGS.game}',
        f'--gradient_chunks={FLAGS.gradient_chunks}',
-       f'--recompute={FLAGS.recompute}'],
+       *harness.recompute_flags()],
       rate='samples')
 
 

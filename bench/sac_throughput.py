@@ -49,7 +49,7 @@ def _setup(name: str):
       ControlTask.domain = '{domain}'
       ControlTask.task = '{task}'
       SACSettings.batch_size = {FLAGS.batch_size}
-  """)
+  """ + harness.recompute_bindings())
   settings = train.SACSettings()
   env = settings.task.make(0)
   agent, encoder = train.build_agent(settings, env)
@@ -122,11 +122,12 @@ def main(argv):
   harness.main(
       __file__, measure, learn, FLAGS.encoders or DEFAULT, harness.ENCODERS,
       f'SAC throughput, {FLAGS.task} from 64x64 pixels, batch '
-      f'{FLAGS.batch_size}, {os.cpu_count()} CPU cores',
+      f'{FLAGS.batch_size}, {os.cpu_count()} CPU cores'
+      + harness.recompute_title(),
       harness.LEARNER_COLUMNS,
       [f'--task={FLAGS.task}', f'--batch_size={FLAGS.batch_size}',
        f'--learner_steps={FLAGS.learner_steps}',
-       f'--agent_steps={FLAGS.agent_steps}'],
+       f'--agent_steps={FLAGS.agent_steps}', *harness.recompute_flags()],
       rate='samples')
 
 

@@ -218,15 +218,29 @@ def test_nas_rl_throughput_reports_a_case():
 
 
 def test_rainbow_throughput_reports_a_row_with_chunks():
-  """The script at smoke scale, its learner in 2 chunks: one table row."""
+  """The script at smoke scale, its learner in 2 chunks, blocks recomputed:
+  one table row with the process's and the tensors' peak memory."""
   result = subprocess.run(
       [sys.executable, os.path.join(harness.REPO, 'bench',
                                     'rainbow_throughput.py'),
        '--encoders=impala_16x3', '--batch_size=16', '--learner_steps=1',
-       '--num_envs=2', '--paired_rounds=0', '--gradient_chunks=2'],
+       '--num_envs=2', '--paired_rounds=0', '--gradient_chunks=2',
+       '--recompute=blocks'],
       capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stdout + result.stderr
   assert 'batch 16 in 2 chunk(s)' in result.stdout
+  assert 'recomputed: blocks' in result.stdout
   row = next(line for line in result.stdout.splitlines()
              if line.startswith('impala_16x3'))
-  assert float(row.split()[-1]) > 100  # Peak MB.
+  peak, tensors = (float(v) for v in row.split()[-2:])
+  assert 100 < peak and 0 < tensors < peak  # MB.
+
+
+def test_an_unknown_recompute_name_is_named():
+  result = subprocess.run(
+      [sys.executable, os.path.join(harness.REPO, 'bench', 'ppo_throughput.py'),
+       '--encoders=impala_16x3', '--recompute=cells'],
+      capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode != 0
+  assert "unknown --recompute ['cells']; known: blocks, inside_cells" in (
+      result.stdout + result.stderr)

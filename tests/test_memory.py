@@ -9,6 +9,10 @@ from tf_agents.specs import tensor_spec
 
 from rl_darts.agents.ppo import train
 from rl_darts.envs import environments
+from rl_darts.fast import cells as fast_cells
+from rl_darts.space import cells
+from rl_darts.space import genotypes
+from rl_darts.space import ops
 from tests import helpers
 from tests.helpers import ENCODERS
 
@@ -282,3 +286,76 @@ def test_chunks_run_one_after_another():
   waits = {i: _ancestors(inputs[i]) for i in range(3)}
   assert grads[0].op.name not in waits[0]
   assert grads[0].op.name in waits[1] and grads[1].op.name in waits[2]
+
+
+RL_CELLS = [(name, cell_type) for name in ('classic', 'classic_no_relu', 'micro')
+            for cell_type in ops.get_space(name).cell_types]
+
+
+def _steps_and_gradients(cell, x, probs, recomputed, counted, monkeypatch):
+  """The cell's output and gradients (input, probs, weights) with its steps
+  recomputed or kept, and how often `counted` (module, name) ran."""
+  calls = [0]
+  module, name = counted
+  original = getattr(module, name)
+
+  def count(*args, **kwargs):
+    calls[0] += 1
+    return original(*args, **kwargs)
+
+  monkeypatch.setattr(module, name, count)
+  cell.recompute_steps = recomputed
+  with tf.GradientTape() as tape:
+    tape.watch([x, probs])
+    y = cell([x], probs=probs, training=True)
+    loss = tf.reduce_sum(y * tf.random.stateless_normal(y.shape, seed=[7, 8]))
+  gradients = tape.gradient(loss, [x, probs, *cell.trainable_weights],
+                            unconnected_gradients=tf.UnconnectedGradients.ZERO)
+  monkeypatch.setattr(module, name, original)
+  return [y, *gradients], calls[0]
+
+
+@pytest.mark.parametrize('path', cells.FORWARD_PATHS)
+@pytest.mark.parametrize('space_name, cell_type, mixed', [
+    *[(*cell, True) for cell in RL_CELLS], ('classic', 'normal', False)])
+def test_recomputed_cell_steps_give_the_same_gradients(
+    path, space_name, cell_type, mixed, monkeypatch):
+  """recompute.inside_cells: each node's sum (reference) or each state's
+  edges (fast) runs again in the backward pass, and the output and every
+  gradient equal those of the kept activations."""
+  space = ops.get_space(space_name)
+  names = space.ops(cell_type)
+  probs = tf.nn.softmax(tf.random.stateless_normal(
+      [len(genotypes.cell_edges(1, 3)), len(names)], seed=[3, 4]))
+  reduction = cell_type == 'reduce'
+  cell = (cells.supernet_cell(4, names, 1, 3, reduction=reduction) if mixed
+          else cells.discrete_cell(
+              4, genotypes.discretize_cell(probs.numpy(), names, 1, 2,
+                                           space.zero_op), 1))
+  cell.forward_path = path
+  x = tf.random.stateless_normal([2, 8, 8, 4], seed=[1, 2])
+  cell([x], probs=probs)  # Builds.
+  for i, weight in enumerate(cell.weights):
+    weight.assign(tf.random.stateless_normal(weight.shape, seed=[5, i]))
+  counted = ((fast_cells, '_step') if path == 'fast' else
+             (cells.Cell, 'regularize') if not mixed else
+             (cells.MixedOp, '__call__'))
+  kept, kept_calls = _steps_and_gradients(cell, x, probs, False, counted,
+                                          monkeypatch)
+  again, calls = _steps_and_gradients(cell, x, probs, True, counted,
+                                      monkeypatch)
+  assert kept_calls > 0 and calls == 2 * kept_calls, (kept_calls, calls)
+  assert any(np.abs(g).max() > 0 for g in kept[3:])
+  for a, b in zip(again, kept):
+    np.testing.assert_allclose(a, b, rtol=1e-5,
+                               atol=1e-6 * max(np.abs(b).max(), 1.0))
+
+
+def test_recomputing_inside_cells_with_batch_statistics_is_an_error():
+  gin.bind_parameter('recompute.inside_cells', True)
+  try:
+    with pytest.raises(ValueError, match='recompute.inside_cells.*sep_conv'):
+      cells.supernet_cell(4, ops.get_space('darts').ops('normal'), 2, 2)
+    cells.supernet_cell(4, ops.get_space('micro').ops('normal'), 1, 2)
+  finally:
+    gin.clear_config()

@@ -43,15 +43,60 @@ def forward(cell, states: list[tf.Tensor], probs: Optional[tf.Tensor],
     if source >= cell.num_inputs:
       terms = pending[source - cell.num_inputs]
       states.append(_sum(terms) if terms else cell.zeros(states[0]))
-    edges = _edges_from(cell, source, states[source], probs, training, pending)
-    if not cell.mixed:
-      edges = cell.regularize(edges, drop_prob, identity_dropout, training)
-    for node, _, y in edges:
-      pending[node].append(y)
+    if source not in cell.outgoing:
+      continue
+    if cell.recomputes(training):
+      pending = _recomputed_step(cell, source, states[source], probs,
+                                 training, pending)
+    else:
+      _step(cell, source, states[source], probs, training, pending,
+            drop_prob, identity_dropout)
   if cell.output_mode != 'concat_conv':
     return cell.combine(states)
   return _concat_conv(cell.output_conv.kernel, cell.output_conv.bias,
                       *[states[i] for i in cell.concat])
+
+
+def _step(cell, source: int, x: tf.Tensor, probs: Optional[tf.Tensor],
+          training: Optional[bool], pending: list[list[tf.Tensor]],
+          drop_prob: Optional[tf.Tensor] = None,
+          identity_dropout: float = 0.0) -> None:
+  """Adds the edges leaving state `source` (value `x`) to the terms
+  `pending` for their target nodes."""
+  edges = _edges_from(cell, source, x, probs, training, pending)
+  if not cell.mixed:
+    edges = cell.regularize(edges, drop_prob, identity_dropout, training)
+  for node, _, y in edges:
+    pending[node].append(y)
+
+
+def _recomputed_step(cell, source: int, x: tf.Tensor,
+                     probs: Optional[tf.Tensor], training: Optional[bool],
+                     pending: list[list[tf.Tensor]]) -> list[list[tf.Tensor]]:
+  """`_step` under `tf.recompute_grad`: each node's terms so far enter as
+  their sum and leave as their new sum, so only the sums and the states are
+  kept between steps. Returns the new pending terms (one sum per node not
+  yet a state)."""
+  before = [node for node, terms in enumerate(pending)
+            if terms and node + cell.num_inputs > source]  # Not yet states.
+  after = sorted(set(before) | {
+      node for node, _, key, _, _ in cell.outgoing.get(source, ())
+      if not (cell.mixed and isinstance(cell.op_layers[key], ops_lib.Zero))})
+  mixed = [] if probs is None else [probs]
+
+  def step(x, *tensors):
+    inner = [[] for _ in pending]
+    for node, total in zip(before, tensors[len(mixed):]):
+      inner[node].append(total)
+    _step(cell, source, x, tensors[0] if mixed else None, training, inner)
+    return [_sum(inner[node]) for node in after]
+
+  sums = tf.recompute_grad(step)(x, *mixed,
+                                 *[_sum(pending[node]) for node in before])
+  result = [[] for _ in pending]
+  for node, total in zip(after, sums):
+    result[node].append(total)
+  return result
 
 
 def _fusion_key(layer: ops_lib.Conv) -> tuple[int, int, int, bool]:

@@ -17,7 +17,7 @@ p, folds skips and mixes elementwise ops in one compiled pass
 from __future__ import annotations
 
 import collections
-from typing import Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import gin
 import tensorflow as tf
@@ -38,6 +38,29 @@ def cell_forward(path: str = 'fast') -> str:
     raise ValueError(f'unknown cell_forward.path {path!r}; allowed: '
                      f'{", ".join(FORWARD_PATHS)}')
   return path
+
+
+class Recompute(NamedTuple):
+  blocks: bool
+  inside_cells: bool
+
+
+@gin.configurable
+def recompute(blocks: bool = False, inside_cells: bool = False) -> Recompute:
+  """Which activations training calls recompute in the backward pass instead
+  of keeping them (exact, less memory, one more forward): each block layer's
+  (`recompute.blocks`: a cell, a residual block, a conv) and, inside a cell,
+  each step's (`recompute.inside_cells`: a node's sum on the reference path,
+  the edges leaving one state on the fast path), so a cell keeps only its
+  states and their partial sums."""
+  return Recompute(blocks, inside_cells)
+
+
+def run_step(step: Callable, recomputed: bool, *tensors: tf.Tensor):
+  """`step(*tensors)`, under `tf.recompute_grad` if `recomputed`. Gradients
+  reach the `tensors` and the variables `step` reads, so anything that
+  needs one (probabilities, states) is passed, not captured."""
+  return (tf.recompute_grad(step) if recomputed else step)(*tensors)
 
 
 class MixedOp:
@@ -115,6 +138,9 @@ class Cell(tf.keras.layers.Layer):
     self.outgoing = {source: tuple(v) for source, v in outgoing.items()}
     self.incoming = tuple(tuple(terms) for terms in incoming)
     self.forward_path = cell_forward()
+    self.recompute_steps = recompute().inside_cells
+    if self.recompute_steps:
+      self._check_recomputable()
     if preprocess == 'relu_conv_bn':
       self.input_layers = [
           ops_lib.FactorizedReduce(width) if reduction_prev and i == 0 else
@@ -149,6 +175,10 @@ class Cell(tf.keras.layers.Layer):
     code's evaluation). Both only in training, in discrete cells."""
     if self.mixed and probs is None:
       raise ValueError('a supernet cell needs its mixing probabilities')
+    if (self.recomputes(training) and
+        (drop_prob is not None or identity_dropout > 0)):
+      raise ValueError('recompute.inside_cells cannot recompute the random '
+                       'masks of drop-path or identity dropout: turn one off')
     states = self.preprocessed(inputs, training)
     if self.forward_path == 'reference':
       return self.combine(self._reference(states, probs, training, drop_prob,
@@ -162,6 +192,23 @@ class Cell(tf.keras.layers.Layer):
     return [x if layer is None else layer(x, training=training)
             for x, layer in zip(inputs, self.input_layers)]
 
+  def _check_recomputable(self) -> None:
+    """Recomputed steps must repeat their forward exactly: no random draws
+    and no batch statistics (a second forward would update them twice)."""
+    unsafe = sorted({
+        key.split('_', 2)[2] for key, layer in self.op_layers.items()
+        if isinstance(layer, ops_lib.Noise) or
+        not isinstance(layer, (ops_lib.Conv, ops_lib.Stateless))})
+    if unsafe or self.preprocess == 'relu_conv_bn':
+      raise ValueError(
+          'recompute.inside_cells recomputes only convs and deterministic '
+          'parameter-free ops (the RL search spaces); this cell has '
+          f'{", ".join(unsafe) or "ReLU-conv-BN inputs"}')
+
+  def recomputes(self, training: Optional[bool]) -> bool:
+    """Whether this call recomputes its steps (`recompute.inside_cells`)."""
+    return bool(self.recompute_steps and training)
+
   def _reference(self, states: list[tf.Tensor], probs: Optional[tf.Tensor],
                  training: Optional[bool], drop_prob: Optional[tf.Tensor],
                  identity_dropout: float) -> list[tf.Tensor]:
@@ -169,15 +216,22 @@ class Cell(tf.keras.layers.Layer):
     edges (i, j) of MixedOp_ij(state_i) in a supernet, of op(state_i) for
     the genotype's ops in a discrete cell."""
     for node, incoming in enumerate(self.incoming):
-      if self.mixed:
-        terms = [mixed_op(states[source], probs[row], training)
-                 for source, row, mixed_op in incoming]
-      else:
-        terms = [y for _, _, y in self.regularize(
-            [(node, key, self.op_layers[key](states[source], training=training))
-             for source, key in incoming], drop_prob, identity_dropout,
-            training)]
-      states.append(tf.add_n(terms) if terms else self.zeros(states[0]))
+
+      def node_sum(*tensors, incoming=incoming, node=node):
+        p, *inputs = tensors if self.mixed else (None, *tensors)
+        if self.mixed:
+          terms = [mixed_op(inputs[source], p[row], training)
+                   for source, row, mixed_op in incoming]
+        else:
+          terms = [y for _, _, y in self.regularize(
+              [(node, key, self.op_layers[key](inputs[source],
+                                               training=training))
+               for source, key in incoming], drop_prob, identity_dropout,
+              training)]
+        return tf.add_n(terms) if terms else self.zeros(inputs[0])
+
+      states.append(run_step(node_sum, self.recomputes(training),
+                             *([probs] if self.mixed else []), *states))
     return states
 
   def combine(self, states: list[tf.Tensor]) -> tf.Tensor:

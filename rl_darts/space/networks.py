@@ -108,20 +108,12 @@ class ResidualBlock(tf.keras.layers.Layer):
     return x + self.conv_b(tf.nn.relu(self.conv_a(tf.nn.relu(x))))
 
 
-@gin.configurable
-def recompute(blocks: bool = False) -> bool:
-  """Whether encoders recompute each block layer's (cell's, residual
-  block's) activations in the backward pass instead of keeping them
-  (`recompute.blocks = True`): exact, less memory, one more forward."""
-  return blocks
-
-
 class Encoder(tf.keras.Model):
   """Blocks of layers, then the feature head. Subclasses fill `blocks`.
 
   `blocks[b]` is a list of (kind, layer): kind 'normal'/'reduce' marks a cell
   (called with that cell type's mixing probabilities), anything else a plain
-  layer. With `recompute()`, training calls run each layer under
+  layer. With `recompute.blocks`, training calls run each layer under
   `tf.recompute_grad`.
   """
 
@@ -130,7 +122,7 @@ class Encoder(tf.keras.Model):
     self.stem: Optional[tf.keras.layers.Layer] = None
     self.blocks: list[list[tuple[str, tf.keras.layers.Layer]]] = []
     self.head = FeatureHead()
-    self.recompute = recompute()
+    self.recompute = cells.recompute().blocks
 
   def mixing_probs(self) -> dict[str, tf.Tensor]:
     return {}
@@ -155,9 +147,8 @@ class Encoder(tf.keras.Model):
     def forward(x, *p):
       return (layer([x], probs=p[0] if p else None, training=training)
               if cell else layer(x))
-    if self.recompute and training:
-      forward = tf.recompute_grad(forward)
-    return forward(x, *(() if probs is None else (probs,)))
+    return cells.run_step(forward, bool(self.recompute and training), x,
+                          *(() if probs is None else (probs,)))
 
   def components(self) -> list[tuple[str, list[tf.Variable]]]:
     """(name, weights) per component (stem, each block layer, head)."""
