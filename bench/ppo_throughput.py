@@ -75,15 +75,18 @@ def _setup(name: str):
 def _learn_step(settings, agent, collector) -> tuple[Callable[[], None], int]:
   """A warmed-up step of PPO train calls on one minibatch of preprocessed
   experience (at least 1,024 samples in all), and its samples. Only the
-  rollouts the minibatch takes are preprocessed, as the learner's dataset
-  preprocesses a few at a time (`PPOSettings.preprocess_rollouts`)."""
+  rollouts the minibatch takes are preprocessed, a few at a time as the
+  learner's dataset does (`PPOSettings.preprocess_rollouts`)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   experience = collector.collect()
   size = settings.minibatch_size
   length = experience.step_type.shape[1]
   needed = min(experience.step_type.shape[0], -(-size // length))
-  batch = agent.preprocess_sequence(tf.nest.map_structure(
-      lambda x: tf.convert_to_tensor(x[:needed]), experience))
+  piece = settings.preprocess_rollouts
+  batch = tf.nest.map_structure(lambda *parts: tf.concat(parts, 0), *[
+      agent.preprocess_sequence(tf.nest.map_structure(
+          lambda x, i=i: tf.convert_to_tensor(x[i:i + piece]), experience))
+      for i in range(0, needed, piece)])
   flat = tf.nest.map_structure(lambda x: tf.reshape(
       x, [-1, 1] + x.shape[2:].as_list()), batch)
   minibatch = tf.nest.map_structure(lambda x: x[:size], flat)

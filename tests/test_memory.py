@@ -249,43 +249,33 @@ def test_rollouts_preprocessed_in_chunks_equal_all_at_once():
         batches[0], other)
 
 
-def _ancestors(op) -> set[str]:
-  """Every op `op` waits for, through inputs and control inputs."""
-  seen, stack = set(), [op]
-  while stack:
-    current = stack.pop()
-    for parent in [t.op for t in current.inputs] + list(
-        current.control_inputs):
-      if parent.name not in seen:
-        seen.add(parent.name)
-        stack.append(parent)
-  return seen
-
-
-def test_chunks_run_one_after_another():
-  """Each chunk's ops wait for the previous chunk's gradients, so a traced
-  step never holds two chunks' activations."""
+@pytest.mark.parametrize('num_chunks', [3, 8])
+def test_chunks_run_one_at_a_time_from_one_graph(num_chunks):
+  """The chunks' sums and per-chunk outputs are right; a traced step holds
+  the chunk's graph twice (the first chunk, then a loop over the others
+  that waits for its gradients), whatever the chunk count."""
   from rl_darts.agents import gradients  # pylint: disable=g-import-not-at-top
   weight = tf.Variable(2.0)
-  inputs, grads = {}, {}
+  traced = []
 
   @tf.function(autograph=False)
   def step(x):
     def chunk_gradients(chunk):
-      i = len(inputs)
       with tf.GradientTape() as tape:
-        y = tf.identity(chunk[0], name=f'chunk{i}')
-        loss = weight * y * y
-      inputs[i], grads[i] = y.op, tape.gradient(loss, weight)
-      return [grads[i], None], loss
-    return gradients.accumulate(x, 3, chunk_gradients)
+        loss = weight * chunk[0] * chunk[0]
+      traced.append(loss)
+      return [tape.gradient(loss, weight), None], loss
+    return gradients.accumulate(x, num_chunks, chunk_gradients)
 
-  (total, none), losses = step(tf.constant([1.0, 2.0, 3.0]))
-  assert float(total) == pytest.approx(1 + 4 + 9) and none is None
-  assert [float(l) for l in losses] == [2.0, 8.0, 18.0]
-  waits = {i: _ancestors(inputs[i]) for i in range(3)}
-  assert grads[0].op.name not in waits[0]
-  assert grads[0].op.name in waits[1] and grads[1].op.name in waits[2]
+  values = np.arange(1.0, num_chunks + 1, dtype=np.float32)
+  (total, none), losses = step(tf.constant(values))
+  assert float(total) == pytest.approx(np.sum(values ** 2)) and none is None
+  np.testing.assert_allclose(losses, 2 * values ** 2)
+  assert len(traced) == 2
+  loop = [op for op in step.get_concrete_function(
+      tf.constant(values)).graph.get_operations() if op.type == 'While']
+  assert len(loop) == 1
+  assert int(loop[0].get_attr('parallel_iterations')) == 1
 
 
 RL_CELLS = [(name, cell_type) for name in ('classic', 'classic_no_relu', 'micro')

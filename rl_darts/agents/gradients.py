@@ -15,24 +15,38 @@ Gradients = list[Optional[tf.Tensor]]
 
 def accumulate(inputs: Any, num_chunks: int,
                chunk_gradients: Callable[[Any], tuple[Gradients, Any]]
-               ) -> tuple[Gradients, list[Any]]:
+               ) -> tuple[Gradients, Any]:
   """The sum over the `num_chunks` chunks of `inputs` (a nest of tensors
   split along axis 0) of `chunk_gradients(chunk)`'s gradients (None where
-  no chunk has one), and each chunk's other output.
+  it gives none), and its other output (a nest of tensors) per chunk,
+  stacked on a new leading axis.
 
-  A chunk's inputs wait for the previous chunk's gradients (one gate per
-  chunk): a traced graph would otherwise run the independent chunks at once
-  and hold all their activations, the memory accumulation is meant to save."""
-  parts = [tf.split(t, num_chunks) for t in tf.nest.flatten(inputs)]
-  total, others, gate = None, [], None
-  for i in range(num_chunks):
-    with tf.control_dependencies([] if gate is None else [gate]):
-      chunk = tf.nest.pack_sequence_as(
-          inputs, [tf.identity(part[i]) for part in parts])
-    gradients, other = chunk_gradients(chunk)
-    gate = tf.group([g for g in gradients if g is not None])
-    total = gradients if total is None else [
-        g if t is None else t if g is None else t + g
-        for t, g in zip(total, gradients)]
-    others.append(other)
-  return total, others
+  The first chunk runs alone, the others in a `tf.while_loop` of one
+  iteration at a time that starts from the first chunk's gradients: chunks
+  never run at once (each would hold its activations), and a traced step
+  holds two copies of the chunk's graph whatever the chunk count."""
+  parts = [tf.reshape(t, [num_chunks, -1, *t.shape[1:]])
+           for t in tf.nest.flatten(inputs)]
+
+  def chunk(i):
+    return tf.nest.pack_sequence_as(inputs, [part[i] for part in parts])
+
+  first, other = chunk_gradients(chunk(0))
+  present = [g is not None for g in first]
+  outputs = tf.nest.flatten(other)
+  arrays = [tf.TensorArray(t.dtype, size=num_chunks, element_shape=t.shape)
+            .write(0, t) for t in outputs]
+
+  def body(i, totals, arrays):
+    gradients, other = chunk_gradients(chunk(i))
+    gradients = [tf.convert_to_tensor(g) for g in gradients if g is not None]
+    return (i + 1, [t + g for t, g in zip(totals, gradients)],
+            [a.write(i, o) for a, o in zip(arrays, tf.nest.flatten(other))])
+
+  _, totals, arrays = tf.while_loop(
+      lambda i, *_: i < num_chunks, body,
+      (tf.constant(1), [tf.convert_to_tensor(g) for g in first if g is not None],
+       arrays), parallel_iterations=1)
+  totals = iter(totals)
+  return ([next(totals) if p else None for p in present],
+          tf.nest.pack_sequence_as(other, [a.stack() for a in arrays]))

@@ -109,9 +109,8 @@ class ChunkedPPOAgent(ppo_clip_agent.PPOClipAgent):
 
     total, losses = gradients_lib.accumulate(inputs, self.gradient_chunks,
                                              chunk_gradients)
-    mean = tf.nest.map_structure(lambda *x: tf.add_n(list(x)) / len(x),
-                                 *losses)
-    return total, mean
+    return total, tf.nest.map_structure(
+        lambda x: tf.reduce_mean(x, axis=0), losses)
 
 
 @gin.configurable

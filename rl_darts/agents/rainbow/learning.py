@@ -110,7 +110,7 @@ class RainbowLearner(acme.Learner):
 
     gradients, all_losses = gradients_lib.accumulate(
         batch, self.gradient_chunks, chunk_gradients)
-    losses = tf.concat(all_losses, axis=0)
+    losses = tf.reshape(all_losses, [-1])
     return tf.reduce_mean(losses * weights), losses, gradients
 
   def update_target(self) -> None:
