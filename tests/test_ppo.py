@@ -51,9 +51,13 @@ make_agent.entropy_coef = 0.0
 make_agent.discount = 0.9
 """
 
-@pytest.mark.parametrize('encoder', sorted(ENCODERS))
-def test_ppo_learns_the_quadrant_task(encoder, tmp_path):
-  helpers.parse_gin(QUADRANT + ENCODERS[encoder])
+@pytest.mark.parametrize('encoder, chunks', [
+    *[(encoder, 1) for encoder in sorted(ENCODERS)], ('supernet', 2)])
+def test_ppo_learns_the_quadrant_task(encoder, chunks, tmp_path):
+  """Every encoder kind learns; so does a supernet whose minibatches train
+  in gradient chunks through the real learner."""
+  helpers.parse_gin(QUADRANT + ENCODERS[encoder] +
+                    f'\nPPOSettings.gradient_chunks = {chunks}')
   try:
     metrics = train.train(str(tmp_path))
   finally:

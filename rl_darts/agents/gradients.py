@@ -25,8 +25,13 @@ def accumulate(inputs: Any, num_chunks: int,
   iteration at a time that starts from the first chunk's gradients: chunks
   never run at once (each would hold its activations), and a traced step
   holds two copies of the chunk's graph whatever the chunk count."""
-  parts = [tf.reshape(t, [num_chunks, -1, *t.shape[1:]])
-           for t in tf.nest.flatten(inputs)]
+  def split(t: tf.Tensor) -> tf.Tensor:  # [num_chunks, chunk, ...].
+    parts = tf.reshape(t, tf.concat([[num_chunks, -1], tf.shape(t)[1:]], 0))
+    size = t.shape[0]
+    parts.set_shape([num_chunks, size and size // num_chunks, *t.shape[1:]])
+    return parts
+
+  parts = [split(t) for t in tf.nest.flatten(inputs)]
 
   def chunk(i):
     return tf.nest.pack_sequence_as(inputs, [part[i] for part in parts])
