@@ -178,7 +178,8 @@ def _recomputed() -> list[str]:
 
 def recompute_bindings() -> str:
   """The gin bindings of --recompute."""
-  return '\n'.join(f'recompute.{name} = {name in _recomputed()}'
+  chosen = _recomputed()
+  return '\n'.join(f'recompute.{name} = {name in chosen}'
                    for name in RECOMPUTE)
 
 

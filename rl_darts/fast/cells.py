@@ -81,7 +81,7 @@ def _recomputed_step(cell, source: int, x: tf.Tensor,
             if terms and node + cell.num_inputs > source]  # Not yet states.
   after = sorted(set(before) | {
       node for node, _, key, _, _ in cell.outgoing.get(source, ())
-      if not (cell.mixed and isinstance(cell.op_layers[key], ops_lib.Zero))})
+      if not _adds_nothing(cell, cell.op_layers[key])})
   mixed = [] if probs is None else [probs]
 
   def step(x, *tensors):
@@ -97,6 +97,11 @@ def _recomputed_step(cell, source: int, x: tf.Tensor,
   for node, total in zip(after, sums):
     result[node].append(total)
   return result
+
+
+def _adds_nothing(cell, layer: tf.keras.layers.Layer) -> bool:
+  """A supernet's Zero op: it adds p * 0, so it is never run."""
+  return cell.mixed and isinstance(layer, ops_lib.Zero)
 
 
 def _fusion_key(layer: ops_lib.Conv) -> tuple[int, int, int, bool]:
@@ -140,8 +145,8 @@ def _plan(cell, source: int, x: tf.Tensor, training: Optional[bool]
   plan, shared = _Plan(), {}
   for node, name, key, row, col in cell.outgoing.get(source, ()):
     layer = cell.op_layers[key]
-    if cell.mixed and isinstance(layer, ops_lib.Zero):
-      continue  # Adds p * 0.
+    if _adds_nothing(cell, layer):
+      continue
     if isinstance(layer, ops_lib.Conv):
       plan.conv_groups[_fusion_key(layer)].append((node, key, row, col))
     elif cell.mixed and isinstance(layer, ops_lib.Identity):
