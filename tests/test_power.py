@@ -51,3 +51,27 @@ def test_adam_steps_to_concentrate_inverts_the_softmax():
   assert steps == pytest.approx(np.log(5) / 5 / 1e-4)
   with pytest.raises(ValueError, match='share must lie in'):
     power.adam_steps_to_concentrate(1 / 6, 6, 5.0, 1e-4)
+
+
+def test_gap_interval_is_welchs_and_matches_scipys_test():
+  first, second = [5.2, 5.4, 5.0], [4.6, 4.9, 4.4, 4.8]
+  gap, low, high = power.gap_interval(first, second)
+  assert gap == pytest.approx(np.mean(first) - np.mean(second))
+  # The interval excludes 0 exactly when Welch's test rejects at 5%, and
+  # at its edge the test's p-value is 0.05.
+  shifted = np.asarray(first) - low
+  assert stats.ttest_ind(shifted, second, equal_var=False).pvalue == (
+      pytest.approx(0.05))
+  assert power.gap_interval([1.0], [0.0, 2.0]) == (0.0, None, None)
+
+
+def test_compare_pools_the_std_and_counts_seeds_for_both_gaps():
+  first, second = [1.0, 2.0, 3.0], [0.0, 2.0]
+  result = power.compare(first, second, target=0.5)
+  # Squares about each mean: 2 and 2 over 5 - 2 degrees of freedom.
+  assert result.std == pytest.approx(np.sqrt(4 / 3))
+  assert result.seeds_for_gap == power.seeds_needed(result.std, 1.0)
+  assert result.seeds_for_target == power.seeds_needed(result.std, 0.5)
+  assert result.seeds_for_target > result.seeds_for_gap
+  alone = power.compare([1.0], [2.0], target=0.5)  # No spread to pool.
+  assert (alone.gap, alone.std, alone.seeds_for_gap) == (-1.0, None, None)

@@ -13,6 +13,8 @@ import pytest
 from scipy import stats
 
 from rl_darts.experiments import aggregate
+from rl_darts.experiments import power
+from rl_darts.experiments import report
 from tests import helpers
 
 ENCODER = {'impala': '@ImpalaCNN', 'rainbow_impala': '@ImpalaCNN',
@@ -97,7 +99,8 @@ def test_report_tables_number_by_number(tmp_path):
   out = tmp_path / 'report'
   result = subprocess.run(
       [sys.executable, '-m', 'launchers.report', f'--out={out}',
-       '--runs', str(root), str(tmp_path / 'random')],
+       '--compare=classic_search:impala', '--compare=impala:random search',
+       '--target_gap=0.2', '--runs', str(root), str(tmp_path / 'random')],
       cwd=helpers.REPO, capture_output=True, text=True, timeout=300,
       check=False)
   assert result.returncode == 0, result.stdout + result.stderr
@@ -131,6 +134,24 @@ def test_report_tables_number_by_number(tmp_path):
   header, test = _table(markdown, 'Scores on test levels')
   assert 'random search' not in header
   assert test['starpilot']['impala'] == _score_cell([0.3, 0.5])
+  # Arms compared: the gap with Welch's interval, the pooled std and seeds.
+  rows = [line for line in markdown.split('## Comparisons')[1].split(
+      '\n## ')[0].splitlines() if line.startswith('| ')]
+  assert rows[0].endswith('| seeds per arm for 0.2 |')
+  search_a, impala_a = [0.55, 0.45], [0.4, 0.6]
+  compared = power.compare(search_a, impala_a, 0.2)
+  parts = np.var(search_a, ddof=1) / 2, np.var(impala_a, ddof=1) / 2
+  df = sum(parts) ** 2 / sum(p ** 2 for p in parts)  # Welch, 1 df each.
+  assert compared.high == pytest.approx(
+      stats.t.ppf(0.975, df) * np.sqrt(sum(parts)))
+  assert rows[2] == ('| classic_search | impala | starpilot | 2, 2 | '
+                     f'0.000 [{compared.low:.3f}, {compared.high:.3f}] | '
+                     f'{np.sqrt((0.005 + 0.02) / 2):.3f} | n/a | '
+                     f'{power.seeds_needed(compared.std, 0.2)} |')
+  assert rows[3] == ('| impala | random search | starpilot | 2, 1 | 0.200 | '
+                     f'0.141 | {power.seeds_needed(np.sqrt(0.02), 0.2)} | '
+                     f'{power.seeds_needed(np.sqrt(0.02), 0.2)} |')
+  assert len(rows) == 4  # Random search has no maze run.
   # Scores compared as differences, beside IMPALA-CNN's (mean 0.5).
   gap = [line for line in markdown.splitlines()
          if line.startswith('| starpilot | 0 | classic_search')]
@@ -215,3 +236,11 @@ def test_an_arm_without_a_score_keeps_its_column(tmp_path):
   runs, searches = report.find([str(tmp_path)])
   header, rows = report.score_table(runs, searches)
   assert header == ['game', 'rainbow_arm'] and rows[0] == ['coinrun', '']
+
+
+def test_comparing_an_unknown_arm_names_the_known_ones(tmp_path):
+  _run(tmp_path / 'impala' / 'maze' / 'seed_0', 'impala', 'maze', 0, 0.2)
+  runs, searches = report.find([str(tmp_path)])
+  with pytest.raises(report.UnknownArmError,
+                     match="unknown arm 'impla' to compare; known: impala"):
+    report.comparison_table(runs, searches, [('impala', 'impla')], 0.1)

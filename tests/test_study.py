@@ -44,6 +44,13 @@ def test_regeneration_script_runs_every_stage_at_smoke_scale(tmp_path):
       ('classic_no_relu_search', 'supernet', 16),
       ('discrete_16x3', 'discrete', 16), ('micro_search', 'supernet', 48)):
     assert f'| {arm} | coinrun | 0 | {encoder} | {steps} |' in report, arm
+  # The claims' arms compared (no episode ends at this budget: no scores).
+  for first, second in (
+      ('classic_search', 'impala_cnn_16x3'), ('discrete_16x3', 'classic_search'),
+      ('classic_frozen_uniform_alpha', 'classic_search'),
+      ('classic_no_relu_search', 'classic_search'),
+      ('discrete_16x3', 'random search')):
+    assert f'| {first} | {second} | coinrun | 0, 0 | n/a |' in report, first
   with open(tmp_path / 'report' / 'table.md') as f:
     table = f.read()
   # Table 1's smoke row starts from a pretrained supernet: pretraining, the

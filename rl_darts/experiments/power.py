@@ -7,14 +7,17 @@ probability `power`, given the per-seed standard deviation `std` (the same in
 both arms): the smallest n whose power, from the noncentral t distribution
 with 2n - 2 degrees of freedom and noncentrality gap / (std sqrt(2 / n)),
 reaches `power`. Against a known constant (chance), the one-sample form.
+`compare`: two arms' gap with its Welch interval, their pooled standard
+deviation and the seeds each claim about them needs.
 `adam_steps_to_concentrate`: the fewest Adam steps after which one op of an
 edge can hold a given share of p = softmax(T alpha), from alpha at zeros.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from scipy import stats
@@ -52,6 +55,58 @@ def seeds_needed(std: float, gap: float, alpha: float = 0.05,
     if reached >= power:
       return n
   return most + 1
+
+
+def pooled_std(first: Sequence[float], second: Sequence[float]
+               ) -> Optional[float]:
+  """The two samples' pooled sample std (each about its own mean); None
+  with fewer than 3 values in all."""
+  sizes = len(first), len(second)
+  if sum(sizes) < 3:
+    return None
+  squares = sum(float(np.sum((np.asarray(v, np.float64) - np.mean(v)) ** 2))
+                for v in (first, second) if len(v))
+  return math.sqrt(squares / (sum(sizes) - 2))
+
+
+def gap_interval(first: Sequence[float], second: Sequence[float],
+                 confidence: float = 0.95
+                 ) -> tuple[float, Optional[float], Optional[float]]:
+  """(gap, low, high): mean(first) - mean(second) with its two-sided Welch t
+  interval; no bounds unless both have 2 values or more."""
+  gap = float(np.mean(first) - np.mean(second))
+  if min(len(first), len(second)) < 2:
+    return gap, None, None
+  parts = [np.var(v, ddof=1) / len(v) for v in (first, second)]
+  scale = math.sqrt(sum(parts))
+  if scale == 0:
+    return gap, gap, gap
+  df = sum(parts) ** 2 / sum(p ** 2 / (len(v) - 1)
+                             for p, v in zip(parts, (first, second)))
+  half = float(stats.t.ppf(0.5 + confidence / 2, df) * scale)
+  return gap, gap - half, gap + half
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+  """Two arms' per-seed scores compared (`compare`)."""
+  gap: float
+  low: Optional[float]
+  high: Optional[float]
+  std: Optional[float]
+  seeds_for_gap: Optional[int]  # Per arm, to detect |gap| itself.
+  seeds_for_target: Optional[int]  # Per arm, to detect `target`.
+
+
+def compare(first: Sequence[float], second: Sequence[float], target: float
+            ) -> Comparison:
+  """The gap between two arms with its Welch interval, their pooled std,
+  and the seeds per arm (`seeds_needed`, that std in both) to detect the
+  measured gap and a gap of `target`; None where the std is unknown."""
+  gap, low, high = gap_interval(first, second)
+  std = pooled_std(first, second)
+  needed = lambda g: None if std is None or g == 0 else seeds_needed(std, g)
+  return Comparison(gap, low, high, std, needed(abs(gap)), needed(target))
 
 
 def adam_steps_to_concentrate(share: float, num_ops: int, temperature: float,

@@ -226,6 +226,53 @@ def score_table(runs: Sequence[Run], searches: Sequence[dict],
   return ['game'] + columns, body
 
 
+class UnknownArmError(ValueError):
+  """A comparison names an arm the runs do not have."""
+
+
+def comparison_table(runs: Sequence[Run], searches: Sequence[dict],
+                     pairs: Sequence[tuple[str, str]], target: float
+                     ) -> tuple[list[str], list[list[str]]]:
+  """Per pair of columns (arms or 'random search') and game both ran:
+  the gap of their mean scores with its 95% Welch interval, their pooled
+  sample std over seeds, and the seeds per arm a two-sided t-test at 5%
+  needs for 80% power against that gap and against `target`
+  (`power.compare`). An unknown column is an `UnknownArmError`."""
+  known = sorted({r.arm for r in runs}) + (
+      ['random search'] if searches else [])
+  for name in {n for pair in pairs for n in pair} - set(known):
+    raise UnknownArmError(f'unknown arm {name!r} to compare; known: '
+                     f'{", ".join(known)}')
+  ran = {(r.arm, r.game) for r in runs} | {
+      ('random search', s['game']) for s in searches}
+  rows = []
+  for first, second in pairs:
+    for game in sorted({g for _, g in ran}):
+      if {(first, game), (second, game)} - ran:
+        continue
+      a, b = (list(scores(runs, searches, c, game).values())
+              for c in (first, second))
+      if not a or not b:  # A run that finished no episode has no score.
+        rows.append([first, second, game, f'{len(a)}, {len(b)}'] +
+                    ['n/a'] * 4)
+        continue
+      c = power.compare(a, b, target)
+      interval = ('' if c.low is None else
+                  f' [{c.low:.3f}, {c.high:.3f}]')
+      rows.append([first, second, game, f'{len(a)}, {len(b)}',
+                   f'{c.gap:.3f}{interval}', _number(c.std),
+                   _seeds(c.seeds_for_gap), _seeds(c.seeds_for_target)])
+  return (['arm', 'against', 'game', 'seeds', 'gap [95% Welch interval]',
+           'pooled std', 'seeds per arm for the gap',
+           f'seeds per arm for {target:g}'], rows)
+
+
+def _seeds(count: Optional[int], most: int = 10_000) -> str:
+  if count is None:
+    return 'n/a'
+  return f'> {most:,}' if count > most else f'{count:,}'
+
+
 def cost_table(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
   """Table 3's form: per agent and encoder, the measured env steps/s and
   the hours 25M env steps take at that rate on the machine that ran them."""
@@ -302,15 +349,20 @@ def plot_curves(runs: Sequence[Run], game: str, png_path: str) -> None:
   recording.save_figure(fig, png_path)
 
 
-def write(roots: Sequence[str], out_dir: str) -> str:
+def write(roots: Sequence[str], out_dir: str,
+          comparisons: Sequence[tuple[str, str]] = (),
+          target_gap: float = 0.1) -> str:
   """Writes out_dir/report.md (PNGs in out_dir/figures) and
-  out_dir/report.html (self-contained); returns the Markdown."""
+  out_dir/report.html (self-contained); returns the Markdown. `comparisons`
+  pairs arms for `comparison_table` (gaps to detect: theirs and
+  `target_gap`)."""
   runs, searches = find(roots)
   figures = os.path.join(out_dir, 'figures')
   os.makedirs(figures, exist_ok=True)
   labels = _labels(runs)
   matrices = score_matrices(runs, searches)
   blocks = (_score_blocks(roots, runs, searches, matrices) +
+            _comparison_blocks(runs, searches, comparisons, target_gap) +
             _figure_blocks(runs, matrices, labels, figures) +
             _run_blocks(runs, searches) + _config_blocks(labels, out_dir))
   markdown = _markdown(blocks)
@@ -368,6 +420,21 @@ def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
                ('table', (header, gaps))]
   return blocks + [('h2', 'Training cost (the form of Table 3, this machine)'),
                    ('table', cost_table(runs))]
+
+
+def _comparison_blocks(runs: Sequence[Run], searches: Sequence[dict],
+                       pairs: Sequence[tuple[str, str]], target: float
+                       ) -> Blocks:
+  if not pairs:
+    return []
+  return [('h2', 'Comparisons: gaps, noise and the seeds a claim needs'),
+          ('p', 'Per pair of arms: the gap of mean scores with its 95% '
+                'Welch t interval, the pooled sample std over seeds, and '
+                'the seeds per arm a two-sided two-sample t-test at 5% '
+                'needs for 80% power (noncentral t, that std in both arms)'
+                ' to detect the measured gap and a gap of '
+                f'{target:g}; n/a where no arm has two seeds.'),
+          ('table', comparison_table(runs, searches, pairs, target))]
 
 
 def _figure_blocks(runs: Sequence[Run], matrices: dict[str, np.ndarray],

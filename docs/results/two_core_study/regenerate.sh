@@ -103,9 +103,17 @@ for stage in $STAGES; do
       ppo_sweep gin_configs/ppo/classic_frozen_uniform_alpha.gin;;
     no_relu)  # The no-ReLU Classic space's search (App. B.1), same game and budget.
       ppo_sweep gin_configs/ppo/classic_no_relu_search.gin;;
-    report)  # Over the stages that have run.
+    report)  # Over the stages that have run; the claims' arms compared where both ran.
       runs=(); for d in "$ROOT/ppo" "$ROOT/rainbow"; do [[ -d $d ]] && runs+=("$d"); done
-      "$PYTHON" -m launchers.report --runs "${runs[@]}" --out="$OUT/report"
+      compare=()
+      for pair in classic_search:impala_cnn_16x3 discrete_16x3:classic_search \
+          classic_frozen_uniform_alpha:classic_search classic_no_relu_search:classic_search \
+          "discrete_16x3:random search"; do
+        ran=1; for arm in "${pair%%:*}" "${pair##*:}"; do
+          [[ -d $ROOT/ppo/${arm/random search/random_search} ]] || ran=0; done
+        (( ran )) && compare+=(--compare="$pair")
+      done
+      "$PYTHON" -m launchers.report --runs "${runs[@]}" --out="$OUT/report" "${compare[@]}"
       if [[ -f $ROOT/nas_rl/table.md ]]; then
         cp "$ROOT/nas_rl/table.md" "$ROOT/nas_rl/table.csv" "$OUT/report/"
       fi;;
