@@ -253,7 +253,8 @@ def test_rollouts_preprocessed_in_chunks_equal_all_at_once():
 def test_chunks_run_one_at_a_time_from_one_graph(num_chunks):
   """The chunks' sums and per-chunk outputs are right; a traced step holds
   the chunk's graph twice (the first chunk, then a loop over the others
-  that waits for its gradients), whatever the chunk count."""
+  whose every chunk waits for the gradients before it), whatever the chunk
+  count."""
   from rl_darts.agents import gradients  # pylint: disable=g-import-not-at-top
   weight = tf.Variable(2.0)
   traced = []
@@ -263,7 +264,7 @@ def test_chunks_run_one_at_a_time_from_one_graph(num_chunks):
     def chunk_gradients(chunk):
       with tf.GradientTape() as tape:
         loss = weight * chunk[0] * chunk[0]
-      traced.append(loss)
+      traced.append(chunk)
       return [tape.gradient(loss, weight), None], loss
     return gradients.accumulate(x, num_chunks, chunk_gradients)
 
@@ -272,6 +273,18 @@ def test_chunks_run_one_at_a_time_from_one_graph(num_chunks):
   assert float(total) == pytest.approx(np.sum(values ** 2)) and none is None
   np.testing.assert_allclose(losses, 2 * values ** 2)
   assert len(traced) == 2
+  # The loop's chunk is sliced only once the gradients before it exist
+  # (the loop's incoming sum), so it never runs beside the first chunk.
+  ancestors, stack = set(), [traced[1].op]
+  while stack:
+    op = stack.pop()
+    if op not in ancestors:
+      ancestors.add(op)
+      stack += [t.op for t in op.inputs] + list(op.control_inputs)
+  waits_for = {c for op in ancestors for c in op.control_inputs}
+  sums = [t.op for t in traced[1].graph.inputs if t.dtype == tf.float32
+          and t.op.type == 'Placeholder' and t.shape.rank == 0]
+  assert waits_for and waits_for <= set(sums)  # The gradient's loop var.
   loop = [op for op in step.get_concrete_function(
       tf.constant(values)).graph.get_operations() if op.type == 'While']
   assert len(loop) == 1

@@ -22,9 +22,10 @@ def accumulate(inputs: Any, num_chunks: int,
   stacked on a new leading axis.
 
   The first chunk runs alone, the others in a `tf.while_loop` of one
-  iteration at a time that starts from the first chunk's gradients: chunks
-  never run at once (each would hold its activations), and a traced step
-  holds two copies of the chunk's graph whatever the chunk count."""
+  iteration at a time that starts from the first chunk's gradients, each
+  chunk's inputs waiting for the gradients before it: chunks never run at
+  once (each would hold its activations), and a traced step holds two
+  copies of the chunk's graph whatever the chunk count."""
   def split(t: tf.Tensor) -> tf.Tensor:  # [num_chunks, chunk, ...].
     parts = tf.reshape(t, tf.concat([[num_chunks, -1], tf.shape(t)[1:]], 0))
     size = t.shape[0]
@@ -43,7 +44,12 @@ def accumulate(inputs: Any, num_chunks: int,
             .write(0, t) for t in outputs]
 
   def body(i, totals, arrays):
-    gradients, other = chunk_gradients(chunk(i))
+    # Only the sum needs `totals`: without this the executor may start the
+    # chunk as soon as `i` is known, beside the chunk before it (the first
+    # one, outside the loop), each holding its activations.
+    with tf.control_dependencies(totals):
+      inputs_i = chunk(i)
+    gradients, other = chunk_gradients(inputs_i)
     gradients = [tf.convert_to_tensor(g) for g in gradients if g is not None]
     return (i + 1, [t + g for t, g in zip(totals, gradients)],
             [a.write(i, o) for a, o in zip(arrays, tf.nest.flatten(other))])
