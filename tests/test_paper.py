@@ -167,6 +167,40 @@ def test_table4_at_paper_scale_is_the_papers(tmp_path):
   assert lines[-1].startswith('total: about ')
 
 
+@pytest.mark.parametrize('scale', paper_results.SCALES)
+def test_a3_sac_runs_each_task_as_the_authors_code(scale, tmp_path):
+  """App. A.3: the conv encoder, the Micro search and its cell under the
+  authors' PI-SAC settings, each task with its action repeat, warm-up and
+  budget from their code's table; the search discretizes at half."""
+  result = paper_results.get('a3_sac')
+  plan = paper_results.plan(result, scale, str(tmp_path))
+  games, seeds = paper_results.games_and_seeds(result, scale)
+  assert games == (tuple(paper_results.SAC_TASKS) if scale == 'paper' else
+                   ('cartpole-swingup', 'reacher-easy'))
+  assert len(plan.runs) == 3 * len(games) * len(seeds)
+  for arm, config in (('conv_encoder', 'conv_baseline'),
+                      ('micro_search', 'micro_search'),
+                      ('micro_cell', 'discrete_32x3')):
+    runs, _ = _bindings(plan, arm)
+    assert {r.module for r in runs} == {'sac'}
+    assert runs[0].configs == (f'gin_configs/sac/{config}.gin',
+                               'gin_configs/sac/pisac.gin')
+  search = [r for r in plan.runs if r.root_dir.endswith(os.path.join(
+      'micro_search', games[-1], 'seed_0'))][0]
+  domain, task = games[-1].split('-')
+  repeat, warm_up, steps = paper_results.SAC_TASKS[games[-1]]
+  expected = {f"ControlTask.domain = '{domain}'",
+              f"ControlTask.task = '{task}'",
+              f'ControlTask.action_repeat = {repeat}'}
+  if scale == 'paper':
+    assert games[-1] == 'walker-walk' and steps == 1_000_000
+    expected |= {f'SACSettings.total_env_steps = {steps}',
+                 f'SACSettings.discretize_at = {steps // 2}',
+                 f'SACSettings.initial_collect_steps = {warm_up}'}
+  assert expected <= set(search.bindings)
+  assert not any(b.startswith('Environment.game') for b in search.bindings)
+
+
 @pytest.mark.parametrize('name, rows', [('nas_rl_table1', 'all'),
                                         ('nas_rl_robustness', 'robustness')])
 def test_rl_for_darts_results_are_one_table_run(name, rows, tmp_path):

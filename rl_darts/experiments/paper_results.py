@@ -37,14 +37,36 @@ SMOKE = {  # Tiny networks; enough steps for a few episodes per env.
                 'RainbowSettings.replay_size = 1000',
                 'RainbowSettings.eval_every = 1',
                 'RainbowSettings.eval_episodes = 2'),
+    'sac': (*_SPACE, 'DiscreteNetwork.depths = [4]', 'ConvEncoder.filters = 4',
+            'FeatureHead.units = 8', 'ControlTask.image_size = 16',
+            'SACSettings.initial_collect_steps = 10',
+            'SACSettings.steps_per_iteration = 80',
+            'SACSettings.batch_size = 4', 'SACSettings.hidden_units = [8]',
+            'SACSettings.eval_episodes = 1'),
 }
-SMOKE_STEPS = {'ppo': 384, 'rainbow': 192}
+SMOKE_STEPS = {'ppo': 384, 'rainbow': 192, 'sac': 160}
+SETTINGS = {'ppo': 'PPOSettings', 'rainbow': 'RainbowSettings',
+            'sac': 'SACSettings'}
+# App. A.3 (Fig. R2), SAC from pixels: the authors' PI-SAC code sets the
+# action repeat, the random warm-up steps and the budget per task (its
+# env_features table, google/brain_autorl rl_darts/algorithms/sac/
+# train_pisac.py). Fig. R2's own tasks are not in the reference notes: these
+# are PlaNet's six, all in that table. 'domain-task': (action repeat,
+# initial collect steps, env steps).
+SAC_TASKS = {'cartpole-swingup': (4, 1_000, 200_000),
+             'reacher-easy': (4, 1_000, 300_000),
+             'ball_in_cup-catch': (4, 1_000, 200_000),
+             'finger-spin': (1, 10_000, 200_000),
+             'cheetah-run': (4, 10_000, 2_000_000),
+             'walker-walk': (2, 10_000, 1_000_000)}
 # Env steps/s of the nearest benchmarked encoder on this 2-core machine
 # (docs/benchmarks.md: PPO end to end; Rainbow learner samples/s over 4
-# samples per insert), to estimate a plan's cost.
+# samples per insert; SAC learner steps/s x action repeat 4, one train step
+# per agent step), to estimate a plan's cost.
 RATES = {'ppo/impala_cnn': 242, 'ppo/classic_supernet': 80,
          'ppo/discrete_64x3': 52, 'rainbow/impala_cnn': 162,
-         'rainbow/micro_supernet': 48, 'rainbow/discrete_64x3': 17}
+         'rainbow/micro_supernet': 48, 'rainbow/discrete_64x3': 17,
+         'sac/conv': 6.9, 'sac/micro_supernet': 0.53}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +80,15 @@ class Arm:
   marks (it runs in the last stage, after them)."""
 
   name: str
-  agent: str  # ppo | rainbow | random_search (a PPO or Rainbow search)
+  agent: str  # ppo | rainbow | sac | random_search (a PPO or Rainbow search)
   config: str
-  paper_steps: int
+  paper_steps: int  # Per trained network (SAC: per task, `SAC_TASKS`).
   rate: str  # A RATES key.
   bindings: tuple[str, ...] = ()  # The arm's own, last (over the scale's).
-  discretize_at: Optional[int] = None
+  # The searches' discretization, as a share of the budget (at smoke
+  # scale: at the end).
+  discretize_share: Optional[float] = None
+  overlays: tuple[str, ...] = ()  # Configs added after `config`.
   trains_genotype_of: Optional[str] = None
   joint: bool = False  # One run per seed over all the games at once.
   game_configs: tuple[tuple[str, str], ...] = ()  # (game, config) overrides.
@@ -72,7 +97,7 @@ class Arm:
 
   @property
   def trained_by(self) -> str:
-    """The agent of this arm's training runs ('ppo' or 'rainbow')."""
+    """The agent of this arm's training runs ('ppo', 'rainbow', 'sac')."""
     return self.rate.split('/')[0]
 
   @property
@@ -92,7 +117,7 @@ class Result:
 
 
 _PPO_SEARCH = Arm('classic_search', 'ppo', 'gin_configs/ppo/classic_search.gin',
-                  50_000_000, 'ppo/classic_supernet', discretize_at=25_000_000)
+                  50_000_000, 'ppo/classic_supernet', discretize_share=0.5)
 _PPO_CELL = Arm('classic_cell_64x3', 'ppo', 'gin_configs/ppo/discrete_64x3.gin',
                 25_000_000, 'ppo/discrete_64x3',
                 trains_genotype_of='classic_search')
@@ -103,20 +128,31 @@ _RANDOM = Arm('random_search', 'random_search',
               'ppo/discrete_64x3')
 _RAINBOW_SEARCH = Arm('micro_search', 'rainbow',
                       'gin_configs/rainbow/micro_search.gin', 25_000_000,
-                      'rainbow/micro_supernet', discretize_at=25_000_000)
+                      'rainbow/micro_supernet', discretize_share=1.0)
 _RAINBOW_CELL = Arm('micro_cell_64x3', 'rainbow',
                     'gin_configs/rainbow/discrete_64x3.gin', 25_000_000,
                     'rainbow/discrete_64x3', trains_genotype_of='micro_search')
 _RAINBOW_IMPALA = Arm('impala_cnn_64x3', 'rainbow',
                       'gin_configs/rainbow/impala_cnn_64x3.gin', 25_000_000,
                       'rainbow/impala_cnn')
+# App. A.3: the authors' PI-SAC settings (gin_configs/sac/pisac.gin) over
+# each network's config; the search discretizes at half its budget, and its
+# cell (one sequence of 32, as the search) trains from scratch after it.
+_PISAC = ('gin_configs/sac/pisac.gin',)
+_SAC_CONV = Arm('conv_encoder', 'sac', 'gin_configs/sac/conv_baseline.gin', 0,
+                'sac/conv', overlays=_PISAC)
+_SAC_SEARCH = Arm('micro_search', 'sac', 'gin_configs/sac/micro_search.gin', 0,
+                  'sac/micro_supernet', discretize_share=0.5, overlays=_PISAC)
+_SAC_CELL = Arm('micro_cell', 'sac', 'gin_configs/sac/discrete_32x3.gin', 0,
+                'sac/micro_supernet', trains_genotype_of='micro_search',
+                overlays=_PISAC)
 
 
 def _on_levels(arm: Arm, num_levels: int) -> Arm:
   """`arm` trained on `num_levels` levels (0: infinite), named for them."""
   levels = 'inf' if num_levels == 0 else str(num_levels)
   return dataclasses.replace(
-      arm, name=f'{arm.name}_{levels}_levels', discretize_at=None,
+      arm, name=f'{arm.name}_{levels}_levels', discretize_share=None,
       bindings=(*arm.bindings, f'Environment.num_levels = {num_levels}'))
 
 
@@ -245,6 +281,10 @@ RESULTS = {r.name: r for r in (
                ('1e-4', '2.5e-4', '5e-4'), 'lr')
                  for swept in _swept(lr_arm, 'PPOSettings.num_epochs',
                                      (1, 2, 3), 'epochs'))),
+    Result('a3_sac', 'App. A.3 / Fig. R2: SAC from pixels on DM-Control, the '
+           'Micro search (N 3, I 4, K 1, depth 32) and its cell against the '
+           '4-layer conv encoder, PI-SAC settings', tuple(SAC_TASKS),
+           (0, 1, 2), (_SAC_CONV, _SAC_SEARCH, _SAC_CELL)),
     TableResult('nas_rl_table1', 'RL for DARTS, Table 1: the nine rows '
                 '(discrete and continuous; acc, loss, NASWOT), each searched '
                 'cell trained on CIFAR-10', 'all'),
@@ -309,32 +349,50 @@ def games_and_seeds(result: Result, scale: str,
   if games:
     chosen = tuple(games)
   elif scale == 'smoke' and len(result.games) > 1:
-    chosen = SMOKE_GAMES
+    chosen = (SMOKE_GAMES if set(SMOKE_GAMES) <= set(result.games)
+              else result.games[:2])
   else:
     chosen = result.games
   return chosen, seeds
 
 
-def _budget(arm: Arm, scale: str) -> tuple[int, list[str]]:
-  """An arm's env steps per trained network and the bindings that set
-  them."""
+def _budget(arm: Arm, scale: str, game: str | Sequence[str]
+            ) -> tuple[int, list[str]]:
+  """An arm's env steps per trained network on `game` and the bindings that
+  set them (a SAC task's also its action repeat and warm-up)."""
   agent = arm.trained_by
-  settings = 'PPOSettings' if agent == 'ppo' else 'RainbowSettings'
-  steps = arm.paper_steps if scale == 'paper' else SMOKE_STEPS[agent]
+  settings = SETTINGS[agent]
+  repeat, warm_up, steps = (SAC_TASKS[game] if agent == 'sac' else
+                            (None, None, arm.paper_steps))
+  if scale != 'paper':
+    steps = SMOKE_STEPS[agent]
   bindings = [f'{settings}.total_env_steps = {steps}']
-  if arm.discretize_at:
-    at = arm.discretize_at if scale == 'paper' else steps
+  if arm.discretize_share:
+    at = int(steps * arm.discretize_share) if scale == 'paper' else steps
     bindings.append(f'{settings}.discretize_at = {at}')
+  if repeat:
+    bindings.append(f'ControlTask.action_repeat = {repeat}')
+    if scale == 'paper':
+      bindings.append(f'{settings}.initial_collect_steps = {warm_up}')
   return steps, bindings + ([] if scale == 'paper' else list(SMOKE[agent]))
+
+
+def _game_bindings(arm: Arm, game: str | Sequence[str]) -> list[str]:
+  """Procgen's game (a joint arm's list), or DM-Control's domain and task."""
+  if arm.joint:
+    return [f'Environment.game = {list(game)!r}']
+  if arm.trained_by == 'sac':
+    domain, task = game.split('-', 1)
+    return [f"ControlTask.domain = '{domain}'", f"ControlTask.task = '{task}'"]
+  return [f"Environment.game = '{game}'"]
 
 
 def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
             seed: int) -> run_queue.Run:
   """The run of `arm` on `game` (a joint arm: the list of games) with `seed`
   under root/<arm>/<game or 'joint'>/seed_<s>."""
-  _, bindings = _budget(arm, scale)
-  bindings = [f'Environment.game = {list(game)!r}' if arm.joint else
-              f"Environment.game = '{game}'", *bindings, *arm.bindings]
+  _, bindings = _budget(arm, scale, game)
+  bindings = [*_game_bindings(arm, game), *bindings, *arm.bindings]
   label = 'joint' if arm.joint else game
   root_dir = os.path.join(root, arm.name, label, f'seed_{seed}')
   name = f'{arm.name} {label} seed {seed}'
@@ -357,8 +415,9 @@ def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
                             f'seed_{seed}', 'genotype.json')
     bindings.append(f"DiscreteNetwork.genotype = '{genotype}'")
     needs = (genotype,)
-  return run_queue.Run(name, arm.agent, root_dir, seed, (arm.config,),
-                       tuple(bindings), needs=needs)
+  return run_queue.Run(name, arm.agent, root_dir, seed,
+                       (arm.config, *arm.overlays), tuple(bindings),
+                       needs=needs)
 
 
 def plan(result: Result, scale: str, root_dir: str,
@@ -386,13 +445,15 @@ def cost_lines(result: Result, scale: str, games: Sequence[str] = ()
   games, seeds = games_and_seeds(result, scale, games)
   lines, total = [], 0.0
   for arm in result.arms:
-    steps, _ = _budget(arm, scale)
-    per_run = steps * (arm.runs_per_search if arm.agent == 'random_search'
-                       else 1)
-    count = (1 if arm.joint else len(games)) * len(seeds)
-    hours = count * per_run / RATES[arm.rate] / 3600
+    per_run = [_budget(arm, scale, game)[0] * (
+        arm.runs_per_search if arm.agent == 'random_search' else 1)
+               for game in ([games] if arm.joint else games)]
+    count = len(per_run) * len(seeds)
+    hours = sum(per_run) * len(seeds) / RATES[arm.rate] / 3600
     total += hours
-    lines.append(f'{arm.name}: {count} runs x {per_run:,} env steps, about '
+    each = (f'{per_run[0]:,}' if len(set(per_run)) == 1 else
+            f'{min(per_run):,}-{max(per_run):,}')
+    lines.append(f'{arm.name}: {count} runs x {each} env steps, about '
                  f'{hours:,.1f} h at {RATES[arm.rate]} env steps/s '
                  f'({arm.rate})')
   lines.append(f'total: about {total:,.1f} h of this 2-core machine, one run '
