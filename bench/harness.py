@@ -35,6 +35,9 @@ flags.DEFINE_integer('paired_rounds', 10, 'Then time the learning of '
 flags.DEFINE_list('recompute', [], 'What training recomputes in the backward '
                   'pass instead of keeping: any of blocks, inside_cells '
                   '(recompute.<name> = True).')
+flags.DEFINE_integer('gradient_chunks', 1, "Chunks per learner batch (PPO's "
+                     'minibatch), one optimizer step: the agent\'s '
+                     '<Settings>.gradient_chunks.', lower_bound=1)
 PAIRED = 'paired:'
 RECOMPUTE = ('blocks', 'inside_cells')
 PLACEMENT = 'placement:'

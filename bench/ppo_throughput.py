@@ -34,9 +34,6 @@ flags.DEFINE_integer('rollout_length', 128, 'Steps per rollout (paper: 256).')
 flags.DEFINE_string('game', 'starpilot', 'Procgen game.')
 flags.DEFINE_integer('minibatch', None, "Minibatch size (default: the paper's "
                      'for each encoder, BATCHES).', lower_bound=1)
-flags.DEFINE_integer('gradient_chunks', 1, 'Chunks per minibatch, one '
-                     'optimizer step (PPOSettings.gradient_chunks).',
-                     lower_bound=1)
 FLAGS = flags.FLAGS
 
 # name: (minibatch, epochs) with the paper's batch settings: the Procgen

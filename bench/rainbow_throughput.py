@@ -31,9 +31,6 @@ flags.DEFINE_integer('num_envs', 16, 'Envs of the batched actor.')
 flags.DEFINE_integer('batch_size', 256, 'Learner batch (App. F.2: 256).')
 flags.DEFINE_integer('learner_steps', 4, 'Learner steps timed.')
 flags.DEFINE_string('game', 'starpilot', 'Procgen game.')
-flags.DEFINE_integer('gradient_chunks', 1, "The learner batch's gradient over "
-                     'this many chunks (RainbowSettings.gradient_chunks).',
-                     lower_bound=1)
 FLAGS = flags.FLAGS
 DEFAULT = ('impala_16x3', 'micro_16x3')
 _SERVERS = []  # This process's Reverb servers: one stops when collected.

@@ -49,6 +49,7 @@ def _setup(name: str):
       ControlTask.domain = '{domain}'
       ControlTask.task = '{task}'
       SACSettings.batch_size = {FLAGS.batch_size}
+      SACSettings.gradient_chunks = {FLAGS.gradient_chunks}
   """ + harness.recompute_bindings())
   settings = train.SACSettings()
   env = settings.task.make(0)
@@ -122,10 +123,11 @@ def main(argv):
   harness.main(
       __file__, measure, learn, FLAGS.encoders or DEFAULT, harness.ENCODERS,
       f'SAC throughput, {FLAGS.task} from 64x64 pixels, batch '
-      f'{FLAGS.batch_size}, {os.cpu_count()} CPU cores'
-      + harness.recompute_title(),
+      f'{FLAGS.batch_size} in {FLAGS.gradient_chunks} chunk(s), '
+      f'{os.cpu_count()} CPU cores' + harness.recompute_title(),
       harness.LEARNER_COLUMNS,
       [f'--task={FLAGS.task}', f'--batch_size={FLAGS.batch_size}',
+       f'--gradient_chunks={FLAGS.gradient_chunks}',
        f'--learner_steps={FLAGS.learner_steps}',
        f'--agent_steps={FLAGS.agent_steps}', *harness.recompute_flags()],
       rate='samples')

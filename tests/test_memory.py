@@ -291,6 +291,77 @@ def test_chunks_run_one_at_a_time_from_one_graph(num_chunks):
   assert int(loop[0].get_attr('parallel_iterations')) == 1
 
 
+def test_sac_chunked_updates_equal_the_whole_batch(monkeypatch):
+  """Each of SAC's three updates (critics with a supernet's alpha, actor,
+  temperature) gets the same gradient from 4 chunks as from the whole
+  batch, its policy actions made deterministic (otherwise drawn per chunk:
+  the same distribution, other random numbers)."""
+  from tf_agents.utils import common  # pylint: disable=g-import-not-at-top
+  from rl_darts.agents.sac import train as sac_train  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(helpers.REPO)
+  gin.clear_config()
+  gin.parse_config_files_and_bindings(['gin_configs/sac/micro_search.gin'], [
+      "ControlTask.domain = 'cartpole'", "ControlTask.task = 'swingup'",
+      'ControlTask.image_size = 16', 'Supernet.depths = [4]',
+      'Supernet.num_nodes = 2', 'SACSettings.hidden_units = [8]',
+      'SACSettings.batch_size = 8', 'SACSettings.initial_collect_steps = 8'])
+  try:
+    settings = sac_train.SACSettings()
+    tf.keras.utils.set_random_seed(5)
+    agent, _ = sac_train.build_agent(settings, settings.task.make(0))
+  finally:
+    gin.clear_config()
+
+  def mode_actions(time_steps, training=False):
+    del training  # The train policy's, as SAC's own for its losses.
+    policy = agent._train_policy  # pylint: disable=protected-access
+    distribution = policy.distribution(
+        time_steps, policy.get_initial_state(8)).action
+    actions = distribution.mode()
+    return actions, common.log_probability(distribution, actions,
+                                           agent.action_spec)
+
+  applied = []
+  monkeypatch.setattr(agent, '_actions_and_log_probs', mode_actions)
+  monkeypatch.setattr(agent, '_apply_gradients',
+                      lambda grads, variables, _: applied.append(
+                          (list(grads), list(variables))))
+  monkeypatch.setattr(agent, '_update_target', lambda: None)
+  experience = tensor_spec.sample_spec_nest(
+      agent.collect_data_spec, tf.random.Generator.from_seed(3),
+      outer_dims=(8, 2))
+  experience = experience._replace(  # Mid-episode steps, rewards in [0, 1].
+      step_type=tf.ones_like(experience.step_type),
+      next_step_type=tf.ones_like(experience.next_step_type),
+      reward=tf.random.stateless_uniform([8, 2], [1, 2]),
+      discount=tf.ones_like(experience.discount))
+  results = {}
+  for chunks in (1, 4):
+    agent.gradient_chunks = chunks
+    applied.clear()
+    results[chunks] = agent._train(experience, None), list(applied)  # pylint: disable=protected-access
+  (whole_loss, whole), (chunk_loss, chunked) = results[1], results[4]
+  for name in ('critic_loss', 'actor_loss', 'alpha_loss'):
+    assert float(getattr(chunk_loss.extra, name)) == pytest.approx(
+        float(getattr(whole_loss.extra, name)), rel=1e-5), name
+  assert len(whole) == len(chunked) == 3  # Critics, actor, temperature.
+  assert any('alpha' in v.name for v in whole[0][1])  # The supernet's.
+  for (grads, variables), (chunk_grads, same) in zip(whole, chunked):
+    assert [v.name for v in same] == [v.name for v in variables]
+    assert [g is None for g in chunk_grads] == [g is None for g in grads]
+    for a, b, v in zip(chunk_grads, grads, variables):
+      if b is not None:
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6, err_msg=v.name)
+    assert any(np.abs(g).max() > 0 for g in grads if g is not None)
+
+
+def test_sac_chunks_must_divide_the_batch():
+  from rl_darts.agents.sac import train as sac_train  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match='gradient_chunks 3 does not divide '
+                     'batch_size 128'):
+    sac_train.SACSettings(gradient_chunks=3)
+
+
 RL_CELLS = [(name, cell_type) for name in ('classic', 'classic_no_relu', 'micro')
             for cell_type in ops.get_space(name).cell_types]
 

@@ -1,7 +1,7 @@
 """Exact gradient accumulation over chunks of a batch, one chunk at a time.
 
-Shared by PPO's and Rainbow's learners (`PPOSettings.gradient_chunks`,
-`RainbowSettings.gradient_chunks`).
+Shared by PPO's, Rainbow's and SAC's learners (`PPOSettings.gradient_chunks`,
+`RainbowSettings.gradient_chunks`, `SACSettings.gradient_chunks`).
 """
 
 from __future__ import annotations
@@ -61,3 +61,23 @@ def accumulate(inputs: Any, num_chunks: int,
   totals = iter(totals)
   return ([next(totals) if p else None for p in present],
           tf.nest.pack_sequence_as(other, [a.stack() for a in arrays]))
+
+
+class ChunkedAgent:
+  """Mixin for a TF-Agents agent whose batch trains as `gradient_chunks`
+  chunks: `_chunked_train` (the subclass's) for more than one, the agent's
+  own `_train` for one."""
+
+  def __init__(self, *args, gradient_chunks: int = 1, **kwargs):
+    super().__init__(*args, **kwargs)
+    if gradient_chunks < 1:
+      raise ValueError(f'gradient_chunks must be >= 1; got {gradient_chunks}')
+    self.gradient_chunks = gradient_chunks
+
+  def _train(self, experience, weights):
+    if self.gradient_chunks == 1:
+      return super()._train(experience, weights)
+    return self._chunked_train(experience, weights)
+
+  def _chunked_train(self, experience, weights):
+    raise NotImplementedError

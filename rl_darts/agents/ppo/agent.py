@@ -31,21 +31,14 @@ from rl_darts.runtime import runs
 from rl_darts.space import networks
 
 
-class ChunkedPPOAgent(ppo_clip_agent.PPOClipAgent):
+class ChunkedPPOAgent(gradients_lib.ChunkedAgent,
+                      ppo_clip_agent.PPOClipAgent):
   """PPO-clip whose every minibatch trains as `gradient_chunks` chunks with
   one optimizer step (exact gradient accumulation; 1: TF-Agents' own step).
   Supports what this project's PPO uses: the clipped loss without a KL
   penalty, and no normalizer updates in training."""
 
-  def __init__(self, *args, gradient_chunks: int = 1, **kwargs):
-    super().__init__(*args, **kwargs)
-    if gradient_chunks < 1:
-      raise ValueError(f'gradient_chunks must be >= 1; got {gradient_chunks}')
-    self.gradient_chunks = gradient_chunks
-
-  def _train(self, experience, weights):
-    if self.gradient_chunks == 1:
-      return super()._train(experience, weights)
+  def _chunked_train(self, experience, weights):
     if self._initial_adaptive_kl_beta > 0 or self.update_normalizers_in_train:
       raise ValueError('gradient chunks support neither an adaptive KL '
                        'penalty nor normalizer updates in training')

@@ -23,7 +23,6 @@ import gin
 import numpy as np
 import reverb
 import tensorflow as tf
-from tf_agents.agents.sac import sac_agent
 from tf_agents.drivers import py_driver
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.policies import random_py_policy
@@ -31,6 +30,7 @@ from tf_agents.replay_buffers import reverb_replay_buffer
 from tf_agents.replay_buffers import reverb_utils
 from tf_agents.specs import tensor_spec
 
+from rl_darts.agents.sac import agent as sac_agent_lib
 from rl_darts.agents.sac import networks as sac_networks
 from rl_darts.envs import augmentation
 from rl_darts.envs import control_env
@@ -50,6 +50,8 @@ class SACSettings:
 
   total_env_steps: int = 500_000
   batch_size: int = 128
+  gradient_chunks: int = 1  # Each update's batch gradient over this many
+  # chunks, one at a time (`sac.agent`).
   replay_size: int = 100_000
   initial_collect_steps: int = 1_000  # Agent steps before learning starts.
   train_steps_per_agent_step: int = 1
@@ -76,10 +78,13 @@ class SACSettings:
       default_factory=control_env.ControlTask)
 
   def __post_init__(self):
-    runs.check_at_least(self, batch_size=1, replay_size=1,
+    runs.check_at_least(self, batch_size=1, gradient_chunks=1, replay_size=1,
                         initial_collect_steps=1, steps_per_iteration=1,
                         random_shift=0, target_entropy_scale=0.0,
                         critic_loss_weight=0.0)
+    if self.batch_size % self.gradient_chunks:
+      raise ValueError(f'SACSettings.gradient_chunks {self.gradient_chunks} '
+                       f'does not divide batch_size {self.batch_size}')
     if self.initial_collect_steps > self.replay_size:
       raise ValueError(f'initial_collect_steps {self.initial_collect_steps} '
                        f'exceeds replay_size {self.replay_size}')
@@ -98,7 +103,7 @@ def augmented(experience, pad: int):
 
 
 def build_agent(settings: SACSettings, env
-                ) -> tuple[sac_agent.SacAgent, tf.keras.Model]:
+                ) -> tuple[sac_agent_lib.ChunkedSacAgent, tf.keras.Model]:
   """SacAgent over the gin-chosen encoder, and that encoder: the critics
   share it, the target critics share another, the actor reads the first
   through a stop-gradient (see `sac.networks`)."""
@@ -110,7 +115,7 @@ def build_agent(settings: SACSettings, env
     return sac_networks.PixelCritic((observation_spec, action_spec), shared,
                                     settings.hidden_units, name=name)
 
-  agent = sac_agent.SacAgent(
+  agent = sac_agent_lib.ChunkedSacAgent(
       tensor_spec.from_spec(env.time_step_spec()), action_spec,
       critic_network=critic(encoder, 'Critic1'),
       critic_network_2=critic(encoder, 'Critic2'),
@@ -131,7 +136,8 @@ def build_agent(settings: SACSettings, env
       target_entropy=-settings.target_entropy_scale * float(
           np.prod(action_spec.shape)),
       initial_log_alpha=math.log(settings.initial_temperature),
-      train_step_counter=tf.Variable(0, dtype=tf.int64, name='train_step'))
+      train_step_counter=tf.Variable(0, dtype=tf.int64, name='train_step'),
+      gradient_chunks=settings.gradient_chunks)
   agent.initialize()
   return agent, encoder
 
