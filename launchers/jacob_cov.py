@@ -11,7 +11,8 @@ game) plays `--frames` envs epsilon-greedily for `--policy_steps` steps;
 `--batches` mini-batches of `--frames` frames are drawn from those
 trajectories and each cell's score is their mean. Without --policy_dir the
 frames come from uniformly random play on `--game` (not the paper's).
-Writes DIR/jacob_cov.csv (cell, score, final return) and jacob_cov.png.
+Writes jacob_cov.csv (cell, score, final return) and jacob_cov.png to
+--root_dir (default: DIR).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from rl_darts.runtime import runs
 
 flags.DEFINE_string('random_search_dir', None,
                     'A finished launchers.random_search run.')
+flags.DEFINE_string('root_dir', None, 'Where jacob_cov.csv and jacob_cov.png '
+                    'go (default: --random_search_dir).')
 flags.DEFINE_string('policy_dir', None, 'A finished Rainbow run whose policy '
                     'plays the frames (App. A.2); unset: random play.')
 flags.DEFINE_enum('game', None, procgen_env.GAMES, 'The Procgen game the '
@@ -116,7 +119,7 @@ def main(argv):
             else FLAGS.game or 'dodgeball')
     batches = trajectory_batches(game, FLAGS.policy_dir, FLAGS.seed)
     gin.clear_config()  # The cells are built from their genotypes alone.
-    result = jacob_cov.study(directory, batches, depths)
+    result = jacob_cov.study(directory, batches, depths, FLAGS.root_dir)
   print(f'frames: {FLAGS.batches} mini-batches of {FLAGS.frames} from '
         + (f'{FLAGS.policy_dir!r}' if FLAGS.policy_dir else 'random play')
         + f' on {game}')

@@ -100,7 +100,8 @@ def test_study_scores_every_cell_against_its_return(tmp_path):
 
 def test_frames_come_from_a_trained_rainbow_policy(tmp_path):
   """App. A.2: a finished Rainbow run's policy plays the frames, on its
-  game; a PPO run or another game is a clear error."""
+  game, the results going to --root_dir; a PPO run or another game is a
+  clear error."""
   policy = tmp_path / 'policy'
   helpers.launch('launchers.rainbow', policy, [
       '--gin_configs=gin_configs/rainbow/impala_cnn.gin',
@@ -124,9 +125,14 @@ def test_frames_come_from_a_trained_rainbow_policy(tmp_path):
                  {'cell': 1, 'final_return': 0.2}]}))
   args = [f'--random_search_dir={search}', f'--policy_dir={policy}',
           '--frames=4', '--batches=2', '--policy_steps=3', '--depths=4,4']
-  result = _jacob_cov(args)
+  out = tmp_path / 'scores'  # --root_dir: the results beside, not inside.
+  result = _jacob_cov(args + [f'--root_dir={out}'])
   assert result.returncode == 0, result.stdout + result.stderr
   assert f"2 mini-batches of 4 from '{policy}' on dodgeball" in result.stdout
+  rows = list(csv.DictReader(open(out / 'jacob_cov.csv', newline='')))
+  assert [int(r['cell']) for r in rows] == [0, 1]
+  assert (out / 'jacob_cov.png').is_file()
+  assert not (search / 'jacob_cov.csv').exists()
   result = _jacob_cov(args + ['--game=maze'])
   assert result.returncode != 0 and 'Traceback' not in result.stderr
   assert ("--game=maze but the policy of --policy_dir played 'dodgeball'"

@@ -29,8 +29,10 @@ def test_every_result_plans_every_arm_game_and_seed(name, scale, tmp_path):
     assert (games, seeds) == (result.games, result.seeds)
   retrained = [a for a in result.arms if a.trains_genotype_of]
   marking = [a for a in result.arms if a.marks]
+  scoring = [a for a in result.arms if a.scores]
   assert [s.name for s in plan.stages] == (
-      ['train'] + ['retrain'] * bool(retrained) + ['study'] * bool(marking))
+      ['train'] + ['retrain'] * bool(retrained) + ['study'] * bool(marking) +
+      ['score'] * bool(scoring))
   assert len(plan.runs) == sum(1 if arm.joint else len(games)
                                for arm in result.arms) * len(seeds)
   for run in plan.stages[1].runs if retrained else ():
@@ -165,6 +167,31 @@ def test_table4_at_paper_scale_is_the_papers(tmp_path):
       random[0].flags)
   lines = paper_results.cost_lines(paper_results.get('table4'), 'paper')
   assert lines[-1].startswith('total: about ')
+
+
+@pytest.mark.parametrize('scale', paper_results.SCALES)
+def test_a2_scores_random_cells_on_a_trained_policys_frames(scale, tmp_path):
+  """App. A.2: after App. E's random cells and the Rainbow IMPALA-CNN of the
+  same game and seed have finished, the Jacobian covariance launcher scores
+  the cells (untrained, 64x3) on frames of that policy's play."""
+  plan = paper_results.plan(paper_results.get('a2_jacob_cov'), scale,
+                            str(tmp_path))
+  train, score = plan.stages
+  assert sorted({r.root_dir.split(os.sep)[-3] for r in train.runs}) == [
+      'impala_cnn_64x3', 'random_cells']
+  assert all(not r.flags or '--gin_bindings=RandomSearch.reference_runs'
+             not in ' '.join(r.flags) for r in train.runs)  # Marks nothing.
+  for run in score.runs:
+    _, game, seed = run.root_dir.split(os.sep)[-3:]
+    cells, policy = (os.path.join(str(tmp_path), 'runs', arm, game, seed)
+                     for arm in ('random_cells', 'impala_cnn_64x3'))
+    assert run.module == 'jacob_cov'
+    assert run.needs == (os.path.join(cells, 'DONE'),
+                         os.path.join(policy, 'DONE'))
+    assert run.flags[:2] == (f'--random_search_dir={cells}',
+                             f'--policy_dir={policy}')
+    assert ('--depths=64,64,64' in run.flags) == (scale == 'paper')
+  assert len(score.runs) == (1 if scale == 'paper' else 2)
 
 
 @pytest.mark.parametrize('scale', paper_results.SCALES)

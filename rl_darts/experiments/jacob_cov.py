@@ -54,13 +54,12 @@ def mean_score(network, batches: Sequence[np.ndarray]) -> float:
 
 
 def study(search_dir: str, batches: Sequence[np.ndarray],
-          depths: Sequence[int]) -> dict:
+          depths: Sequence[int], out_dir: str | None = None) -> dict:
   """Scores every cell of a finished random search (built at `depths`,
   initialised from TF's seed; the mean over `batches` of frames) against
-  its final return; writes
-  jacob_cov.csv and jacob_cov.png there; returns the Spearman rank
-  correlation over the cells with a return and a finite score, and the
-  rows."""
+  its final return; writes jacob_cov.csv and jacob_cov.png to `out_dir`
+  (default: the search's); returns the Spearman rank correlation over the
+  cells with a return and a finite score, and the rows."""
   from scipy import stats  # pylint: disable=g-import-not-at-top
   with open(os.path.join(search_dir, 'summary.json')) as f:
     summary = json.load(f)
@@ -76,9 +75,11 @@ def study(search_dir: str, batches: Sequence[np.ndarray],
   rho, p_value = (stats.spearmanr([r['score'] for r in scored],
                                   [r['final_return'] for r in scored])
                   if len(scored) > 2 else (float('nan'), float('nan')))
-  io_utils.atomic_write_csv(os.path.join(search_dir, 'jacob_cov.csv'),
+  out_dir = out_dir or search_dir
+  os.makedirs(out_dir, exist_ok=True)
+  io_utils.atomic_write_csv(os.path.join(out_dir, 'jacob_cov.csv'),
                             ['cell', 'score', 'final_return'], rows)
-  _plot(scored, float(rho), os.path.join(search_dir, 'jacob_cov.png'))
+  _plot(scored, float(rho), os.path.join(out_dir, 'jacob_cov.png'))
   return {'spearman_rho': float(rho), 'p_value': float(p_value),
           'rows': rows, 'ranked': len(scored)}
 

@@ -45,6 +45,8 @@ SMOKE = {  # Tiny networks; enough steps for a few episodes per env.
             'SACSettings.eval_episodes = 1'),
 }
 SMOKE_STEPS = {'ppo': 384, 'rainbow': 192, 'sac': 160}
+JACOB_COV_SMOKE = ('--depths=4', '--frames=4', '--batches=2',
+                   '--policy_steps=8')
 SETTINGS = {'ppo': 'PPOSettings', 'rainbow': 'RainbowSettings',
             'sac': 'SACSettings'}
 # App. A.3 (Fig. R2), SAC from pixels: the authors' PI-SAC code sets the
@@ -94,6 +96,10 @@ class Arm:
   game_configs: tuple[tuple[str, str], ...] = ()  # (game, config) overrides.
   runs_per_search: int = 4  # Table 4's: 3 cells at 16x3, the best at 64x3.
   marks: tuple[tuple[str, str], ...] = ()
+  # A Jacobian-covariance scoring (`agent` 'jacob_cov'): the random-search
+  # arm whose cells it scores and the Rainbow arm whose policy plays the
+  # frames, both of the same game and seed.
+  scores: tuple[str, str] = ()
 
   @property
   def trained_by(self) -> str:
@@ -102,6 +108,8 @@ class Arm:
 
   @property
   def stage(self) -> str:
+    if self.scores:
+      return 'score'
     if self.marks:
       return 'study'
     return 'retrain' if self.trains_genotype_of else 'train'
@@ -191,6 +199,14 @@ _RANDOM_CELLS = Arm(
     runs_per_search=100,
     marks=(('DARTS cell', 'micro_cell_64x3'), ('IMPALA-CNN', 'impala_cnn_64x3')))
 
+# App. A.2 (Fig. R1): the Jacobian covariance score (Mellor et al.) of App.
+# E's random cells, untrained at 64x3, on frames of a trained policy's play
+# (the Rainbow IMPALA-CNN 64x3 of the same game), against their trained
+# returns; the paper found it not predictive.
+_SCORED_CELLS = dataclasses.replace(_RANDOM_CELLS, marks=(), game_configs=())
+_JACOB_COV = Arm('jacob_cov', 'jacob_cov', '', 0, 'rainbow/discrete_64x3',
+                 scores=('random_cells', 'impala_cnn_64x3'))
+
 # App. F.1 and F.3 do not say on which games their sweeps ran: dodgeball, the
 # game of the paper's ablations (Table 2, Figs. 7, 9, 12).
 _SWEEP_GAMES = ('dodgeball',)
@@ -266,6 +282,11 @@ RESULTS = {r.name: r for r in (
            '(Rainbow) on dodgeball and maze, beside the searched cell and '
            'IMPALA-CNN', ('dodgeball', 'maze'), (0,),
            (_RAINBOW_SEARCH, _RAINBOW_CELL, _RAINBOW_IMPALA, _RANDOM_CELLS)),
+    Result('a2_jacob_cov', 'App. A.2 / Fig. R1: the Jacobian covariance score '
+           'of 100 random Micro cells (untrained, 64x3) on frames of a '
+           "trained Rainbow IMPALA-CNN's play against the cells' trained "
+           'returns, dodgeball', ('dodgeball',), (0,),
+           (_RAINBOW_IMPALA, _SCORED_CELLS, _JACOB_COV)),
     Result('f1_ppo', 'App. F.1: the PPO + Classic search at softmax '
            'temperature 5, 10 and 15', _SWEEP_GAMES, (0, 1, 2),
            _swept(_PPO_SEARCH, 'Supernet.temperature', (5, 10, 15), 'T')),
@@ -391,6 +412,8 @@ def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
             seed: int) -> run_queue.Run:
   """The run of `arm` on `game` (a joint arm: the list of games) with `seed`
   under root/<arm>/<game or 'joint'>/seed_<s>."""
+  if arm.scores:
+    return _scoring_run(arm, scale, root, game, seed)
   _, bindings = _budget(arm, scale, game)
   bindings = [*_game_bindings(arm, game), *bindings, *arm.bindings]
   label = 'joint' if arm.joint else game
@@ -420,15 +443,30 @@ def arm_run(arm: Arm, scale: str, root: str, game: str | Sequence[str],
                        needs=needs)
 
 
+def _scoring_run(arm: Arm, scale: str, root: str, game: str, seed: int
+                 ) -> run_queue.Run:
+  """App. A.2: `launchers.jacob_cov` scoring the cells of `arm.scores`'s
+  random search, untrained at the evaluation depth (64x3; smoke: 4), on
+  frames of its policy run's play, after both finished."""
+  cells, policy = (os.path.join(root, name, game, f'seed_{seed}')
+                   for name in arm.scores)
+  flags = (f'--random_search_dir={cells}', f'--policy_dir={policy}',
+           *(JACOB_COV_SMOKE if scale == 'smoke' else ('--depths=64,64,64',)))
+  return run_queue.Run(
+      f'{arm.name} {game} seed {seed}', 'jacob_cov',
+      os.path.join(root, arm.name, game, f'seed_{seed}'), seed, flags=flags,
+      needs=(os.path.join(cells, 'DONE'), os.path.join(policy, 'DONE')))
+
+
 def plan(result: Result, scale: str, root_dir: str,
          games: Sequence[str] = ()) -> plans.Plan:
   """Stage 'train' (searches and baselines), then 'retrain' (the searched
-  cells), then 'study' (random cells marking the others), for every game
-  and seed."""
+  cells), then 'study' (random cells marking the others), then 'score'
+  (cells scored on a policy's frames), for every game and seed."""
   games, seeds = games_and_seeds(result, scale, games)
   root = os.path.join(os.path.abspath(root_dir), 'runs')
   stages = []
-  for stage in ('train', 'retrain', 'study'):
+  for stage in ('train', 'retrain', 'study', 'score'):
     runs = tuple(arm_run(arm, scale, root, game, seed)
                  for arm in result.arms if arm.stage == stage
                  for game in ([games] if arm.joint else games)
@@ -445,6 +483,10 @@ def cost_lines(result: Result, scale: str, games: Sequence[str] = ()
   games, seeds = games_and_seeds(result, scale, games)
   lines, total = [], 0.0
   for arm in result.arms:
+    if arm.scores:
+      lines.append(f'{arm.name}: {len(games) * len(seeds)} scorings of '
+                   'untrained cells, minutes each')
+      continue
     per_run = [_budget(arm, scale, game)[0] * (
         arm.runs_per_search if arm.agent == 'random_search' else 1)
                for game in ([games] if arm.joint else games)]
