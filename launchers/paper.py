@@ -100,7 +100,8 @@ def main(argv):
     print(f'{result.title}: {plan.stages[0].runs[0].root_dir}/table.md')
     return
   out = os.path.join(FLAGS.root_dir, 'report')
-  report.write([os.path.join(FLAGS.root_dir, 'runs')], out)
+  report.write([os.path.join(FLAGS.root_dir, 'runs')], out,
+               paper=dict(result.paper_scores))
   print(f'{result.title}: {out}/report.md')
 
 

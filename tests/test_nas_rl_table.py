@@ -78,16 +78,19 @@ def test_summary_numbers_from_fixture_runs(tmp_path):
   with open(os.path.join(root, 'table.md')) as f:
     markdown = f.read()
   assert '# Table 1 (RL for DARTS) on digits' in markdown
-  assert ('| disc_nwot | 0 1 | 60.00 ± 14.14 (70.00) | 70.00 | 3 | 200 | '
-          '0.002 | 295.0000 | 280.0000 | 75% |') in markdown
-  assert ('| disc_acc | 0 | 90.00 ± 0.00 (90.00) | 90.00 | 3 | 3,600 | '
-          '1.000 |  |  |  |') in markdown
-  assert ('| DARTS_V2 (paper cell) | 1 | 95.00 ± 0.00 (95.00) | 97.00 | 3 |  '
-          '|  |  |  |  |') in markdown
+  # Beside ours, the paper's Table 1 entry (CIFAR-10, 3 runs) of each row.
+  assert ('| disc_nwot | 0 1 | 60.00 ± 14.14 (70.00) | 96.74 ± 0.30 (97.01) | '
+          '70.00 | 3 | 200 | 0.002 | 295.0000 | 280.0000 | 75% |') in markdown
+  assert ('| disc_acc | 0 | 90.00 ± 0.00 (90.00) | 93.78 ± 0.12 (93.94) | '
+          '90.00 | 3 | 3,600 | 1.000 |  |  |  |') in markdown
+  assert ('| DARTS_V2 (paper cell) | 1 | 95.00 ± 0.00 (95.00) |  | 97.00 | 3 '
+          '|  |  |  |  |  |') in markdown
   assert paper_cells.NAMED['DISC_NWOT'].split('[')[1][:30] in markdown
   rows = helpers.rows(os.path.join(root, 'table.csv'))
   assert rows[0]['row'] == 'disc_nwot'
   assert float(rows[0]['test_acc_std']) == pytest.approx(14.1421, abs=1e-4)
+  assert float(rows[0]['paper_test_acc_mean']) == 96.74
+  assert rows[2]['paper_test_acc_mean'] == ''  # A paper cell: no Table 1 row.
 
 
 S4_CELL = ("Genotype(normal=[('noise', 0), ('sep_conv_3x3', 1), "

@@ -27,6 +27,8 @@ def test_every_result_plans_every_arm_game_and_seed(name, scale, tmp_path):
     assert len(seeds) >= 2 and (len(games) >= 2 or len(result.games) == 1)
   else:
     assert (games, seeds) == (result.games, result.seeds)
+  assert {arm for arm, _ in result.paper_scores} <= (
+      {a.name for a in result.arms} | {'random search'})
   retrained = [a for a in result.arms if a.trains_genotype_of]
   marking = [a for a in result.arms if a.marks]
   scoring = [a for a in result.arms if a.scores]
@@ -165,6 +167,10 @@ def test_table4_at_paper_scale_is_the_papers(tmp_path):
       'gin_configs/random_search/ppo_classic.gin',)
   assert '--run_bindings=PPOSettings.total_env_steps = 25000000' in (
       random[0].flags)
+  # The paper's Table 4 averages, keyed by this result's own columns.
+  assert dict(paper_results.get('table4').paper_scores) == {
+      'impala_cnn_64x3': 0.708, 'classic_cell_64x3': 0.709,
+      'random search': 0.489}
   lines = paper_results.cost_lines(paper_results.get('table4'), 'paper')
   assert lines[-1].startswith('total: about ')
 

@@ -134,6 +134,13 @@ def test_report_tables_number_by_number(tmp_path):
   header, test = _table(markdown, 'Scores on test levels')
   assert 'random search' not in header
   assert test['starpilot']['impala'] == _score_cell([0.3, 0.5])
+  # Every table also as CSV, named by its heading.
+  scores_csv = helpers.rows(out / 'tables' /
+                            'scores_the_form_of_tables_4_and_5.csv')
+  assert [r['game'] for r in scores_csv] == ['maze', 'starpilot', 'average']
+  assert scores_csv[1]['impala'] == table['starpilot']['impala']
+  assert (out / 'tables' / 'training_cost_the_form_of_table_3_this_machine'
+          '.csv').is_file()
   # Arms compared: the gap with Welch's interval, the pooled std and seeds.
   rows = [line for line in markdown.split('## Comparisons')[1].split(
       '\n## ')[0].splitlines() if line.startswith('| ')]
@@ -244,3 +251,15 @@ def test_comparing_an_unknown_arm_names_the_known_ones(tmp_path):
   with pytest.raises(report.UnknownArmError,
                      match="unknown arm 'impla' to compare; known: impala"):
     report.comparison_table(runs, searches, [('impala', 'impla')], 0.1)
+
+
+def test_the_papers_numbers_sit_beside_our_averages(tmp_path):
+  for seed, final in ((0, 0.4), (1, 0.6)):
+    _run(tmp_path / 'impala' / 'maze' / f'seed_{seed}', 'impala', 'maze',
+         seed, final)
+  runs, searches = report.find([str(tmp_path)])
+  header, rows = report.paper_table(runs, searches,
+                                    {'impala': 0.708, 'cell': 0.709})
+  assert header == ['arm', 'ours: average over games', "the paper's"]
+  assert rows == [['impala', _score_cell([0.4, 0.6]), '0.708'],
+                  ['cell', 'not run', '0.709']]

@@ -349,22 +349,37 @@ def plot_curves(runs: Sequence[Run], game: str, png_path: str) -> None:
   recording.save_figure(fig, png_path)
 
 
+def paper_table(runs: Sequence[Run], searches: Sequence[dict],
+                paper: dict[str, float]) -> tuple[list[str], list[list[str]]]:
+  """Per arm the paper scores: our average over games (the score table's
+  average row; 'not run' where the arm has no run) beside the paper's."""
+  header, body = score_table(runs, searches)
+  ours = dict(zip(header, body[-1]))
+  return (['arm', 'ours: average over games', 'the paper\'s'],
+          [[arm, ours.get(arm) or 'not run', f'{value:.3f}']
+           for arm, value in paper.items()])
+
+
 def write(roots: Sequence[str], out_dir: str,
           comparisons: Sequence[tuple[str, str]] = (),
-          target_gap: float = 0.1) -> str:
-  """Writes out_dir/report.md (PNGs in out_dir/figures) and
-  out_dir/report.html (self-contained); returns the Markdown. `comparisons`
-  pairs arms for `comparison_table` (gaps to detect: theirs and
-  `target_gap`)."""
+          target_gap: float = 0.1,
+          paper: Optional[dict[str, float]] = None) -> str:
+  """Writes out_dir/report.md (PNGs in out_dir/figures, each table as CSV in
+  out_dir/tables) and out_dir/report.html (self-contained); returns the
+  Markdown. `comparisons` pairs arms for `comparison_table` (gaps to detect:
+  theirs and `target_gap`); `paper`: the paper's average score of arms, set
+  beside ours (`paper_table`)."""
   runs, searches = find(roots)
   figures = os.path.join(out_dir, 'figures')
   os.makedirs(figures, exist_ok=True)
   labels = _labels(runs)
   matrices = score_matrices(runs, searches)
   blocks = (_score_blocks(roots, runs, searches, matrices) +
+            _paper_blocks(runs, searches, paper or {}) +
             _comparison_blocks(runs, searches, comparisons, target_gap) +
             _figure_blocks(runs, matrices, labels, figures) +
             _run_blocks(runs, searches) + _config_blocks(labels, out_dir))
+  _write_tables(blocks, os.path.join(out_dir, 'tables'))
   markdown = _markdown(blocks)
   io_utils.atomic_write_text(os.path.join(out_dir, 'report.md'), markdown)
   io_utils.atomic_write_text(os.path.join(out_dir, 'report.html'),
@@ -420,6 +435,33 @@ def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
                ('table', (header, gaps))]
   return blocks + [('h2', 'Training cost (the form of Table 3, this machine)'),
                    ('table', cost_table(runs))]
+
+
+def _write_tables(blocks: Blocks, directory: str) -> None:
+  """Each table of `blocks` as <its heading>.csv (lowercase, words joined
+  by '_'; a second table under one heading gets '_2')."""
+  os.makedirs(directory, exist_ok=True)
+  heading, seen = 'table', {}
+  for kind, value in blocks:
+    if kind in ('h1', 'h2'):
+      heading = re.sub(r'[^a-z0-9]+', '_', value.lower()).strip('_')
+    elif kind == 'table':
+      seen[heading] = seen.get(heading, 0) + 1
+      suffix = f'_{seen[heading]}' if seen[heading] > 1 else ''
+      io_utils.atomic_write_csv(
+          os.path.join(directory, f'{heading}{suffix}.csv'), *value)
+
+
+def _paper_blocks(runs: Sequence[Run], searches: Sequence[dict],
+                  paper: dict[str, float]) -> Blocks:
+  if not paper:
+    return []
+  return [('h2', 'The paper\'s numbers beside ours'),
+          ('p', 'The paper\'s average score over its games (all of them, at '
+                'its budgets) for the arms it reports; ours is the average '
+                'row of the score table above, over the games and budgets '
+                'run here.'),
+          ('table', paper_table(runs, searches, paper))]
 
 
 def _comparison_blocks(runs: Sequence[Run], searches: Sequence[dict],

@@ -27,6 +27,16 @@ ROWS = ('disc_nwot', 'disc_acc', 'disc_loss', 'disc_ckpt_acc',
 # The robustness study (paper Sec. 4.3): disc-nwot on RobustDARTS' S2-S4, each
 # a gin config too, with the paper's verdict on each.
 ROBUSTNESS_ROWS = ('s2', 's3', 's4')
+# The paper's Table 1: CIFAR-10 test accuracy (%) of each row's cell, 3 runs:
+# (mean, std, max).
+PAPER = {'disc_nwot': (96.74, 0.30, 97.01), 'disc_acc': (93.78, 0.12, 93.94),
+         'disc_loss': (95.43, 0.06, 95.49),
+         'disc_ckpt_acc': (95.74, 0.14, 95.87),
+         'disc_ckpt_loss': (92.55, 0.39, 92.98),
+         'cont_acc_step': (96.08, 0.19, 96.35),
+         'cont_acc_grad_step': (96.24, 0.32, 96.42),
+         'cont_loss_step': (95.52, 0.16, 95.70),
+         'cont_loss_grad_step': (95.67, 0.29, 96.00)}
 VERDICTS = {
     's2': 'a robust search picks sep_conv_3x3 over skip_connect',
     's3': 'a robust search picks sep_conv_3x3 over skip_connect and none',
@@ -42,7 +52,7 @@ COLUMNS = ('row', 'seeds', 'test_acc_mean', 'test_acc_std', 'test_acc_max',
            'best_epoch_test_acc_mean', 'epochs', 'search_hours',
            'search_env_steps', 'reward', 'final_cell_reward',
            'random_cells_reward', 'random_cells_below_final',
-           'parametric_edges', 'noise_edges')
+           'parametric_edges', 'noise_edges', 'paper_test_acc_mean')
 # The search's reward_check.json (artifacts.reward_check), per seed.
 CHECK = {'final_cell_reward': 'final', 'random_cells_reward': 'random_mean',
          'random_cells_below_final': 'fraction_below_final'}
@@ -180,6 +190,7 @@ def summarize(root: str, rows: Sequence[str], seeds: Sequence[int],
         'reward': ' '.join(sorted({r['reward'] for r in results})),
         **{column: _mean_of(r[column] for r in results)
            for column in (*CHECK, 'parametric_edges', 'noise_edges')},
+        'paper_test_acc_mean': PAPER.get(row, (None,))[0],
         'datasets': sorted({r['dataset'] for r in searches}),
         'genotypes': {r['seed']: r['genotype'] for r in results}})
   return table
@@ -189,6 +200,14 @@ def _mean_of(values) -> Optional[float]:
   """The mean over seeds that have the value (None if none has)."""
   present = [v for v in values if v is not None]
   return statistics.mean(present) if present else None
+
+
+def _paper(row: str) -> str:
+  """The paper's Table 1 entry of `row`, '' where it has none."""
+  if row not in PAPER:
+    return ''
+  mean, std, best = PAPER[row]
+  return f'{mean:.2f} ± {std:.2f} ({best:.2f})'
 
 
 def _number(value: Optional[float], form: str = '{:.4f}') -> str:
@@ -217,16 +236,18 @@ def write(root: str, table: Sequence[dict], protocol: str) -> None:
       f'the mean over cells of a uniformly random policy, on the same '
       f'batches, and the fraction of those cells it beats (mean over seeds). '
       f'Rows marked "paper cell" are published cells trained by the same '
-      f'protocol and seeds, without a search.',
+      f'protocol and seeds, without a search. Paper: the row\'s CIFAR-10 '
+      f'test accuracy in the paper\'s Table 1 (3 runs, mean ± std (max)).',
       '',
-      '| row | seeds | test acc. % | best epoch % | epochs | search env '
-      'steps | search hours | reward: searched cell | random cells | '
-      'beats |',
-      '|---|---|---|---|---:|---:|---:|---:|---:|---:|']
+      '| row | seeds | test acc. % | paper (CIFAR-10) % | best epoch % | '
+      'epochs | search env steps | search hours | reward: searched cell | '
+      'random cells | beats |',
+      '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|']
   for e in table:
     markdown.append(
         f'| {e["row"]} | {e["seeds"]} | {e["test_acc_mean"]:.2f} ± '
         f'{e["test_acc_std"]:.2f} ({e["test_acc_max"]:.2f}) | '
+        f'{_paper(e["row"])} | '
         f'{e["best_epoch_test_acc_mean"]:.2f} | {e["epochs"]} | '
         f'{_number(e["search_env_steps"], "{:,}")} | '
         f'{_number(e["search_hours"], "{:.3f}")} | '
