@@ -263,3 +263,18 @@ def test_the_papers_numbers_sit_beside_our_averages(tmp_path):
   assert header == ['arm', 'ours: average over games', "the paper's"]
   assert rows == [['impala', _score_cell([0.4, 0.6]), '0.708'],
                   ['cell', 'not run', '0.709']]
+
+
+def test_a_cell_pairs_with_its_search_when_the_runs_were_moved(tmp_path):
+  """The cell's config recorded the search's genotype under another
+  checkout; the runs pair by <arm>/<game>/seed_<s>, and not across seeds."""
+  _run(tmp_path / 'classic_search' / 'maze' / 'seed_0', 'classic_search',
+       'maze', 0, 0.5)
+  _run(tmp_path / 'classic_search' / 'maze' / 'seed_1', 'classic_search',
+       'maze', 1, 0.7)
+  _run(tmp_path / 'cell' / 'maze' / 'seed_0', 'cell', 'maze', 0, 0.3,
+       '/elsewhere/data/classic_search/maze/seed_0/genotype.json')
+  runs, _ = report.find([str(tmp_path)])
+  _, rows = report.integrality_gaps(runs)
+  assert [row[:7] for row in rows] == [['maze', '0', 'classic_search', 'cell',
+                                        '0.500', '0.300', '0.200']]

@@ -294,7 +294,8 @@ def cost_table(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
 def integrality_gaps(runs: Sequence[Run]
                      ) -> tuple[list[str], list[list[str]]]:
   """Per discrete run trained from a supernet run's genotype (same game and
-  seed): both final scores, their gap, and IMPALA-CNN's score on that game
+  seed; found by `_same_run`, so runs copied elsewhere still pair): both
+  final scores, their gap, and IMPALA-CNN's score on that game
   under the same agent (mean over its seeds) where such runs exist. Scores are compared as
   differences, as Fig. 17 and Table 5 do: a ratio of normalized returns near
   0 means nothing."""
@@ -308,9 +309,9 @@ def integrality_gaps(runs: Sequence[Run]
   for cell in runs:
     if cell.encoder != 'discrete' or not cell.genotype_source:
       continue
-    source = os.path.abspath(cell.genotype_source)
+    source = os.path.dirname(cell.genotype_source)
     for supernet in supernets:
-      if os.path.dirname(source) != os.path.abspath(supernet.path):
+      if not _same_run(source, supernet.path):
         continue
       if None in (supernet.final, cell.final):
         continue
@@ -322,6 +323,15 @@ def integrality_gaps(runs: Sequence[Run]
   return (['game', 'seed', 'supernet', 'discrete cell', 'supernet score',
            'cell score', 'gap (supernet - cell)', 'IMPALA-CNN score',
            'cell - IMPALA-CNN'], rows)
+
+
+def _same_run(recorded: str, path: str) -> bool:
+  """Whether a run directory a config recorded (maybe on another machine or
+  checkout) is the run at `path`: the same absolute path, or the same last
+  three parts (<arm>/<game>/seed_<s>)."""
+  parts = lambda p: os.path.normpath(os.path.abspath(p)).split(os.sep)[-3:]  # pylint: disable=unnecessary-lambda-assignment
+  return (os.path.abspath(recorded) == os.path.abspath(path) or
+          parts(recorded) == parts(path))
 
 
 def plot_curves(runs: Sequence[Run], game: str, png_path: str) -> None:
