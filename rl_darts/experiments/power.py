@@ -22,6 +22,8 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import stats
 
+MOST_SEEDS = 10_000  # `seeds_needed` gives up past this many per arm.
+
 
 def interval(values: Sequence[float], confidence: float = 0.95
              ) -> tuple[float, float, float]:
@@ -37,7 +39,7 @@ def interval(values: Sequence[float], confidence: float = 0.95
 
 def seeds_needed(std: float, gap: float, alpha: float = 0.05,
                  power: float = 0.8, two_arms: bool = True,
-                 most: int = 10_000) -> int:
+                 most: int = MOST_SEEDS) -> int:
   """Seeds per arm to detect `gap` (see the module docstring); `most` + 1
   if even `most` do not suffice."""
   if gap <= 0 or std < 0:

@@ -184,16 +184,20 @@ def scores(runs: Sequence[Run], searches: Sequence[dict], column: str,
   return {seed: v for seed, v in finals.items() if v is not None}
 
 
+def columns(runs: Sequence[Run], searches: Sequence[dict]) -> list[str]:
+  """The score columns: the arms, sorted, then 'random search' if any."""
+  return sorted({r.arm for r in runs}) + (
+      ['random search'] if searches else [])
+
+
 def score_matrices(runs: Sequence[Run], searches: Sequence[dict]
                    ) -> dict[str, np.ndarray]:
   """Every arm's (and random search's) [seeds, games] scores, for
   `aggregate`."""
-  columns = sorted({r.arm for r in runs}) + (
-      ['random search'] if searches else [])
   games = sorted({r.game for r in runs} | {s['game'] for s in searches})
   return aggregate.score_matrices(
       {c: {g: f for g in games if (f := scores(runs, searches, c, g))}
-       for c in columns})
+       for c in columns(runs, searches)})
 
 
 def score_table(runs: Sequence[Run], searches: Sequence[dict],
@@ -204,9 +208,8 @@ def score_table(runs: Sequence[Run], searches: Sequence[dict],
   average row averages each seed's games (seeds present in every game)."""
   if test:  # Only arms evaluated on test levels.
     runs, searches = [r for r in runs if r.test_final is not None], []
-  arms = sorted({r.arm for r in runs})
   games = sorted({r.game for r in runs} | {s['game'] for s in searches})
-  columns = arms + (['random search'] if searches else [])
+  names = columns(runs, searches)
 
   def finals(column: str, game: str) -> dict[Optional[int], float]:
     return scores(runs, searches, column, game, test)
@@ -214,16 +217,16 @@ def score_table(runs: Sequence[Run], searches: Sequence[dict],
   body = []
   for game in games:
     body.append([game] + [_mean_std(list(finals(c, game).values()))
-                          for c in columns])
+                          for c in names])
   average = ['average']
-  for column in columns:
+  for column in names:
     per_game = [finals(column, g) for g in games]
     seeds = set.intersection(*(set(f) for f in per_game)) if all(
         per_game) else set()
     average.append(_mean_std([float(np.mean([f[s] for f in per_game]))
                               for s in sorted(seeds, key=str)]))
   body.append(average)
-  return ['game'] + columns, body
+  return ['game'] + names, body
 
 
 class UnknownArmError(ValueError):
@@ -238,11 +241,10 @@ def comparison_table(runs: Sequence[Run], searches: Sequence[dict],
   sample std over seeds, and the seeds per arm a two-sided t-test at 5%
   needs for 80% power against that gap and against `target`
   (`power.compare`). An unknown column is an `UnknownArmError`."""
-  known = sorted({r.arm for r in runs}) + (
-      ['random search'] if searches else [])
+  known = columns(runs, searches)
   for name in {n for pair in pairs for n in pair} - set(known):
     raise UnknownArmError(f'unknown arm {name!r} to compare; known: '
-                     f'{", ".join(known)}')
+                          f'{", ".join(known)}')
   ran = {(r.arm, r.game) for r in runs} | {
       ('random search', s['game']) for s in searches}
   rows = []
@@ -267,9 +269,12 @@ def comparison_table(runs: Sequence[Run], searches: Sequence[dict],
            f'seeds per arm for {target:g}'], rows)
 
 
-def _seeds(count: Optional[int], most: int = 10_000) -> str:
+def _seeds(count: Optional[int]) -> str:
+  """`power.seeds_needed`'s count; '> MOST' where even its most do not
+  suffice."""
   if count is None:
     return 'n/a'
+  most = power.MOST_SEEDS
   return f'> {most:,}' if count > most else f'{count:,}'
 
 
@@ -329,9 +334,8 @@ def _same_run(recorded: str, path: str) -> bool:
   """Whether a run directory a config recorded (maybe on another machine or
   checkout) is the run at `path`: the same absolute path, or the same last
   three parts (<arm>/<game>/seed_<s>)."""
-  parts = lambda p: os.path.normpath(os.path.abspath(p)).split(os.sep)[-3:]  # pylint: disable=unnecessary-lambda-assignment
-  return (os.path.abspath(recorded) == os.path.abspath(path) or
-          parts(recorded) == parts(path))
+  parts = lambda p: os.path.abspath(p).split(os.sep)[-3:]  # pylint: disable=unnecessary-lambda-assignment
+  return parts(recorded) == parts(path)
 
 
 def plot_curves(runs: Sequence[Run], game: str, png_path: str) -> None:
