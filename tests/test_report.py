@@ -278,3 +278,32 @@ def test_a_cell_pairs_with_its_search_when_the_runs_were_moved(tmp_path):
   _, rows = report.integrality_gaps(runs)
   assert [row[:7] for row in rows] == [['maze', '0', 'classic_search', 'cell',
                                         '0.500', '0.300', '0.200']]
+
+
+def test_the_zero_shot_gap_sits_beside_the_retrained_cells(tmp_path):
+  """A search's zero-shot columns give its gap on test levels; the cells
+  retrained from its genotype give theirs (mean over them); a search
+  without zero-shot columns has no row."""
+  for seed, zero_shot in ((0, '0.2'), (1, '')):
+    run = _files(tmp_path / 'search' / 'maze' / f'seed_{seed}',
+                 'step,train_return_normalized,test_return_normalized,'
+                 f'discrete_test_return_normalized,env_steps_per_s\n'
+                 f'100,0.5,0.4,{zero_shot},50\n',
+                 "Environment.game = 'maze'\n"
+                 'make_encoder.network = @Supernet\n')
+    (run / 'seed.json').write_text(json.dumps({'seed': seed}))
+  source = tmp_path / 'search' / 'maze' / 'seed_0' / 'genotype.json'
+  for name, test in (('cell_a', '0.1'), ('cell_b', '0.3')):
+    _files(tmp_path / name / 'maze' / 'seed_0',
+           f'step,train_return_normalized,test_return_normalized,'
+           f'env_steps_per_s\n100,0.3,{test},50\n',
+           "Environment.game = 'maze'\n"
+           'make_encoder.network = @DiscreteNetwork\n'
+           f"DiscreteNetwork.genotype = '{source}'\n")
+  runs, _ = report.find([str(tmp_path)])
+  header, rows = report.zero_shot_gaps(runs)
+  assert header[3:] == ['supernet score', 'zero-shot cell score',
+                        'zero-shot gap', 'retrained cell score',
+                        'retrained gap']
+  assert rows == [['maze', '0', 'search', '0.400', '0.200', '0.200', '0.200',
+                   '0.200']]

@@ -58,6 +58,8 @@ class Run:
   agent: str
   final: Optional[float]  # The agent's score (`results.SCORE_COLUMNS`).
   test_final: Optional[float]  # The same on test levels, where logged.
+  zero_shot_final: Optional[float]  # A supernet's zero-shot discretized
+  # cell's test-level score, beside `test_final` (runs.ZeroShot).
   curve: list[tuple[float, float]]
   env_steps: int
   seconds: float
@@ -118,9 +120,10 @@ def read_runs(path: str, root: str) -> list[Run]:
         path=path, arm=arm if len(games) == 1 else f'{arm} (joint)',
         game=name, seed=seed,
         encoder=ENCODERS.get(config.get('make_encoder.network'), 'other'),
-        agent=agent, final=results.final_value([v for _, v in curve]),
-        test_final=results.final_value(
-            [v for _, v in _curve(rows, per_game(test))] if test else []),
+        agent=agent, final=_final(curve),
+        test_final=_final(_curve(rows, per_game(test)) if test else []),
+        zero_shot_final=_final(
+            _curve(rows, per_game(f'discrete_{test}')) if test else []),
         curve=curve, env_steps=last, seconds=seconds,
         genotype_source=source if isinstance(source, str) else None))
   return records
@@ -129,6 +132,10 @@ def read_runs(path: str, root: str) -> list[Run]:
 def _curve(rows: list[dict], column: str) -> list[tuple[float, float]]:
   return [(float(r['step']), float(r[column])) for r in rows
           if r.get(column) not in (None, '')]
+
+
+def _final(curve: list[tuple[float, float]]) -> Optional[float]:
+  return results.final_value([v for _, v in curve])
 
 
 def find(roots: Sequence[str]) -> tuple[list[Run], list[dict]]:
@@ -312,11 +319,8 @@ def integrality_gaps(runs: Sequence[Run]
     impala[key] = float(np.mean(values)) if values else None
   rows = []
   for cell in runs:
-    if cell.encoder != 'discrete' or not cell.genotype_source:
-      continue
-    source = os.path.dirname(cell.genotype_source)
     for supernet in supernets:
-      if not _same_run(source, supernet.path):
+      if not _trained_from(cell, supernet):
         continue
       if None in (supernet.final, cell.final):
         continue
@@ -328,6 +332,38 @@ def integrality_gaps(runs: Sequence[Run]
   return (['game', 'seed', 'supernet', 'discrete cell', 'supernet score',
            'cell score', 'gap (supernet - cell)', 'IMPALA-CNN score',
            'cell - IMPALA-CNN'], rows)
+
+
+def zero_shot_gaps(runs: Sequence[Run]
+                   ) -> tuple[list[str], list[list[str]]]:
+  """Per supernet run that played its zero-shot discretized cell (the
+  supernet's weights, alpha one-hot: runs.ZeroShot), on test levels: both
+  final scores and their gap, at no training cost; beside them, where
+  discrete runs retrained that run's genotype from scratch, their mean
+  test-level score and its gap."""
+  rows = []
+  for supernet in runs:
+    if None in (supernet.test_final, supernet.zero_shot_final):
+      continue
+    retrained = [cell.test_final for cell in runs
+                 if _trained_from(cell, supernet) and
+                 cell.test_final is not None]
+    cell = float(np.mean(retrained)) if retrained else None
+    rows.append([supernet.game, str(supernet.seed), supernet.arm,
+                 f'{supernet.test_final:.3f}',
+                 f'{supernet.zero_shot_final:.3f}',
+                 f'{supernet.test_final - supernet.zero_shot_final:.3f}',
+                 _number(cell),
+                 '' if cell is None else f'{supernet.test_final - cell:.3f}'])
+  return (['game', 'seed', 'supernet', 'supernet score', 'zero-shot cell score',
+           'zero-shot gap', 'retrained cell score', 'retrained gap'], rows)
+
+
+def _trained_from(cell: Run, supernet: Run) -> bool:
+  """Whether `cell` is a discrete run of the genotype `supernet` wrote."""
+  return (cell.encoder == 'discrete' and supernet.encoder == 'supernet' and
+          bool(cell.genotype_source) and
+          _same_run(os.path.dirname(cell.genotype_source), supernet.path))
 
 
 def _same_run(recorded: str, path: str) -> bool:
@@ -447,6 +483,14 @@ def _score_blocks(roots: Sequence[str], runs: Sequence[Run],
   if gaps:
     blocks += [('h2', 'Integrality gap (Fig. 7, Table 5)'),
                ('table', (header, gaps))]
+  header, gaps = zero_shot_gaps(runs)
+  if gaps:
+    blocks += [('h2', 'Zero-shot integrality gap (test levels)'),
+               ('p', 'The supernet against its discretized cell with the '
+                     "supernet's own weights at its last evaluations; the "
+                     'retrained cell, where one ran, trained the genotype '
+                     'from scratch.'),
+               ('table', (header, gaps))]
   return blocks + [('h2', 'Training cost (the form of Table 3, this machine)'),
                    ('table', cost_table(runs))]
 
@@ -511,13 +555,14 @@ def _figure_blocks(runs: Sequence[Run], matrices: dict[str, np.ndarray],
   for run, label in labels:
     game = 'games' if run.arm.endswith('(joint)') else run.game
     for source in sorted(glob.glob(os.path.join(run.path, 'alpha.png')) +
-                         glob.glob(os.path.join(run.path, 'genotype_*.png'))):
+                         glob.glob(os.path.join(run.path, 'genotype_*.png')) +
+                         glob.glob(os.path.join(run.path, 'zero_shot.png'))):
       name = f'{label}_{os.path.basename(source)}'
       shutil.copyfile(source, os.path.join(figures, name))
       pictures.append(('img', (f'figures/{name}', f'{run.arm}, {game}, '
                                f'seed {run.seed}: '
                                f'{os.path.basename(source)}')))
-  return blocks + ([('h2', 'Alpha and found cells')] + pictures
+  return blocks + ([('h2', 'Alpha, found cells and zero-shot cells')] + pictures
                    if pictures else [])
 
 
