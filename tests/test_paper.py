@@ -200,6 +200,16 @@ def test_a2_scores_random_cells_on_a_trained_policys_frames(scale, tmp_path):
   assert len(score.runs) == (1 if scale == 'paper' else 2)
 
 
+@pytest.mark.parametrize('fields', [
+    {'agent': 'ppo'},  # Trains, without a config or rate.
+    {'agent': 'jacob_cov', 'config': 'x.gin', 'rate': 'ppo/impala_cnn_16x3',
+     'scores': ('cells', 'policy')}])  # Scores, with them.
+def test_an_arm_either_trains_or_scores(fields):
+  with pytest.raises(ValueError, match="arm 'x': a training arm has a "
+                     'config and a rate; a scoring arm'):
+    paper_results.Arm('x', **fields)
+
+
 @pytest.mark.parametrize('scale', paper_results.SCALES)
 def test_a3_sac_runs_each_task_as_the_authors_code(scale, tmp_path):
   """App. A.3: the conv encoder, the Micro search and its cell under the

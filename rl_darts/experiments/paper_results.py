@@ -82,10 +82,11 @@ class Arm:
   marks (it runs in the last stage, after them)."""
 
   name: str
-  agent: str  # ppo | rainbow | sac | random_search (a PPO or Rainbow search)
-  config: str
-  paper_steps: int  # Per trained network (SAC: per task, `SAC_TASKS`).
-  rate: str  # A RATES key.
+  agent: str  # ppo | rainbow | sac | random_search | jacob_cov
+  # What a training arm trains (a scoring arm trains nothing: none of them).
+  config: str = ''
+  paper_steps: int = 0  # Per trained network (SAC: per task, `SAC_TASKS`).
+  rate: str = ''  # A RATES key.
   bindings: tuple[str, ...] = ()  # The arm's own, last (over the scale's).
   # The searches' discretization, as a share of the budget (at smoke
   # scale: at the end).
@@ -100,6 +101,11 @@ class Arm:
   # arm whose cells it scores and the Rainbow arm whose policy plays the
   # frames, both of the same game and seed.
   scores: tuple[str, str] = ()
+
+  def __post_init__(self):
+    if bool(self.scores) == bool(self.config and self.rate):
+      raise ValueError(f'arm {self.name!r}: a training arm has a config and '
+                       'a rate; a scoring arm has `scores` and neither')
 
   @property
   def trained_by(self) -> str:
@@ -206,7 +212,7 @@ _RANDOM_CELLS = Arm(
 # (the Rainbow IMPALA-CNN 64x3 of the same game), against their trained
 # returns; the paper found it not predictive.
 _SCORED_CELLS = dataclasses.replace(_RANDOM_CELLS, marks=(), game_configs=())
-_JACOB_COV = Arm('jacob_cov', 'jacob_cov', '', 0, 'rainbow/discrete_64x3',
+_JACOB_COV = Arm('jacob_cov', 'jacob_cov',
                  scores=('random_cells', 'impala_cnn_64x3'))
 
 # App. F.1 and F.3 do not say on which games their sweeps ran: dodgeball, the
