@@ -59,9 +59,17 @@ def _run(path, arm, game, seed, final, genotype=None):
     config.append(f"DiscreteNetwork.genotype = \\\n    '{genotype}'")
   (path / 'operative_config.gin').write_text('\n'.join(config) + '\n')
   (path / 'seed.json').write_text(json.dumps({'seed': seed}))
-  if arm == 'classic_search':
-    (path / 'alpha.png').write_bytes(b'alpha')
+  if arm == 'classic_search':  # Alpha records at 0, 100 and 200 steps;
+    # the cell changed at 100 (seed 1's changed at 200 too).
+    (path / 'alpha.csv').write_text(
+        'step,normal:0->1:Skip,normal:0->1:Zero\n'
+        '0,0.5,0.5\n100,0.6,0.4\n200,0.7,0.3\n')
+    (path / 'alpha_stats.csv').write_text(
+        'step,hamming,entropy/normal:e0,margin/normal:e0,entropy/normal,'
+        'margin/normal\n0,,1,0,1,0\n100,1,0.97,0.2,0.97,0.2\n'
+        f'200,{seed},0.88,0.4,0.88,0.4\n')
     (path / 'genotype.json').write_text('{}')
+    (path / 'genotype_normal.png').write_bytes(b'cell')
 
 
 def _score_cell(values):
@@ -177,8 +185,21 @@ def test_report_tables_number_by_number(tmp_path):
   assert search_row == (f'| {search} | starpilot | 0 | 0.900, n/a | 0 | '
                         '0.300 |')
   assert (out / 'figures' / 'curves_maze.png').stat().st_size > 0
-  alpha = out / 'figures' / 'classic_search_starpilot_seed1_alpha.png'
-  assert alpha.read_bytes() == b'alpha'
+  # Each search's alpha and its stability, drawn from its CSVs; diagrams
+  # copied.
+  figures = out / 'figures'
+  for name in ('alpha', 'alpha_stats'):
+    assert (figures / f'classic_search_starpilot_seed1_{name}.png').read_bytes(
+        ).startswith(b'\x89PNG')
+  assert (figures / 'classic_search_starpilot_seed1_genotype_normal.png'
+          ).read_bytes() == b'cell'
+  stability = helpers.rows(out / 'tables' / 'alpha_over_the_search.csv')
+  assert [(r['game'], r['seed'], r['cell last changed at'])
+          for r in stability] == [('maze', '0', '100'), ('starpilot', '0', '100'),
+                                  ('starpilot', '1', '200')]
+  assert stability[0]['mean entropy'] == '0.880 (normal)'
+  assert stability[0]['mean top-1 margin'] == '0.400 (normal)'
+  assert stability[0]['alpha records'] == '3'
   config = out / 'configs' / 'cell_starpilot_seed0.gin'
   assert "Environment.game = 'starpilot'" in config.read_text()
   assert '- [cell_starpilot_seed0](configs/cell_starpilot_seed0.gin)' in (

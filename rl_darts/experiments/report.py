@@ -26,6 +26,7 @@ self-contained HTML file.
 from __future__ import annotations
 
 import base64
+import csv
 import dataclasses
 import glob
 import html
@@ -537,11 +538,49 @@ def _comparison_blocks(runs: Sequence[Run], searches: Sequence[dict],
           ('table', comparison_table(runs, searches, pairs, target))]
 
 
+def alpha_stability(labels: list[tuple[Run, str]]
+                    ) -> tuple[list[str], list[list[str]]]:
+  """Per search (a run with alpha_stats.csv, finished or not): its alpha
+  records, the distinct cells met (genotypes/), the env step of the last
+  record whose discretized cell differed from the record before, and the
+  last record's mean normalized entropy and top-1 margin per cell type
+  (recording.alpha_statistics: entropy 1 is uniform alpha)."""
+  rows = []
+  for run, _ in labels:
+    path = os.path.join(run.path, 'alpha_stats.csv')
+    if not os.path.isfile(path):
+      continue
+    with open(path, newline='') as f:
+      records = list(csv.DictReader(f))
+    if not records:
+      continue
+    changes = [r['step'] for r in records if r['hamming'] not in ('', '0')]
+    last = records[-1]
+    rows.append([run.arm, run.game, str(run.seed), str(len(records)),
+                 f'{int(float(last["step"])):,}',
+                 str(len(glob.glob(os.path.join(run.path, 'genotypes',
+                                                'step_*.json')))),
+                 f'{int(float(changes[-1])):,}' if changes else 'never',
+                 _per_cell_type(last, 'entropy'),
+                 _per_cell_type(last, 'margin')])
+  return (['arm', 'game', 'seed', 'alpha records', 'last record at',
+           'distinct cells', 'cell last changed at', 'mean entropy',
+           'mean top-1 margin'], rows)
+
+
+def _per_cell_type(record: dict[str, str], statistic: str) -> str:
+  """'0.998 (normal), 0.995 (reduce)': an alpha_stats row's means."""
+  return ', '.join(f'{float(value):.3f} ({column.split("/")[1]})'
+                   for column, value in record.items()
+                   if column.startswith(f'{statistic}/') and ':' not in column)
+
+
 def _figure_blocks(runs: Sequence[Run], matrices: dict[str, np.ndarray],
                    labels: list[tuple[Run, str]], figures: str) -> Blocks:
   """Learning curves per game, performance profiles over games (of
-  `score_matrices`); each run's alpha plot and cell diagrams, copied into
-  `figures`."""
+  `score_matrices`); each search's alpha stability and its alpha and
+  stats plots, drawn from its CSVs (so a run under way has them too); each
+  run's cell diagrams and zero-shot plot, copied into `figures`."""
   blocks: Blocks = [('h2', 'Learning curves')]
   for game in sorted({r.game for r in runs}):
     name = f'curves_{game}.png'
@@ -551,17 +590,26 @@ def _figure_blocks(runs: Sequence[Run], matrices: dict[str, np.ndarray],
     aggregate.plot_profiles(matrices, os.path.join(figures, 'profiles.png'))
     blocks.append(('img', ('figures/profiles.png',
                            'performance profiles over games')))
+  header, stability = alpha_stability(labels)
+  if stability:
+    blocks += [('h2', 'Alpha over the search'), ('table', (header, stability))]
   pictures = []
   for run, label in labels:
     game = 'games' if run.arm.endswith('(joint)') else run.game
-    for source in sorted(glob.glob(os.path.join(run.path, 'alpha.png')) +
-                         glob.glob(os.path.join(run.path, 'genotype_*.png')) +
+    drawn = []
+    for csv_name, draw in (('alpha.csv', recording.plot_alpha),
+                           ('alpha_stats.csv', recording.plot_alpha_stats)):
+      if os.path.isfile(os.path.join(run.path, csv_name)):
+        name = f'{label}_{csv_name[:-4]}.png'
+        draw(os.path.join(run.path, csv_name), os.path.join(figures, name))
+        drawn.append(name)
+    for source in sorted(glob.glob(os.path.join(run.path, 'genotype_*.png')) +
                          glob.glob(os.path.join(run.path, 'zero_shot.png'))):
-      name = f'{label}_{os.path.basename(source)}'
-      shutil.copyfile(source, os.path.join(figures, name))
-      pictures.append(('img', (f'figures/{name}', f'{run.arm}, {game}, '
-                               f'seed {run.seed}: '
-                               f'{os.path.basename(source)}')))
+      drawn.append(f'{label}_{os.path.basename(source)}')
+      shutil.copyfile(source, os.path.join(figures, drawn[-1]))
+    pictures += [('img', (f'figures/{name}', f'{run.arm}, {game}, seed '
+                          f'{run.seed}: {name[len(label) + 1:]}'))
+                 for name in drawn]
   return blocks + ([('h2', 'Alpha, found cells and zero-shot cells')] + pictures
                    if pictures else [])
 

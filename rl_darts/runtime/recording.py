@@ -175,11 +175,8 @@ class AlphaRecorder:
     plot; returns genotype.json's cell."""
     self.log.close()
     self.stats_log.close()
-    means = [c for c in self.stats_log.columns[1:] if ':' not in c]
-    plot_columns(self.stats_log.path, means,
-                 os.path.join(self.root_dir, 'alpha_stats.png'),
-                 'normalized entropy and top-1 margin per edge (means), '
-                 'Hamming distance between consecutive cells')
+    plot_alpha_stats(self.stats_log.path,
+                     os.path.join(self.root_dir, 'alpha_stats.png'))
     final = self.supernet.genotype()
     if self.discretize_at is not None:
       final.save(os.path.join(self.root_dir, 'genotype_final.json'))
@@ -246,6 +243,15 @@ def plot_alpha(csv_path: str, png_path: str) -> None:
   fig.suptitle('softmax(T * alpha) per edge over training steps')
   fig.tight_layout(rect=(0, 0, 1, 0.97))
   save_figure(fig, png_path)
+
+
+def plot_alpha_stats(csv_path: str, png_path: str) -> None:
+  """An alpha_stats.csv's means per cell type and its Hamming distances."""
+  with open(csv_path, newline='') as f:
+    header = next(csv.reader(f))
+  plot_columns(csv_path, [c for c in header[1:] if ':' not in c], png_path,
+               'normalized entropy and top-1 margin per edge (means), '
+               'Hamming distance between consecutive cells')
 
 
 def plot_columns(csv_path: str, columns: list[str], png_path: str,
