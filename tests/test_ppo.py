@@ -102,6 +102,9 @@ def test_resume_after_sigkill(tmp_path):
   helpers.kill_at_checkpoint(process, root, min_step=128)
   step, alpha = helpers.checkpoint_alpha(root)
   assert step >= 128 and set(alpha) == {'normal', 'reduce'}
+  # Its settings came with the checkpoint: a report reads the killed run.
+  with open(os.path.join(root, 'operative_config.gin')) as f:
+    assert 'PPOSettings.total_env_steps = 100000' in f.read()
   # A rerun with nothing left to train restores alpha and writes its genotype.
   out = _launch(root, f'PPOSettings.total_env_steps = {step}',
                 'PPOSettings.eval_every = 0')

@@ -328,3 +328,10 @@ def test_the_zero_shot_gap_sits_beside_the_retrained_cells(tmp_path):
                         'retrained gap']
   assert rows == [['maze', '0', 'search', '0.400', '0.200', '0.200', '0.200',
                    '0.200']]
+  report.write([str(tmp_path)], str(tmp_path / 'report'))
+  figures = tmp_path / 'report' / 'figures'
+  # Drawn from the searches' metrics.csv, not for the cells (no columns).
+  assert sorted(p.name for p in figures.glob('*zero_shot.png')) == [
+      'search_maze_seed0_zero_shot.png', 'search_maze_seed1_zero_shot.png']
+  assert (figures / 'search_maze_seed0_zero_shot.png').read_bytes(
+      ).startswith(b'\x89PNG')

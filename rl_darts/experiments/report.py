@@ -578,9 +578,9 @@ def _per_cell_type(record: dict[str, str], statistic: str) -> str:
 def _figure_blocks(runs: Sequence[Run], matrices: dict[str, np.ndarray],
                    labels: list[tuple[Run, str]], figures: str) -> Blocks:
   """Learning curves per game, performance profiles over games (of
-  `score_matrices`); each search's alpha stability and its alpha and
-  stats plots, drawn from its CSVs (so a run under way has them too); each
-  run's cell diagrams and zero-shot plot, copied into `figures`."""
+  `score_matrices`); each search's alpha stability, and its alpha, alpha
+  statistics and zero-shot plots drawn from its CSVs (so a run under way
+  has them too); each run's cell diagrams, copied into `figures`."""
   blocks: Blocks = [('h2', 'Learning curves')]
   for game in sorted({r.game for r in runs}):
     name = f'curves_{game}.png'
@@ -597,14 +597,17 @@ def _figure_blocks(runs: Sequence[Run], matrices: dict[str, np.ndarray],
   for run, label in labels:
     game = 'games' if run.arm.endswith('(joint)') else run.game
     drawn = []
-    for csv_name, draw in (('alpha.csv', recording.plot_alpha),
-                           ('alpha_stats.csv', recording.plot_alpha_stats)):
-      if os.path.isfile(os.path.join(run.path, csv_name)):
-        name = f'{label}_{csv_name[:-4]}.png'
-        draw(os.path.join(run.path, csv_name), os.path.join(figures, name))
-        drawn.append(name)
-    for source in sorted(glob.glob(os.path.join(run.path, 'genotype_*.png')) +
-                         glob.glob(os.path.join(run.path, 'zero_shot.png'))):
+    for name, draw in (('alpha', recording.plot_alpha),
+                       ('alpha_stats', recording.plot_alpha_stats)):
+      if os.path.isfile(os.path.join(run.path, f'{name}.csv')):
+        drawn.append(f'{label}_{name}.png')
+        draw(os.path.join(run.path, f'{name}.csv'),
+             os.path.join(figures, drawn[-1]))
+    if recording.plot_zero_shot(os.path.join(run.path, 'metrics.csv'),
+                                os.path.join(figures,
+                                             f'{label}_zero_shot.png')):
+      drawn.append(f'{label}_zero_shot.png')
+    for source in sorted(glob.glob(os.path.join(run.path, 'genotype_*.png'))):
       drawn.append(f'{label}_{os.path.basename(source)}')
       shutil.copyfile(source, os.path.join(figures, drawn[-1]))
     pictures += [('img', (f'figures/{name}', f'{run.arm}, {game}, seed '

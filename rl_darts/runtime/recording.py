@@ -254,6 +254,20 @@ def plot_alpha_stats(csv_path: str, png_path: str) -> None:
                'Hamming distance between consecutive cells')
 
 
+def plot_zero_shot(csv_path: str, png_path: str) -> bool:
+  """A metrics.csv's test return beside its zero-shot discretized cell's
+  (runs.ZeroShot's `discrete_` columns); False if it has none."""
+  with open(csv_path, newline='') as f:
+    header = next(csv.reader(f), [])
+  zero_shot = [c for c in header
+               if c.startswith('discrete_') and c.endswith('_normalized')]
+  if zero_shot:
+    plot_columns(csv_path, [zero_shot[0][len('discrete_'):], zero_shot[0]],
+                 png_path, 'test return of the supernet and of its discretized'
+                 " cell with the supernet's weights (zero-shot)")
+  return bool(zero_shot)
+
+
 def plot_columns(csv_path: str, columns: list[str], png_path: str,
                  title: str) -> None:
   """Lines of `columns` over the CSV's `step` (empty cells skipped)."""

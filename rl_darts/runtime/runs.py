@@ -353,8 +353,9 @@ class RunLog:
       if self.recorder.record(step) is not None:
         print(f'New discretized cell at {step} {self.progress.unit}',
               flush=True)
-    if checkpoint:
+    if checkpoint:  # The settings too: a report can read a run under way.
       self.checkpointer.save(step)
+      self._write_operative_config()
     self.recent_returns = ([r for _, r, _ in episodes] +
                            self.recent_returns)[:100]
     shown = {'return_100': float(np.mean(self.recent_returns))} if (
@@ -374,15 +375,13 @@ class RunLog:
     self.close()
     if self.recorder is not None:
       print(f'Final genotype: {self.recorder.finish()}', flush=True)
-    zero_shot = [c for c in (self.metrics_log.columns if self.metrics_log
-                             else ())
-                 if c.startswith('discrete_') and c.endswith('_normalized')]
-    if zero_shot:
-      recording.plot_columns(
-          self.metrics_log.path, [zero_shot[0][len('discrete_'):],
-                                  zero_shot[0]],
-          os.path.join(self.root_dir, 'zero_shot.png'),
-          'test return of the supernet and of its discretized cell with the '
-          "supernet's weights (zero-shot)")
-    with open(os.path.join(self.root_dir, 'operative_config.gin'), 'w') as f:
-      f.write(gin.operative_config_str())
+    if self.metrics_log is not None:
+      recording.plot_zero_shot(self.metrics_log.path,
+                               os.path.join(self.root_dir, 'zero_shot.png'))
+    self._write_operative_config()
+
+  def _write_operative_config(self) -> None:
+    """The run's settings as gin used them (complete once a step ran)."""
+    io_utils.atomic_write_text(
+        os.path.join(self.root_dir, 'operative_config.gin'),
+        gin.operative_config_str())
