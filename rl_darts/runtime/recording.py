@@ -283,7 +283,8 @@ def plot_columns(csv_path: str, columns: list[str], png_path: str,
       ax.plot(*zip(*points), label=column)
   ax.set_xlabel('step')
   ax.set_title(title, fontsize=10)
-  ax.legend(fontsize=8)
+  if ax.lines:  # Columns with no values yet leave an empty plot.
+    ax.legend(fontsize=8)
   fig.tight_layout()
   save_figure(fig, png_path)
 
