@@ -33,6 +33,12 @@ def test_csv_log_resume_drops_rows_after_the_checkpoint(tmp_path):
   log.close()
   assert _rows(path) == [['step', 'x'], ['1', '10'], ['2', '20'], ['3', '30'],
                          ['4', 'again']]
+  # A start before any checkpoint logs its step-0 record once, not twice.
+  for _ in range(2):
+    log = recording.CsvLog(path, ['step', 'x'], resume_step=0)
+    log.write({'step': 0, 'x': 'start'})
+    log.close()
+  assert _rows(path) == [['step', 'x'], ['0', 'start']]
 
 
 def test_alpha_recorder_keeps_distinct_genotypes_and_draws(tmp_path):

@@ -23,7 +23,9 @@ class CsvLog:
   """A CSV file of rows keyed by a 'step' column, one flush per row.
 
   On resume from `resume_step` it keeps the rows up to that step (those after
-  it belong to the work a crash lost) and continues the file. A file with
+  it belong to the work a crash lost) and continues the file; from step 0 (a
+  start before any checkpoint) it keeps none, so a run killed before its
+  first checkpoint does not log its start twice. A file with
   the first of `columns` (a run begun before columns were added) gains the
   others, empty in its old rows.
   """
@@ -38,7 +40,8 @@ class CsvLog:
         raise ValueError(f'{path} has columns {rows[0]}, expected '
                          f'{self.columns}: use a new --root_dir')
       padding = [''] * (len(self.columns) - len(rows[0]))
-      kept = [r + padding for r in rows[1:] if r and int(r[0]) <= resume_step]
+      kept = [r + padding for r in rows[1:]
+              if r and resume_step and int(r[0]) <= resume_step]
     lines = io.StringIO()
     csv.writer(lines).writerows([self.columns] + kept)
     io_utils.atomic_write_text(path, lines.getvalue())
