@@ -58,6 +58,9 @@ ENCODERS = {
                     'ImpalaCNN.depths = [16, 16, 16]'),
     'classic_16x3': "include 'gin_configs/networks/classic_supernet.gin'",
     'micro_16x3': "include 'gin_configs/networks/micro_supernet.gin'",
+    # Fig. 7's search with its depth too high.
+    'micro_64x3': ("include 'gin_configs/networks/micro_supernet.gin'\n"
+                   'Supernet.depths = [64, 64, 64]'),
     'discrete_64x3': (
         "include 'gin_configs/networks/discrete_64x3.gin'\n"
         'DiscreteNetwork.genotype = @bench/Genotype()\n'

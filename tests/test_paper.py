@@ -175,6 +175,31 @@ def test_table4_at_paper_scale_is_the_papers(tmp_path):
   assert lines[-1].startswith('total: about ')
 
 
+def test_fig7_sets_a_too_deep_supernet_beside_the_papers(tmp_path):
+  """Fig. 7: the Micro search at 16x3 (App. F.2) and with D too high
+  (64x3; tests/test_presets.py checks the configs), on dodgeball, 25M env
+  steps each; each cell, retrained at 64x3, trains its own search's
+  genotype."""
+  plan = paper_results.plan(paper_results.get('fig7'), 'paper', str(tmp_path))
+  for search, cell in (('micro_search', 'micro_cell_64x3'),
+                       ('micro_search_64x3', 'micro_cell_64x3_from_64x3')):
+    runs, bindings = _bindings(plan, search)
+    assert len(runs) == 3 and {"Environment.game = 'dodgeball'",
+                               'RainbowSettings.total_env_steps = 25000000'
+                               } <= bindings
+    assert runs[0].configs == (f'gin_configs/rainbow/{search}.gin',)
+    assert not any('depths' in b for b in bindings)  # The configs' own.
+    cells, _ = _bindings(plan, cell)
+    assert cells[0].configs == ('gin_configs/rainbow/discrete_64x3.gin',)
+    for run in cells:
+      seed = run.root_dir.split(os.sep)[-1]
+      assert run.needs == (os.path.join(str(tmp_path), 'runs', search,
+                                        'dodgeball', seed, 'genotype.json'),)
+  assert any(line.startswith('micro_search_64x3: 3 runs x 25,000,000 env')
+             for line in paper_results.cost_lines(paper_results.get('fig7'),
+                                                  'paper'))
+
+
 @pytest.mark.parametrize('scale', paper_results.SCALES)
 def test_a2_scores_random_cells_on_a_trained_policys_frames(scale, tmp_path):
   """App. A.2: after App. E's random cells and the Rainbow IMPALA-CNN of the

@@ -63,6 +63,22 @@ def test_table2_frozen_alpha_is_rainbow_micro_on_dodgeball():
   assert rainbow_train.RainbowSettings().environment.game == 'dodgeball'
 
 
+def test_fig7_too_deep_supernet_is_the_micro_search_at_64x3():
+  """Fig. 7: the Rainbow Micro search of App. F.2 with its depth D at 64x3
+  (the evaluation depth) instead of 16x3, on dodgeball; nothing else moves."""
+  gin.clear_config()
+  gin.parse_config_files_and_bindings(['gin_configs/rainbow/micro_search.gin'],
+                                      ["Environment.game = 'dodgeball'"])
+  searched = (gin.query_parameter('Supernet.depths'),
+              rainbow_train.RainbowSettings())
+  _parse('gin_configs/rainbow/micro_search_64x3.gin')
+  assert networks.Supernet().space.name == 'micro'
+  assert searched[0] == [16] * 3
+  assert gin.query_parameter('Supernet.depths') == [64] * 3
+  assert rainbow_train.RainbowSettings() == searched[1]
+  assert searched[1].environment.game == 'dodgeball'
+
+
 def test_continuous_rows_offer_the_papers_sgd_every_5():
   """Sec. 3.2: one SGD step on the weights after every 5 steps."""
   _parse('gin_configs/nas_rl/cont_acc_step.gin')
