@@ -124,7 +124,8 @@ def read_runs(path: str, root: str) -> list[Run]:
         agent=agent, final=_final(curve),
         test_final=_final(_curve(rows, per_game(test)) if test else []),
         zero_shot_final=_final(
-            _curve(rows, per_game(f'discrete_{test}')) if test else []),
+            _curve(rows, per_game(recording.ZERO_SHOT_PREFIX + test))
+            if test else []),
         curve=curve, env_steps=last, seconds=seconds,
         genotype_source=source if isinstance(source, str) else None))
   return records

@@ -257,15 +257,20 @@ def plot_alpha_stats(csv_path: str, png_path: str) -> None:
                'Hamming distance between consecutive cells')
 
 
+# The metrics of a supernet's zero-shot discretized cell (runs.ZeroShot) are
+# its evaluator's with this prefix: 'discrete_test_return' beside 'test_return'.
+ZERO_SHOT_PREFIX = 'discrete_'
+
+
 def plot_zero_shot(csv_path: str, png_path: str) -> bool:
   """A metrics.csv's test return beside its zero-shot discretized cell's
-  (runs.ZeroShot's `discrete_` columns); False if it has none."""
+  (the ZERO_SHOT_PREFIX columns); False if it has none."""
   with open(csv_path, newline='') as f:
     header = next(csv.reader(f), [])
   zero_shot = [c for c in header
-               if c.startswith('discrete_') and c.endswith('_normalized')]
+               if c.startswith(ZERO_SHOT_PREFIX) and c.endswith('_normalized')]
   if zero_shot:
-    plot_columns(csv_path, [zero_shot[0][len('discrete_'):], zero_shot[0]],
+    plot_columns(csv_path, [zero_shot[0][len(ZERO_SHOT_PREFIX):], zero_shot[0]],
                  png_path, 'test return of the supernet and of its discretized'
                  " cell with the supernet's weights (zero-shot)")
   return bool(zero_shot)

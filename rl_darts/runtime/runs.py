@@ -192,7 +192,8 @@ def zero_shot_supernet(encoder: Optional[tf.keras.Model], settings
 class ZeroShot:
   """An evaluator that plays a supernet's zero-shot discretization: its
   discretized cell with the supernet's own weights (`Supernet.discretized`),
-  at no training cost. Its metrics are named 'discrete_<evaluator's>'."""
+  at no training cost. Its metrics are its evaluator's names after
+  `recording.ZERO_SHOT_PREFIX`."""
 
   def __init__(self, evaluator, supernet: networks.Supernet):
     self.evaluator, self.supernet = evaluator, supernet

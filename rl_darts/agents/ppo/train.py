@@ -28,6 +28,8 @@ from rl_darts.runtime import recording
 from rl_darts.runtime import runs
 
 TABLES = ('training', 'normalization')
+# The zero-shot cell's play on test levels (runs.ZeroShot).
+ZERO_SHOT_TEST = recording.ZERO_SHOT_PREFIX + 'test'
 
 
 @gin.configurable
@@ -189,7 +191,7 @@ def evaluators(settings: PPOSettings, root_dir: str, agent,
     found.append(runs.ZeroShot(Evaluator(
         settings, settings.environment.make(test=True, seed_offset=1,
                                             root_dir=root_dir),
-        agent.collect_policy, 'discrete_test'), supernet))
+        agent.collect_policy, ZERO_SHOT_TEST), supernet))
   return found
 
 
@@ -216,7 +218,7 @@ class Learner:
     self.log = runs.RunLog(
         root_dir, encoder, self.COLUMNS + runs.game_columns(
             settings.environment, ('train', 'test')) + (
-                runs.return_columns(settings.environment, 'discrete_test')
+                runs.return_columns(settings.environment, ZERO_SHOT_TEST)
                 if runs.zero_shot_supernet(encoder, settings) else []),
         settings.total_env_steps, 'ppo', settings.discretize_at, agent=agent,
         optimizer=agent._optimizer,  # pylint: disable=protected-access
@@ -388,7 +390,7 @@ def evaluate(root_dir: str, replay_address: str) -> None:
   testers = evaluators(dataclasses.replace(settings, eval_every=1), root_dir,
                        agent, env)
   log = recording.CsvLog(os.path.join(root_dir, 'eval.csv'), ['step'] + [
-      column for prefix in ('test', 'discrete_test')[:len(testers)]
+      column for prefix in ('test', ZERO_SHOT_TEST)[:len(testers)]
       for column in runs.return_columns(settings.environment, prefix)])
 
   def act(env_steps: int) -> None:

@@ -39,6 +39,8 @@ from rl_darts.runtime import recording
 from rl_darts.runtime import runs
 
 TABLE = 'priority_table'
+# The zero-shot cell's greedy play on test levels (runs.ZeroShot).
+ZERO_SHOT_TEST = recording.ZERO_SHOT_PREFIX + 'greedy_test'
 # Paper App. F.2: these games use n-step 2 and a 10K replay (others 7, 500K).
 SHORT_HORIZON_GAMES = ('bigfish', 'bossfight', 'chaser', 'dodgeball', 'miner',
                        'plunder', 'starpilot')
@@ -228,14 +230,13 @@ def greedy_evaluators(
           'greedy_test': test_env or settings.environment.make(test=True)}
   supernet = runs.zero_shot_supernet(network.encoder, settings)
   if supernet is not None:
-    envs['discrete_greedy_test'] = settings.environment.make(test=True,
-                                                             seed_offset=1)
+    envs[ZERO_SHOT_TEST] = settings.environment.make(test=True,
+                                                     seed_offset=1)
   found = {name: actors.GreedyEvaluator(env, policy, settings.eval_episodes,
                                         settings.eval_max_steps)
            for name, env in envs.items()}
   if supernet is not None:
-    found['discrete_greedy_test'] = runs.ZeroShot(
-        found['discrete_greedy_test'], supernet)
+    found[ZERO_SHOT_TEST] = runs.ZeroShot(found[ZERO_SHOT_TEST], supernet)
   return found
 
 
@@ -276,7 +277,7 @@ class Learner:
         root_dir, self.network.encoder,
         self.COLUMNS + runs.game_columns(
             settings.environment, ('train', 'greedy_train', 'greedy_test')) +
-        (runs.return_columns(settings.environment, 'discrete_greedy_test')
+        (runs.return_columns(settings.environment, ZERO_SHOT_TEST)
          if evaluate and runs.zero_shot_supernet(self.network.encoder, settings)
          else []),
         settings.total_env_steps,
