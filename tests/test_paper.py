@@ -1,7 +1,6 @@
 """The paper's results as plans: structure at both scales, the paper's
 settings at paper scale, bad input named; Table 4 end to end at smoke scale."""
 
-import csv
 import itertools
 import os
 
@@ -319,32 +318,58 @@ def _score(run_dir):
   return np.mean(last)
 
 
-def test_table1_conv_end_to_end_at_smoke_scale(tmp_path):
-  """Plan, runs and report: the report's table holds each arm's mean and
-  sample std over the seeds of the runs' own scores; a rerun repeats no run."""
+def _mean_std_interval(cell: str, scores: list) -> None:
+  """`cell` reads 'mean ± sample std [95% t interval] (n=2)' of `scores`."""
+  mean, std = np.mean(scores), np.std(scores, ddof=1)
+  assert cell.startswith(f'{mean:.3f} ± {std:.3f} ['), (cell, scores)
+  half = 12.706 * std / np.sqrt(2)  # t(0.975, 1 df).
+  low, high = map(float, cell[cell.index('[') + 1:cell.index(']')].split(','))
+  assert abs(low - (mean - half)) < 2e-3 and abs(high - (mean + half)) < 2e-3
+  assert cell.endswith('(n=2)')
+
+
+def test_table4_end_to_end_at_smoke_scale(tmp_path):
+  """Plan, runs and report of Table 4 on one game: each column holds its
+  arm's mean, sample std and interval over the seeds of the runs' own scores
+  (random search: its best cell retrained), the gap table each seed's pair,
+  the paper's averages beside ours; a rerun repeats no run."""
   out = helpers.launch('launchers.paper', tmp_path,
-                       ['--result=table1_conv', '--parallel=2'])
+                       ['--result=table4', '--games=dodgeball', '--parallel=2'])
   assert 'report.md' in out
-  runs = tmp_path / 'runs'
-  report = open(tmp_path / 'report' / 'report.md').read()
-  row = [line for line in report.splitlines()
-         if line.startswith('| dodgeball |')][0]
-  cells = [c.strip() for c in row.strip('|').split('|')[1:]]
-  header = [line for line in report.splitlines()
-            if line.startswith('| game |')][0]
-  arms = [c.strip() for c in header.strip('|').split('|')[1:]]
-  assert arms == ['conv3x3', 'conv5x5']
-  for arm, cell in zip(arms, cells):
-    scores = [_score(runs / arm / 'dodgeball' / f'seed_{s}') for s in (0, 1)]
-    half = 12.706 * np.std(scores, ddof=1) / np.sqrt(2)  # t(0.975, 1 df).
-    mean = np.mean(scores)
-    assert cell.startswith(f'{mean:.3f} ± {np.std(scores, ddof=1):.3f} ['), (
-        arm, cell, scores)
-    low, high = map(float, cell[cell.index('[') + 1:cell.index(']')].split(','))
-    assert abs(low - (mean - half)) < 2e-3 and abs(high - (mean + half)) < 2e-3
-    assert cell.endswith('(n=2)')
-  started = os.path.getmtime(runs / 'conv3x3' / 'dodgeball' / 'seed_0.log')
-  again = helpers.launch('launchers.paper', tmp_path, ['--result=table1_conv'])
+  runs, tables = tmp_path / 'runs', tmp_path / 'report' / 'tables'
+  dirs = {arm: [runs / arm / 'dodgeball' / f'seed_{s}' for s in (0, 1)]
+          for arm in ('classic_cell_64x3', 'classic_search', 'impala_cnn_64x3')}
+  dirs['random search'] = [runs / 'random_search' / 'dodgeball' / f'seed_{s}' /
+                           'best' for s in (0, 1)]
+  scores = {arm: [_score(d) for d in found] for arm, found in dirs.items()}
+  rows = helpers.rows(tables / 'scores_the_form_of_tables_4_and_5.csv')
+  assert [r['game'] for r in rows] == ['dodgeball', 'average']
+  assert set(rows[0]) == {'game', *dirs}
+  for arm, values in scores.items():
+    _mean_std_interval(rows[0][arm], values)
+  gaps = helpers.rows(tables / 'integrality_gap_fig_7_table_5.csv')
+  assert [r['seed'] for r in gaps] == ['0', '1']
+  for gap, search, cell in zip(gaps, scores['classic_search'],
+                               scores['classic_cell_64x3']):
+    assert (gap['supernet'], gap['discrete cell']) == (
+        'classic_search', 'classic_cell_64x3')
+    assert float(gap['supernet score']) == pytest.approx(search, abs=1e-3)
+    assert float(gap['cell score']) == pytest.approx(cell, abs=1e-3)
+    assert float(gap['IMPALA-CNN score']) == pytest.approx(
+        np.mean(scores['impala_cnn_64x3']), abs=1e-3)
+  paper = {r['arm']: r for r in helpers.rows(
+      tables / 'the_paper_s_numbers_beside_ours.csv')}
+  assert {arm: float(r["the paper's"]) for arm, r in paper.items()} == {
+      'impala_cnn_64x3': 0.708, 'classic_cell_64x3': 0.709,
+      'random search': 0.489}
+  for arm, row in paper.items():
+    _mean_std_interval(row['ours: average over games'], scores[arm])
+  assert (tmp_path / 'report' / 'figures' / 'curves_dodgeball.png').stat(
+      ).st_size > 1000
+  started = os.path.getmtime(runs / 'classic_search' / 'dodgeball' /
+                             'seed_0.log')
+  again = helpers.launch('launchers.paper', tmp_path,
+                         ['--result=table4', '--games=dodgeball'])
   assert 'running' not in again
   assert os.path.getmtime(
-      runs / 'conv3x3' / 'dodgeball' / 'seed_0.log') == started
+      runs / 'classic_search' / 'dodgeball' / 'seed_0.log') == started
