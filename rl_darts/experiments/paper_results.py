@@ -70,6 +70,14 @@ RATES = {'ppo/impala_cnn': 242, 'ppo/classic_supernet': 80,
          'rainbow/micro_supernet': 48, 'rainbow/micro_supernet_64x3': 5,
          'rainbow/discrete_64x3': 17,
          'sac/conv': 6.9, 'sac/micro_supernet': 0.53}
+# The paper's Table 3: V100 GPU-days to 25M env steps at 16x3. Other networks
+# of the same agent are scaled from its supernet's by this machine's rate
+# ratio (FLOP-bound, so an estimate on the high side for wide networks, which
+# use a GPU better); SAC has no row.
+PAPER_GPU_DAYS = {'ppo/impala_cnn': 1.0, 'ppo/classic_supernet': 2.5,
+                  'rainbow/impala_cnn': 0.5, 'rainbow/micro_supernet': 1.5}
+_GPU_ANCHORS = {'ppo': 'ppo/classic_supernet',
+                'rainbow': 'rainbow/micro_supernet'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -506,9 +514,10 @@ def plan(result: Result, scale: str, root_dir: str,
 def cost_lines(result: Result, scale: str, games: Sequence[str] = ()
                ) -> list[str]:
   """Per arm: runs, env steps each, and the estimated hours on this
-  machine's measured rates; then the total."""
+  machine's measured rates; then the total, and at paper scale the cost on
+  GPUs."""
   games, seeds = games_and_seeds(result, scale, games)
-  lines, total = [], 0.0
+  lines, total, gpu_runs = [], 0.0, []
   for arm in result.arms:
     if arm.scores:
       lines.append(f'{arm.name}: {len(games) * len(seeds)} scorings of '
@@ -525,6 +534,46 @@ def cost_lines(result: Result, scale: str, games: Sequence[str] = ()
     lines.append(f'{arm.name}: {count} runs x {each} env steps, about '
                  f'{hours:,.1f} h at {RATES[arm.rate]} env steps/s '
                  f'({arm.rate})')
+    gpu_runs += [(arm, steps) for steps in per_run for _ in seeds]
   lines.append(f'total: about {total:,.1f} h of this 2-core machine, one run '
                'at a time')
+  return lines + (_gpu_lines(gpu_runs) if scale == 'paper' else [])
+
+
+def gpu_days(arm: Arm, env_steps: int) -> Optional[float]:
+  """V100 GPU-days of one run of `arm` over `env_steps` (PAPER_GPU_DAYS);
+  None for an agent the paper's Table 3 does not cost."""
+  anchor = _GPU_ANCHORS.get(arm.trained_by)
+  if arm.rate in PAPER_GPU_DAYS:
+    per_25m = PAPER_GPU_DAYS[arm.rate]
+  elif anchor:
+    per_25m = PAPER_GPU_DAYS[anchor] * RATES[anchor] / RATES[arm.rate]
+  else:
+    return None
+  return env_steps / 25_000_000 * per_25m
+
+
+def _gpu_lines(runs: Sequence[tuple[Arm, int]]) -> list[str]:
+  """The runs' cost on one V100 (one run at a time) and on a Ray cluster
+  with a GPU per run, each stage's runs at once (a stage lasts as long as
+  its longest run)."""
+  days = [(arm, gpu_days(arm, steps)) for arm, steps in runs]
+  costed = [(arm, d) for arm, d in days if d is not None]
+  missing = sorted({arm.name for arm, d in days if d is None})
+  if not costed:
+    return [f'GPUs: not estimated ({", ".join(missing)}: no row in the '
+            "paper's Table 3)"]
+  stages = {arm.stage for arm, _ in costed}
+  wall = sum(max(d for arm, d in costed if arm.stage == stage)
+             for stage in stages)
+  widest = max(sum(arm.stage == stage for arm, _ in costed)
+               for stage in stages)
+  lines = [f'one V100 GPU: about {sum(d for _, d in costed):,.1f} GPU-days, '
+           "one run at a time (the paper's Table 3 per 25M env steps; other "
+           'networks scaled by the rate ratio here)',
+           f'a Ray cluster with a GPU per run, each stage at once: about '
+           f'{wall:,.1f} days on up to {widest} GPUs']
+  if missing:
+    lines.append(f'  not in the GPU figures: {", ".join(missing)} (no row '
+                 "in the paper's Table 3)")
   return lines
