@@ -301,6 +301,27 @@ def test_a_cell_pairs_with_its_search_when_the_runs_were_moved(tmp_path):
                                         '0.500', '0.300', '0.200']]
 
 
+def test_the_integrality_figure_pairs_supernets_with_their_cells(tmp_path):
+  """Figs. 7 and 17's data: per game and search, the supernet's and its
+  cell's finals over the seeds where both finished, drawn side by side."""
+  for seed, (search, cell) in enumerate(((0.5, 0.3), (0.7, 0.4))):
+    _run(tmp_path / 'classic_search' / 'maze' / f'seed_{seed}',
+         'classic_search', 'maze', seed, search)
+    _run(tmp_path / 'cell' / 'maze' / f'seed_{seed}', 'cell', 'maze', seed,
+         cell, str(tmp_path / 'classic_search' / 'maze' / f'seed_{seed}' /
+                   'genotype.json'))
+  _run(tmp_path / 'classic_search' / 'maze' / 'seed_2', 'classic_search',
+       'maze', 2, 0.9)  # No cell of its own.
+  runs, _ = report.find([str(tmp_path)])
+  assert report.integrality_pairs(runs) == [
+      ('maze', 'classic_search', 'cell', [0.5, 0.7], [0.3, 0.4])]
+  report.write([str(tmp_path)], str(tmp_path / 'report'))
+  assert (tmp_path / 'report' / 'figures' / 'integrality.png').read_bytes(
+      ).startswith(b'\x89PNG')
+  assert '![supernet against its discretized cell (Figs. 7 and 17)](' in (
+      tmp_path / 'report' / 'report.md').read_text()
+
+
 def test_the_zero_shot_gap_sits_beside_the_retrained_cells(tmp_path):
   """A search's zero-shot columns give its gap on test levels; the cells
   retrained from its genotype give theirs (mean over them); a search

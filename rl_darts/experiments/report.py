@@ -313,27 +313,56 @@ def integrality_gaps(runs: Sequence[Run]
   under the same agent (mean over its seeds) where such runs exist. Scores are compared as
   differences, as Fig. 17 and Table 5 do: a ratio of normalized returns near
   0 means nothing."""
-  supernets = [r for r in runs if r.encoder == 'supernet']
   impala = {}
   for key in {(r.agent, r.game) for r in runs}:
     values = [r.final for r in runs if r.encoder == 'impala_cnn' and
               (r.agent, r.game) == key and r.final is not None]
     impala[key] = float(np.mean(values)) if values else None
   rows = []
-  for cell in runs:
-    for supernet in supernets:
-      if not _trained_from(cell, supernet):
-        continue
-      if None in (supernet.final, cell.final):
-        continue
-      base = impala.get((cell.agent, cell.game))
-      rows.append([cell.game, str(cell.seed), supernet.arm, cell.arm,
-                   f'{supernet.final:.3f}', f'{cell.final:.3f}',
-                   f'{supernet.final - cell.final:.3f}', _number(base),
-                   '' if base is None else f'{cell.final - base:.3f}'])
+  for supernet, cell in _retrained(runs):
+    base = impala.get((cell.agent, cell.game))
+    rows.append([cell.game, str(cell.seed), supernet.arm, cell.arm,
+                 f'{supernet.final:.3f}', f'{cell.final:.3f}',
+                 f'{supernet.final - cell.final:.3f}', _number(base),
+                 '' if base is None else f'{cell.final - base:.3f}'])
   return (['game', 'seed', 'supernet', 'discrete cell', 'supernet score',
            'cell score', 'gap (supernet - cell)', 'IMPALA-CNN score',
            'cell - IMPALA-CNN'], rows)
+
+
+def integrality_pairs(runs: Sequence[Run]
+                      ) -> list[tuple[str, str, str, list[float], list[float]]]:
+  """Per game, supernet arm and the cell arm that retrained its genotypes:
+  the supernets' and the cells' final scores over the seeds where both
+  finished (the data of Figs. 7 and 17)."""
+  pairs: dict[tuple[str, str, str], tuple[list[float], list[float]]] = {}
+  for supernet, cell in _retrained(runs):
+    found = pairs.setdefault((cell.game, supernet.arm, cell.arm), ([], []))
+    found[0].append(supernet.final)
+    found[1].append(cell.final)
+  return [(*key, *values) for key, values in sorted(pairs.items())]
+
+
+def plot_integrality(pairs: Sequence[tuple[str, str, str, list[float],
+                                           list[float]]],
+                     png_path: str) -> None:
+  """Figs. 7 and 17's form: per game and search, the supernet's score and
+  its retrained cell's side by side, mean over seeds with ± 1 sample std."""
+  plt = recording.pyplot()
+  fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(pairs)), 3.5))
+  spread = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # pylint: disable=unnecessary-lambda-assignment
+  x = np.arange(len(pairs))
+  for offset, label, index in ((-0.2, 'supernet', 3), (0.2, 'discrete cell', 4)):
+    ax.bar(x + offset, [np.mean(p[index]) for p in pairs], 0.4,
+           yerr=[spread(p[index]) for p in pairs], capsize=3, label=label)
+  ax.set_xticks(x, [f'{game}\n{search}\n(n={len(found)})'
+                    for game, search, _, found, _ in pairs], fontsize=7)
+  ax.axhline(0, color='grey', linewidth=0.5)
+  ax.set_ylabel('score (normalized return)')
+  ax.set_title('supernet against its discretized cell, retrained', fontsize=10)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  recording.save_figure(fig, png_path)
 
 
 def zero_shot_gaps(runs: Sequence[Run]
@@ -359,6 +388,14 @@ def zero_shot_gaps(runs: Sequence[Run]
                  '' if cell is None else f'{supernet.test_final - cell:.3f}'])
   return (['game', 'seed', 'supernet', 'supernet score', 'zero-shot cell score',
            'zero-shot gap', 'retrained cell score', 'retrained gap'], rows)
+
+
+def _retrained(runs: Sequence[Run]) -> list[tuple[Run, Run]]:
+  """(supernet, cell) per discrete run trained from a supernet run's
+  genotype, both with a final score."""
+  return [(supernet, cell) for cell in runs for supernet in runs
+          if _trained_from(cell, supernet) and
+          None not in (supernet.final, cell.final)]
 
 
 def _trained_from(cell: Run, supernet: Run) -> bool:
@@ -591,6 +628,11 @@ def _figure_blocks(runs: Sequence[Run], matrices: dict[str, np.ndarray],
     aggregate.plot_profiles(matrices, os.path.join(figures, 'profiles.png'))
     blocks.append(('img', ('figures/profiles.png',
                            'performance profiles over games')))
+  pairs = integrality_pairs(runs)
+  if pairs:
+    plot_integrality(pairs, os.path.join(figures, 'integrality.png'))
+    blocks.append(('img', ('figures/integrality.png', 'supernet against its '
+                           'discretized cell (Figs. 7 and 17)')))
   header, stability = alpha_stability(labels)
   if stability:
     blocks += [('h2', 'Alpha over the search'), ('table', (header, stability))]
