@@ -14,6 +14,12 @@ def test_interval_is_the_t_interval_of_the_mean():
   assert power.interval([0.4]) == (0.4, 0.4, 0.4)
 
 
+def test_sample_std_divides_by_n_minus_one_and_is_0_for_one_value():
+  assert power.sample_std([0.2, 0.4, 0.9]) == pytest.approx(
+      np.std([0.2, 0.4, 0.9], ddof=1))
+  assert power.sample_std([0.7]) == 0.0
+
+
 def test_seeds_needed_matches_the_textbook_values():
   # Cohen's d = 1 at alpha 0.05, power 0.8: 17 per arm, or 10 against a
   # known value (G*Power's t-test tables).

@@ -239,8 +239,8 @@ def summarize(rows: dict[str, list[dict]], chance_: float) -> dict:
     summary[arm] = {key: [float(r[key]) for r in finals] for key in finals[0]
                     if key != 'step'}
     mean, low, high = power.interval(values)
-    summary[arm].update(mean=mean, interval_95=[low, high], std=float(
-        np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+    summary[arm].update(mean=mean, interval_95=[low, high],
+                        std=power.sample_std(values))
   return summary
 
 

@@ -25,6 +25,11 @@ from scipy import stats
 MOST_SEEDS = 10_000  # `seeds_needed` gives up past this many per arm.
 
 
+def sample_std(values: Sequence[float]) -> float:
+  """The sample standard deviation (ddof 1); 0 for fewer than two values."""
+  return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def interval(values: Sequence[float], confidence: float = 0.95
              ) -> tuple[float, float, float]:
   """(mean, low, high): the t interval of the mean (a point with one value)."""

@@ -350,11 +350,11 @@ def plot_integrality(pairs: Sequence[tuple[str, str, str, list[float],
   its retrained cell's side by side, mean over seeds with ± 1 sample std."""
   plt = recording.pyplot()
   fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(pairs)), 3.5))
-  spread = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # pylint: disable=unnecessary-lambda-assignment
   x = np.arange(len(pairs))
   for offset, label, index in ((-0.2, 'supernet', 3), (0.2, 'discrete cell', 4)):
     ax.bar(x + offset, [np.mean(p[index]) for p in pairs], 0.4,
-           yerr=[spread(p[index]) for p in pairs], capsize=3, label=label)
+           yerr=[power.sample_std(p[index]) for p in pairs], capsize=3,
+           label=label)
   ax.set_xticks(x, [f'{game}\n{search}\n(n={len(found)})'
                     for game, search, _, found, _ in pairs], fontsize=7)
   ax.axhline(0, color='grey', linewidth=0.5)
