@@ -1,14 +1,21 @@
-"""Test setup: rl_darts first (it quiets TF before TF loads); the fast tier's
-marker; the longest test first."""
+"""Test setup: one TensorFlow thread pool thread per process and rl_darts
+first (it quiets TF), both before TF loads; the fast tier's marker; the
+longest test first."""
 
 import inspect
 import os
 import re
 
-import pytest
+# Two xdist workers, each often waiting on a launcher subprocess, share 2
+# cores: TF's default pools (one thread per core in every process) only add
+# threads that wait on each other. Launcher subprocesses inherit these.
+for _pool in ('TF_NUM_INTEROP_THREADS', 'TF_NUM_INTRAOP_THREADS'):
+  os.environ.setdefault(_pool, '1')
 
-import rl_darts  # pylint: disable=unused-import
-from tests import helpers
+import pytest  # pylint: disable=g-import-not-at-top
+
+import rl_darts  # pylint: disable=unused-import,g-import-not-at-top
+from tests import helpers  # pylint: disable=g-import-not-at-top
 
 # The longest test first: on 2 xdist workers it then overlaps the rest of the
 # suite instead of running alone at the end.
