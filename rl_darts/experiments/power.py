@@ -38,7 +38,7 @@ def interval(values: Sequence[float], confidence: float = 0.95
   if len(values) < 2:
     return mean, mean, mean
   half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) *
-               values.std(ddof=1) / math.sqrt(len(values)))
+               sample_std(values) / math.sqrt(len(values)))
   return mean, mean - half, mean + half
 
 

@@ -178,7 +178,7 @@ def _mean_std(values: Sequence[float]) -> str:
   if len(values) == 1:
     return f'{values[0]:.3f} (n=1)'
   mean, low, high = power.interval(values)
-  return (f'{mean:.3f} ± {np.std(values, ddof=1):.3f} '
+  return (f'{mean:.3f} ± {power.sample_std(values):.3f} '
           f'[{low:.3f}, {high:.3f}] (n={len(values)})')
 
 
